@@ -1,0 +1,275 @@
+//! The command-line grammar (clap derive), with an example in every `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wb_model::{EntityKind, Role, SyncScope};
+
+/// wb — operator tooling of a wb community board instance.
+///
+/// An instance lives in a directory, as a git repository does: `wb.db` (the
+/// SQLite database), `.sync/keys/`, `sync_peers.txt`, `data/public_sync/`.
+#[derive(Debug, Parser)]
+#[command(name = "wb", version, about, long_about = None, after_help = "\
+Examples:
+  wb init --instance alpha.example --fixtures fixtures/demo
+  wb list request
+  wb scope show request 0193…
+  wb -C /srv/alpha scope set request 0193… public --as ada")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The instance directory (default: the current directory).
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+    /// Use this database instead of DIR/wb.db: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "WB_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database, apply migrations and name the instance.
+    #[command(after_help = "\
+Examples:
+  wb init --instance alpha.example
+  wb init --instance alpha.example --fixtures fixtures/demo
+  wb --database-url postgres://wb@db.internal/alpha init --instance alpha.example")]
+    Init {
+        /// The instance's name, e.g. alpha.example (a-z, 0-9, '.', '-').
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// Load the fixture files of this directory after initialising.
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// Apply pending database migrations.
+    #[command(after_help = "Example:\n  wb migrate")]
+    Migrate,
+    /// Load fixture files.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+    /// Manage members.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Post requests.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Comment on requests.
+    #[command(subcommand)]
+    Comment(CommentCommand),
+    /// Issue and accept invites.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+    /// Show or change whether rows are shared with other instances.
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+    /// List the rows of one kind with their scopes.
+    #[command(after_help = "\
+Examples:
+  wb list user
+  wb list request --json | jq '.[] | select(.effective != \"public\")'")]
+    List {
+        /// user, request, comment, invite or vouch.
+        entity: Entity,
+        /// Print JSON (an array of objects) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Load every *.json fixture file of DIR in one transaction.
+    #[command(after_help = "Example:\n  wb fixtures load fixtures/demo")]
+    Load {
+        /// Directory of fixture files (see docs/fixtures.md).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a local member (private until they or an admin make them public). Prints the id.
+    #[command(after_help = "\
+Examples:
+  wb user add ada --display-name 'Ada Okafor' --role admin
+  wb user add ben --invited-by ada --email ben@example.org")]
+    Add {
+        /// 1-32 characters of a-z, 0-9, '_' and '-'.
+        username: String,
+        /// Shown name (default: the username).
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// A few words about the member.
+        #[arg(long, default_value = "")]
+        bio: String,
+        /// Private contact address; never leaves this instance.
+        #[arg(long)]
+        email: Option<String>,
+        /// member, moderator or admin.
+        #[arg(long, default_value = "member")]
+        role: RoleArg,
+        /// The local member who invited them.
+        #[arg(long, value_name = "USER")]
+        invited_by: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Post a request as a member (private until made public). Prints the id.
+    #[command(
+        after_help = "Example:\n  wb request add --as ada --title 'Borrow a ladder' --body 'Saturday morning'"
+    )]
+    Add {
+        /// The posting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        author: String,
+        /// One line.
+        #[arg(long)]
+        title: String,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommentCommand {
+    /// Comment on a request as a member (private until made public). Prints the id.
+    #[command(
+        after_help = "Example:\n  wb comment add --as ben --request 0193… --body 'I have one'"
+    )]
+    Add {
+        /// The commenting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        author: String,
+        /// The request's id (see `wb list request`).
+        #[arg(long, value_name = "ID")]
+        request: String,
+        /// Free text.
+        #[arg(long)]
+        body: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Issue an invite from a member. Prints the invite's id, then its secret code.
+    #[command(after_help = "Example:\n  wb invite add --as ada")]
+    Add {
+        /// The inviting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        inviter: String,
+    },
+    /// Accept an invite: creates the new member. Prints the new user's id.
+    #[command(after_help = "Example:\n  wb invite accept 5f0c…e1 carol")]
+    Accept {
+        /// The code printed by `wb invite add`.
+        code: String,
+        /// The new member's username.
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// Make a row public or private, acting as a member (the permission rules apply).
+    #[command(after_help = "\
+Examples:
+  wb scope set request 0193… public --as ada
+  wb scope set user ben private --as ben      (users also by username)")]
+    Set {
+        /// user, request, comment, invite or vouch.
+        entity: Entity,
+        /// The row's id (for users, the username works too).
+        id: String,
+        /// public or private.
+        scope: ScopeArg,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+    },
+    /// Show a row's own scope, its effective scope and why they differ.
+    #[command(after_help = "Example:\n  wb scope show comment 0193…")]
+    Show {
+        /// user, request, comment, invite or vouch.
+        entity: Entity,
+        /// The row's id (for users, the username works too).
+        id: String,
+    },
+}
+
+/// ENTITY arguments, spelled as in the sync format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Entity {
+    User,
+    Request,
+    Comment,
+    Invite,
+    Vouch,
+}
+
+impl From<Entity> for EntityKind {
+    fn from(e: Entity) -> Self {
+        match e {
+            Entity::User => EntityKind::User,
+            Entity::Request => EntityKind::Request,
+            Entity::Comment => EntityKind::Comment,
+            Entity::Invite => EntityKind::Invite,
+            Entity::Vouch => EntityKind::Vouch,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    Public,
+    Private,
+}
+
+impl From<ScopeArg> for SyncScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Public => SyncScope::Public,
+            ScopeArg::Private => SyncScope::Private,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    Member,
+    Moderator,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Member => Role::Member,
+            RoleArg::Moderator => Role::Moderator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}

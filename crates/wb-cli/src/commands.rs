@@ -1,0 +1,220 @@
+//! One function per command: open the instance, call the engine, print.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use wb_engine::{Instance, NewUser, fixtures};
+use wb_model::{EntityKind, InstanceName, Username, Uuid};
+use wb_store::Store;
+
+use crate::cli::{
+    Cli, Command, CommentCommand, FixturesCommand, Global, InviteCommand, RequestCommand,
+    ScopeCommand, UserCommand,
+};
+use crate::output;
+
+/// The default database file of an instance directory.
+const DB_FILE: &str = "wb.db";
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Init {
+            instance,
+            fixtures: fixture_dir,
+        } => {
+            let name = InstanceName::parse(&instance)?;
+            let store = open_store(global, true).await?;
+            let instance = Instance::init(store, name).await?;
+            println!(
+                "initialised instance {} ({})",
+                instance.name(),
+                describe_db(global)
+            );
+            if let Some(dir) = fixture_dir {
+                load_fixtures(&instance, &dir).await?;
+            }
+            instance.store().close().await;
+        }
+        Command::Migrate => {
+            let store = open_store(global, false).await?;
+            let applied = store.migrate().await?;
+            if applied == 0 {
+                println!("database is up to date");
+            } else {
+                println!("applied {applied} migration(s)");
+            }
+            store.close().await;
+        }
+        Command::Fixtures(FixturesCommand::Load { dir }) => {
+            let instance = open_instance(global).await?;
+            load_fixtures(&instance, &dir).await?;
+            instance.store().close().await;
+        }
+        command => {
+            let instance = open_instance(global).await?;
+            let result = run_on_instance(&instance, command).await;
+            instance.store().close().await;
+            result?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
+    match command {
+        Command::User(UserCommand::Add {
+            username,
+            display_name,
+            bio,
+            email,
+            role,
+            invited_by,
+        }) => {
+            let invited_by = invited_by.map(|name| Username::parse(&name)).transpose()?;
+            let user = instance
+                .add_user(NewUser {
+                    username: Username::parse(&username)?,
+                    display_name,
+                    bio,
+                    email,
+                    role: role.into(),
+                    invited_by,
+                })
+                .await?;
+            println!("{}", user.id);
+        }
+        Command::Request(RequestCommand::Add {
+            author,
+            title,
+            body,
+        }) => {
+            let request = instance.add_request(&author, &title, &body).await?;
+            println!("{}", request.id);
+        }
+        Command::Comment(CommentCommand::Add {
+            author,
+            request,
+            body,
+        }) => {
+            let request_id = parse_id(EntityKind::Request, &request)?;
+            let comment = instance.add_comment(&author, request_id, &body).await?;
+            println!("{}", comment.id);
+        }
+        Command::Invite(InviteCommand::Add { inviter }) => {
+            let invite = instance.add_invite(&inviter).await?;
+            println!("{}", invite.id);
+            // Shown once, to the operator, to pass on to the invitee.
+            println!("{}", invite.code.as_deref().unwrap_or_default());
+        }
+        Command::Invite(InviteCommand::Accept { code, username }) => {
+            let user = instance
+                .accept_invite(&code, Username::parse(&username)?)
+                .await?;
+            println!("{}", user.id);
+        }
+        Command::Scope(ScopeCommand::Set {
+            entity,
+            id,
+            scope,
+            actor,
+        }) => {
+            let kind = entity.into();
+            let id = resolve_id(instance, kind, &id).await?;
+            let change = instance.set_scope(kind, id, scope.into(), &actor).await?;
+            let verb = if change.before == change.after {
+                "already"
+            } else {
+                "now"
+            };
+            println!(
+                "{kind} {id} is {verb} {} (effective: {})",
+                change.after, change.effective
+            );
+        }
+        Command::Scope(ScopeCommand::Show { entity, id }) => {
+            let kind = entity.into();
+            let id = resolve_id(instance, kind, &id).await?;
+            let report = instance.scope_report(kind, id).await?;
+            output::print_scope_report(instance, &report);
+        }
+        Command::List { entity, json } => {
+            output::print_list(instance, entity.into(), json).await?;
+        }
+        Command::Init { .. } | Command::Migrate | Command::Fixtures(_) => {
+            unreachable!("handled before the instance is opened")
+        }
+    }
+    Ok(())
+}
+
+async fn load_fixtures(instance: &Instance, dir: &Path) -> Result<()> {
+    let summary = fixtures::load(instance, dir).await?;
+    println!(
+        "loaded {} users, {} requests, {} comments, {} invites from {}",
+        summary.users,
+        summary.requests,
+        summary.comments,
+        summary.invites,
+        dir.display()
+    );
+    Ok(())
+}
+
+fn describe_db(global: &Global) -> String {
+    match &global.database_url {
+        Some(url) if url.starts_with("postgres") => "Postgres database".to_owned(),
+        Some(url) => url.clone(),
+        None => global.dir.join(DB_FILE).display().to_string(),
+    }
+}
+
+/// Opens the instance's database; without `create`, a missing default
+/// SQLite file is reported as a missing instance.
+async fn open_store(global: &Global, create: bool) -> Result<Store> {
+    if let Some(url) = &global.database_url {
+        return Ok(Store::connect(url, create).await?);
+    }
+    let path = global.dir.join(DB_FILE);
+    if !create && !path.exists() {
+        bail!(
+            "no wb instance in {} (no {DB_FILE}): run `wb init --instance NAME` there first, \
+             or pass --database-url",
+            display_dir(&global.dir)
+        );
+    }
+    if create {
+        std::fs::create_dir_all(&global.dir).with_context(|| {
+            format!("cannot create instance directory {}", global.dir.display())
+        })?;
+    }
+    Ok(Store::open_sqlite(&path, create).await?)
+}
+
+async fn open_instance(global: &Global) -> Result<Instance> {
+    let store = open_store(global, false).await?;
+    Ok(Instance::open(store).await?)
+}
+
+fn display_dir(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_owned())
+        .display()
+        .to_string()
+}
+
+fn parse_id(kind: EntityKind, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text.trim()).with_context(|| {
+        format!(
+            "{text:?} is not a {kind} id (a UUID such as 0193…); list ids with `wb list {kind}`"
+        )
+    })
+}
+
+/// Ids as the operator types them: a UUID, or for users also a username.
+async fn resolve_id(instance: &Instance, kind: EntityKind, text: &str) -> Result<Uuid> {
+    if kind == EntityKind::User && Uuid::parse_str(text).is_err() {
+        return Ok(instance.local_user(text).await?.id);
+    }
+    parse_id(kind, text)
+}

@@ -1,0 +1,66 @@
+//! `wb`: the operator command line of a wb instance.
+//!
+//! Glue only: parse arguments, open the instance, call `wb-engine`, print the
+//! outcome, and turn errors into one line on stderr and a non-zero exit.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .without_time()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`wb list user | head -1`) is not a failure.
+            if err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", dedup_causes(&causes).join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Drops causes that only repeat what the message before them said (thiserror
+/// `transparent` and `{source}` variants both display their source).
+fn dedup_causes(causes: &[String]) -> Vec<&str> {
+    let mut kept: Vec<&str> = Vec::new();
+    for cause in causes {
+        if kept
+            .last()
+            .is_some_and(|prev| prev.contains(cause.as_str()))
+        {
+            continue;
+        }
+        kept.push(cause);
+    }
+    kept
+}

@@ -1,0 +1,210 @@
+//! What commands print: tables for people, JSON for scripts.
+//!
+//! Listings never show secrets (emails, invite codes): they are for looking
+//! at scopes, and terminals get shared and logged.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use wb_engine::{Instance, ScopeReport};
+use wb_model::{EffectiveScope, EntityKind, Uuid};
+
+pub fn print_scope_report(instance: &Instance, report: &ScopeReport) {
+    let origin = if report.origin == *instance.name() {
+        format!("{} (local)", report.origin)
+    } else {
+        format!("{} (imported, read-only here)", report.origin)
+    };
+    println!("{} {}", report.kind, report.id);
+    println!("origin:    {origin}");
+    println!("own scope: {}", report.own);
+    println!("effective: {}", report.effective);
+}
+
+/// One listed row: its JSON object (ids, for scripts) and its table cells
+/// (names, for people).
+struct Row {
+    id: Uuid,
+    json: serde_json::Map<String, Value>,
+    cells: Vec<String>,
+    effective: EffectiveScope,
+}
+
+/// A row before its effective scope is known.
+struct Item {
+    id: Uuid,
+    origin: String,
+    own: String,
+    fields: Vec<(&'static str, Value)>,
+    cells: Vec<String>,
+}
+
+fn effective_word(effective: &EffectiveScope) -> &'static str {
+    match effective {
+        EffectiveScope::Public => "public",
+        EffectiveScope::Private => "private",
+        EffectiveScope::HeldBack(_) => "held-back",
+    }
+}
+
+async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
+    let store = instance.store();
+    let users = store.users().await?;
+    let names: HashMap<Uuid, String> = users
+        .iter()
+        .map(|u| (u.id, format!("@{}", u.username)))
+        .collect();
+    let name = |id: &Uuid| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let mut resolver = instance.resolver();
+    let mut out = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
+    match kind {
+        EntityKind::User => {
+            for u in users.iter() {
+                items.push(Item {
+                    id: u.id,
+                    origin: u.origin.to_string(),
+                    own: u.scope.to_string(),
+                    fields: vec![
+                        ("username", json!(u.username.as_str())),
+                        ("display_name", json!(u.display_name)),
+                        ("role", json!(u.role.as_str())),
+                    ],
+                    cells: vec![
+                        format!("@{}", u.username),
+                        shorten(&u.display_name),
+                        u.role.to_string(),
+                    ],
+                });
+            }
+        }
+        EntityKind::Request => {
+            for r in store.requests().await? {
+                items.push(Item {
+                    id: r.id,
+                    origin: r.origin.to_string(),
+                    own: r.scope.to_string(),
+                    fields: vec![
+                        ("title", json!(r.title)),
+                        ("status", json!(r.status.as_str())),
+                        ("author_id", json!(r.author_id)),
+                    ],
+                    cells: vec![
+                        shorten(&r.title),
+                        format!("by {}", name(&r.author_id)),
+                        r.status.to_string(),
+                    ],
+                });
+            }
+        }
+        EntityKind::Comment => {
+            for c in store.comments().await? {
+                items.push(Item {
+                    id: c.id,
+                    origin: c.origin.to_string(),
+                    own: c.scope.to_string(),
+                    fields: vec![
+                        ("request_id", json!(c.request_id)),
+                        ("author_id", json!(c.author_id)),
+                        ("body", json!(c.body)),
+                    ],
+                    cells: vec![
+                        shorten(&c.body),
+                        format!("by {}", name(&c.author_id)),
+                        format!("on {}", c.request_id),
+                    ],
+                });
+            }
+        }
+        EntityKind::Invite => {
+            for i in store.invites().await? {
+                let invitee = i
+                    .invitee_id
+                    .as_ref()
+                    .map(name)
+                    .unwrap_or_else(|| "-".into());
+                items.push(Item {
+                    id: i.id,
+                    origin: i.origin.to_string(),
+                    own: i.scope.to_string(),
+                    fields: vec![
+                        ("inviter_id", json!(i.inviter_id)),
+                        ("invitee_id", json!(i.invitee_id)),
+                        ("status", json!(i.status.as_str())),
+                    ],
+                    cells: vec![
+                        format!("{} -> {invitee}", name(&i.inviter_id)),
+                        i.status.to_string(),
+                    ],
+                });
+            }
+        }
+        EntityKind::Vouch => {}
+    }
+    for Item {
+        id,
+        origin,
+        own,
+        fields,
+        cells,
+    } in items
+    {
+        let effective = resolver.effective(kind, id).await?;
+        let mut object = serde_json::Map::new();
+        object.insert("entity".into(), json!(kind.as_str()));
+        object.insert("id".into(), json!(id));
+        object.insert("origin".into(), json!(origin));
+        for (field, value) in fields {
+            object.insert(field.into(), value);
+        }
+        object.insert("scope".into(), json!(own));
+        object.insert("effective".into(), json!(effective_word(&effective)));
+        if let EffectiveScope::HeldBack(reason) = &effective {
+            object.insert("held_back_reason".into(), json!(reason.to_string()));
+        }
+        let mut all_cells = vec![origin];
+        all_cells.extend(cells);
+        out.push(Row {
+            id,
+            json: object,
+            cells: all_cells,
+            effective,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn print_list(instance: &Instance, kind: EntityKind, as_json: bool) -> Result<()> {
+    let rows = rows(instance, kind).await?;
+    let mut stdout = std::io::stdout().lock();
+    if as_json {
+        let items: Vec<Value> = rows
+            .into_iter()
+            .map(|row| Value::Object(row.json))
+            .collect();
+        serde_json::to_writer_pretty(&mut stdout, &items)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        writeln!(stdout, "no {kind} rows")?;
+        return Ok(());
+    }
+    for row in &rows {
+        writeln!(stdout, "{}  {}", row.id, row.cells.join("  "))?;
+        writeln!(stdout, "    {}", row.effective)?;
+    }
+    Ok(())
+}
+
+/// One line of at most 40 characters.
+fn shorten(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut short: String = line.chars().take(40).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    format!("\"{short}\"")
+}

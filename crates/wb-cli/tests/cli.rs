@@ -1,0 +1,288 @@
+//! The real `wb` binary against temporary instances: SQLite directories and,
+//! when `WB_TEST_POSTGRES_URL` is set, Postgres schemas via --database-url.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use wb_model::Uuid;
+use wb_store::testing::TestDb;
+
+/// `wb` pointed at one test database.
+struct Wb {
+    db: TestDb,
+    dir: tempfile::TempDir,
+}
+
+impl Wb {
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("wb"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("WB_DATABASE_URL")
+            .arg("--database-url")
+            .arg(&self.db.url);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .args(args)
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let stderr = String::from_utf8(out).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "one-line error, got: {stderr}");
+        stderr
+    }
+
+    fn list(&self, entity: &str) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["list", entity, "--json"])).unwrap()
+    }
+}
+
+async fn instances() -> Vec<Wb> {
+    let mut all = Vec::new();
+    for db in TestDb::all().await {
+        all.push(Wb {
+            db,
+            dir: tempfile::tempdir().unwrap(),
+        });
+    }
+    all
+}
+
+fn demo() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/demo")
+        .display()
+        .to_string()
+}
+
+fn created_id(stdout: &str) -> String {
+    let line = stdout.lines().next().unwrap();
+    Uuid::parse_str(line).unwrap_or_else(|_| panic!("expected an id, got {stdout:?}"));
+    line.to_owned()
+}
+
+#[tokio::test]
+async fn init_with_fixtures_shows_scopes() {
+    for wb in instances().await {
+        let out = wb.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        assert!(
+            out.contains("loaded 4 users, 4 requests, 4 comments, 5 invites"),
+            "{out}"
+        );
+        let users = wb.list("user");
+        assert_eq!(users.len(), 4);
+        let requests = wb.list("request");
+        let effective: Vec<&str> = requests
+            .iter()
+            .map(|r| r["effective"].as_str().unwrap())
+            .collect();
+        assert_eq!(effective, ["public", "public", "private", "held-back"]);
+        assert!(
+            requests[3]["held_back_reason"]
+                .as_str()
+                .unwrap()
+                .contains("its author")
+        );
+        // Listings show no secrets.
+        let table = wb.ok(&["list", "user"]);
+        assert!(
+            table.contains("Ada Okafor") && !table.contains("@alpha.example"),
+            "{table}"
+        );
+        let invites = wb.ok(&["list", "invite", "--json"]);
+        assert!(!invites.contains("code"), "{invites}");
+        // Re-running migrate is a no-op.
+        assert_eq!(wb.ok(&["migrate"]), "database is up to date\n");
+    }
+}
+
+#[tokio::test]
+async fn create_rows_and_toggle_scopes() {
+    for wb in instances().await {
+        wb.ok(&["init", "--instance", "alpha.example"]);
+        created_id(&wb.ok(&[
+            "user",
+            "add",
+            "ada",
+            "--role",
+            "admin",
+            "--email",
+            "ada@x.invalid",
+        ]));
+        created_id(&wb.ok(&[
+            "user",
+            "add",
+            "ben",
+            "--role",
+            "moderator",
+            "--invited-by",
+            "ada",
+        ]));
+        created_id(&wb.ok(&["user", "add", "cleo"]));
+        let request = created_id(&wb.ok(&[
+            "request", "add", "--as", "cleo", "--title", "Ladder", "--body", "Sat",
+        ]));
+        let comment = created_id(&wb.ok(&[
+            "comment",
+            "add",
+            "--as",
+            "ben",
+            "--request",
+            &request,
+            "--body",
+            "Mine",
+        ]));
+
+        let show = wb.ok(&["scope", "show", "request", &request]);
+        assert!(
+            show.contains("own scope: private") && show.contains("effective: Private"),
+            "{show}"
+        );
+
+        // Denied: a moderator may not publish; one line naming the rule; nothing changes.
+        let err = wb.fails(&["scope", "set", "request", &request, "public", "--as", "ben"]);
+        assert!(
+            err.contains("denied by rule moderator-private-only"),
+            "{err}"
+        );
+        assert!(
+            wb.ok(&["scope", "show", "request", &request])
+                .contains("own scope: private")
+        );
+
+        let out = wb.ok(&[
+            "scope", "set", "request", &request, "public", "--as", "cleo",
+        ]);
+        assert!(
+            out.contains("is now public (effective: Public, held back: its author"),
+            "{out}"
+        );
+        wb.ok(&["scope", "set", "user", "cleo", "public", "--as", "cleo"]);
+        let show = wb.ok(&["scope", "show", "request", &request]);
+        assert!(show.contains("effective: Public\n"), "{show}");
+        let out = wb.ok(&["scope", "set", "comment", &comment, "public", "--as", "ben"]);
+        assert!(
+            out.contains("held back: its author"),
+            "ben's profile is private: {out}"
+        );
+
+        let invite = wb.ok(&["invite", "add", "--as", "ada"]);
+        let mut lines = invite.lines();
+        created_id(lines.next().unwrap());
+        let code = lines.next().unwrap().to_owned();
+        created_id(&wb.ok(&["invite", "accept", &code, "dora"]));
+        let err = wb.fails(&["invite", "accept", &code, "eli"]);
+        assert!(err.contains("no pending invite has this code"), "{err}");
+        assert_eq!(wb.list("user").len(), 4);
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_one_line_that_says_what_to_do() {
+    for wb in instances().await {
+        wb.ok(&["init", "--instance", "alpha.example"]);
+        let err = wb.fails(&["request", "add", "--as", "nobody", "--title", "t"]);
+        assert!(
+            err.contains("no local user \"nobody\": list users with `wb list user`"),
+            "{err}"
+        );
+        let err = wb.fails(&["scope", "show", "request", "not-a-uuid"]);
+        assert!(err.contains("wb list request"), "{err}");
+        let missing = Uuid::now_v7().to_string();
+        let err = wb.fails(&["scope", "show", "comment", &missing]);
+        assert!(
+            err.contains(&format!("no comment with id {missing}")),
+            "{err}"
+        );
+        let err = wb.fails(&["init", "--instance", "beta.example"]);
+        assert!(
+            err.contains("already belongs to instance alpha.example"),
+            "{err}"
+        );
+        let err = wb.fails(&["init", "--instance", "Bad Name"]);
+        assert!(err.contains("invalid instance name"), "{err}");
+    }
+    // Unknown entity: clap's usage error, exit code 2.
+    let wb = Wb {
+        db: TestDb::sqlite().await,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    wb.cmd()
+        .args(["list", "post"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "possible values: user, request, comment, invite, vouch",
+        ));
+}
+
+#[test]
+fn a_missing_instance_or_bad_url_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let wb = || {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("wb"));
+        cmd.current_dir(dir.path()).env_remove("WB_DATABASE_URL");
+        cmd
+    };
+    wb().args(["list", "user"]).assert().failure().stderr(
+        predicate::str::contains("no wb instance in")
+            .and(predicate::str::contains("run `wb init --instance NAME`")),
+    );
+    assert!(
+        !dir.path().join("wb.db").exists(),
+        "a failed command creates nothing"
+    );
+    wb().args(["--database-url", "mysql://root@localhost/x", "list", "user"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("use sqlite://PATH or postgres://"));
+    // The default instance is the directory's wb.db, created by init.
+    wb().args(["init", "--instance", "alpha.example"])
+        .assert()
+        .success();
+    assert!(dir.path().join("wb.db").exists());
+    wb().args(["list", "user"])
+        .assert()
+        .success()
+        .stdout("no user rows\n");
+}
+
+#[test]
+fn help_has_examples() {
+    for args in [
+        &["--help"][..],
+        &["init", "--help"],
+        &["scope", "set", "--help"],
+        &["list", "--help"],
+    ] {
+        Command::new(assert_cmd::cargo::cargo_bin!("wb"))
+            .args(args)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
+    }
+}

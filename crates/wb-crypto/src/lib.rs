@@ -1,0 +1,2 @@
+//! Instance keys and bundle signatures (being written).
+#![forbid(unsafe_code)]

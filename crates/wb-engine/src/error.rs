@@ -1,0 +1,67 @@
+//! The engine's error type: what went wrong, in the operator's words.
+
+use std::path::PathBuf;
+
+use wb_model::{EntityKind, InstanceName, NameError, ScopeDenied};
+use wb_store::StoreError;
+
+/// An operation that could not be carried out. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The database has no instance name yet.
+    #[error("this database is not a wb instance yet: run `wb init --instance NAME` first")]
+    NotInitialised,
+    /// `init` with a name other than the one recorded.
+    #[error(
+        "this database already belongs to instance {existing}; it cannot be renamed to {requested}"
+    )]
+    AlreadyInitialised {
+        /// The recorded name.
+        existing: InstanceName,
+        /// The name asked for.
+        requested: InstanceName,
+    },
+    /// A user named on the command line does not exist here.
+    #[error("no local user {username:?}: list users with `wb list user`")]
+    UnknownUser {
+        /// The name given.
+        username: String,
+    },
+    /// A row named by id does not exist.
+    #[error("no {kind} with id {id}: list them with `wb list {kind}`")]
+    UnknownRow {
+        /// Its kind.
+        kind: EntityKind,
+        /// The id given.
+        id: String,
+    },
+    /// An invite code that matches no pending invite.
+    #[error("no pending invite has this code: check it, or ask the inviter for a new one")]
+    UnknownInviteCode,
+    /// A field value breaks its rule.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field, as the operator named it.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A name breaks its rule.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// The permission rules refused a scope change.
+    #[error(transparent)]
+    ScopeDenied(#[from] ScopeDenied),
+    /// A fixture file could not be loaded.
+    #[error("{}: {reason}", path.display())]
+    Fixture {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+    /// The database refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,26 @@
+//! The core of a wb instance: the operations the CLI and the admin UI offer,
+//! with every rule of SPEC §1 enforced here rather than in a front end.
+//!
+//! - [`Instance`]: an initialised database with its instance name; creating
+//!   members, requests, comments and invites; accepting invites.
+//! - [`Instance::set_scope`] and [`Instance::scope_report`]: scope toggles
+//!   checked by `wb_model::check_scope_change`, and effective scopes with
+//!   their reasons ([`ScopeResolver`]).
+//! - [`fixtures`]: loading a demo or seed community from JSON files.
+//!
+//! The engine owns orchestration only: rules live in `wb-model`, SQL in
+//! `wb-store`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod fixtures;
+mod instance;
+mod resolver;
+
+pub use error::EngineError;
+pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};
+pub use resolver::ScopeResolver;
+
+/// Result alias of this crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

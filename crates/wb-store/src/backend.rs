@@ -1,0 +1,392 @@
+// Queries shared by both backends. This file is `include!`d into the
+// `sqlite` and `postgres` modules of lib.rs, each of which defines `Db` and
+// `begin`; everything here is therefore compiled once per backend, against
+// concrete sqlx types. Keep the SQL portable: `$N` placeholders, no
+// dialect-specific functions.
+
+use sqlx::Row as _;
+use wb_model::{
+    Comment, EntityKind, InstanceName, Invite, Request, SyncScope, Timestamp, User, Username, Uuid,
+};
+
+use crate::{Batch, Result, StoreError};
+
+type DbRow = <Db as sqlx::Database>::Row;
+type DbConn = <Db as sqlx::Database>::Connection;
+
+/// Versions recorded in sqlx's migration table; empty on a fresh database.
+pub(crate) async fn applied_migrations(pool: &sqlx::Pool<Db>) -> Vec<i64> {
+    // A fresh database has no migration table yet: that reads as "none applied".
+    sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default()
+}
+
+pub(crate) async fn meta(pool: &sqlx::Pool<Db>, key: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, String>("SELECT value FROM instance_meta WHERE key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub(crate) async fn set_meta(pool: &sqlx::Pool<Db>, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO instance_meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+// ---- decoding ---------------------------------------------------------------
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+fn get_text(row: &DbRow, column: &'static str) -> Result<String> {
+    Ok(row.try_get::<String, _>(column)?)
+}
+
+fn get_uuid(row: &DbRow, column: &'static str) -> Result<Uuid> {
+    Uuid::parse_str(&get_text(row, column)?).map_err(|e| corrupt(column, e))
+}
+
+fn get_opt_uuid(row: &DbRow, column: &'static str) -> Result<Option<Uuid>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|text| Uuid::parse_str(&text).map_err(|e| corrupt(column, e)))
+        .transpose()
+}
+
+fn get_time(row: &DbRow, column: &'static str) -> Result<Timestamp> {
+    Timestamp::from_unix_micros(row.try_get::<i64, _>(column)?).map_err(|e| corrupt(column, e))
+}
+
+fn get_word<T: std::str::FromStr<Err = String>>(row: &DbRow, column: &'static str) -> Result<T> {
+    get_text(row, column)?.parse().map_err(|e: String| corrupt(column, e))
+}
+
+fn get_origin(row: &DbRow) -> Result<InstanceName> {
+    InstanceName::parse(&get_text(row, "origin")?).map_err(|e| corrupt("origin", e))
+}
+
+fn user_from_row(row: &DbRow) -> Result<User> {
+    Ok(User {
+        id: get_uuid(row, "id")?,
+        origin: get_origin(row)?,
+        username: Username::parse(&get_text(row, "username")?)
+            .map_err(|e| corrupt("username", e))?,
+        display_name: get_text(row, "display_name")?,
+        bio: get_text(row, "bio")?,
+        email: row.try_get::<Option<String>, _>("email")?,
+        role: get_word(row, "role")?,
+        invited_by: get_opt_uuid(row, "invited_by")?,
+        scope: get_word(row, "sync_scope")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn request_from_row(row: &DbRow) -> Result<Request> {
+    Ok(Request {
+        id: get_uuid(row, "id")?,
+        origin: get_origin(row)?,
+        author_id: get_uuid(row, "author_id")?,
+        title: get_text(row, "title")?,
+        body: get_text(row, "body")?,
+        status: get_word(row, "status")?,
+        scope: get_word(row, "sync_scope")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn comment_from_row(row: &DbRow) -> Result<Comment> {
+    Ok(Comment {
+        id: get_uuid(row, "id")?,
+        origin: get_origin(row)?,
+        request_id: get_uuid(row, "request_id")?,
+        author_id: get_uuid(row, "author_id")?,
+        body: get_text(row, "body")?,
+        scope: get_word(row, "sync_scope")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn invite_from_row(row: &DbRow) -> Result<Invite> {
+    Ok(Invite {
+        id: get_uuid(row, "id")?,
+        origin: get_origin(row)?,
+        inviter_id: get_uuid(row, "inviter_id")?,
+        invitee_id: get_opt_uuid(row, "invitee_id")?,
+        status: get_word(row, "status")?,
+        code: row.try_get::<Option<String>, _>("code")?,
+        scope: get_word(row, "sync_scope")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+// ---- writes -----------------------------------------------------------------
+
+async fn insert_user_on(conn: &mut DbConn, u: &User) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, origin, username, display_name, bio, email, role, invited_by, \
+         sync_scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(u.id.to_string())
+    .bind(u.origin.as_str())
+    .bind(u.username.as_str())
+    .bind(&u.display_name)
+    .bind(&u.bio)
+    .bind(u.email.as_deref())
+    .bind(u.role.as_str())
+    .bind(u.invited_by.map(|id| id.to_string()))
+    .bind(u.scope.as_str())
+    .bind(u.created_at.unix_micros())
+    .bind(u.updated_at.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_request_on(conn: &mut DbConn, r: &Request) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO requests (id, origin, author_id, title, body, status, sync_scope, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(r.id.to_string())
+    .bind(r.origin.as_str())
+    .bind(r.author_id.to_string())
+    .bind(&r.title)
+    .bind(&r.body)
+    .bind(r.status.as_str())
+    .bind(r.scope.as_str())
+    .bind(r.created_at.unix_micros())
+    .bind(r.updated_at.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_comment_on(conn: &mut DbConn, c: &Comment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO comments (id, origin, request_id, author_id, body, sync_scope, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(c.id.to_string())
+    .bind(c.origin.as_str())
+    .bind(c.request_id.to_string())
+    .bind(c.author_id.to_string())
+    .bind(&c.body)
+    .bind(c.scope.as_str())
+    .bind(c.created_at.unix_micros())
+    .bind(c.updated_at.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_invite_on(conn: &mut DbConn, i: &Invite) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invites (id, origin, inviter_id, invitee_id, status, code, sync_scope, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(i.id.to_string())
+    .bind(i.origin.as_str())
+    .bind(i.inviter_id.to_string())
+    .bind(i.invitee_id.map(|id| id.to_string()))
+    .bind(i.status.as_str())
+    .bind(i.code.as_deref())
+    .bind(i.scope.as_str())
+    .bind(i.created_at.unix_micros())
+    .bind(i.updated_at.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_batch(pool: &sqlx::Pool<Db>, batch: &Batch) -> Result<()> {
+    let mut tx = begin(pool).await?;
+    for user in &batch.users {
+        insert_user_on(&mut tx, user).await?;
+    }
+    for request in &batch.requests {
+        insert_request_on(&mut tx, request).await?;
+    }
+    for comment in &batch.comments {
+        insert_comment_on(&mut tx, comment).await?;
+    }
+    for invite in &batch.invites {
+        insert_invite_on(&mut tx, invite).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn accept_invite(
+    pool: &sqlx::Pool<Db>,
+    invite_id: Uuid,
+    new_user: &User,
+) -> Result<()> {
+    let mut tx = begin(pool).await?;
+    insert_user_on(&mut tx, new_user).await?;
+    let done = sqlx::query(
+        "UPDATE invites SET invitee_id = $1, status = 'accepted', updated_at = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(new_user.id.to_string())
+    .bind(new_user.created_at.unix_micros())
+    .bind(invite_id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        // Dropping the transaction rolls the new user back.
+        return Err(StoreError::Constraint { constraint: "invite is no longer pending".into() });
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn set_scope_sql(kind: EntityKind) -> &'static str {
+    macro_rules! update {
+        ($table:literal) => {
+            concat!("UPDATE ", $table, " SET sync_scope = $1, updated_at = $2 WHERE id = $3")
+        };
+    }
+    match kind {
+        EntityKind::User => update!("users"),
+        EntityKind::Request => update!("requests"),
+        EntityKind::Comment => update!("comments"),
+        EntityKind::Invite => update!("invites"),
+        EntityKind::Vouch => update!("vouches"),
+    }
+}
+
+pub(crate) async fn set_scope(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    id: Uuid,
+    scope: SyncScope,
+    at: Timestamp,
+) -> Result<()> {
+    let done = sqlx::query(set_scope_sql(kind))
+        .bind(scope.as_str())
+        .bind(at.unix_micros())
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound { kind, id: id.to_string() });
+    }
+    Ok(())
+}
+
+// ---- reads ------------------------------------------------------------------
+
+// Column lists are macros so that every query stays a `&'static str`: sqlx
+// 0.9 only takes dynamic SQL behind `AssertSqlSafe`, and we need none.
+macro_rules! select_users {
+    ($($rest:literal)*) => { concat!("SELECT id, origin, username, display_name, bio, email, role, \
+        invited_by, sync_scope, created_at, updated_at FROM users ", $($rest),*) };
+}
+macro_rules! select_requests {
+    ($($rest:literal)*) => { concat!("SELECT id, origin, author_id, title, body, status, sync_scope, \
+        created_at, updated_at FROM requests ", $($rest),*) };
+}
+macro_rules! select_comments {
+    ($($rest:literal)*) => { concat!("SELECT id, origin, request_id, author_id, body, sync_scope, \
+        created_at, updated_at FROM comments ", $($rest),*) };
+}
+macro_rules! select_invites {
+    ($($rest:literal)*) => { concat!("SELECT id, origin, inviter_id, invitee_id, status, code, \
+        sync_scope, created_at, updated_at FROM invites ", $($rest),*) };
+}
+
+async fn fetch_one_by<T>(
+    pool: &sqlx::Pool<Db>,
+    sql: &'static str,
+    key: &str,
+    decode: fn(&DbRow) -> Result<T>,
+) -> Result<Option<T>> {
+    let row = sqlx::query(sql).bind(key).fetch_optional(pool).await?;
+    row.as_ref().map(decode).transpose()
+}
+
+async fn fetch_all<T>(
+    pool: &sqlx::Pool<Db>,
+    sql: &'static str,
+    decode: fn(&DbRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    sqlx::query(sql).fetch_all(pool).await?.iter().map(decode).collect()
+}
+
+pub(crate) async fn user(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<User>> {
+    let sql = select_users!("WHERE id = $1");
+    fetch_one_by(pool, sql, &id.to_string(), user_from_row).await
+}
+
+pub(crate) async fn user_by_username(
+    pool: &sqlx::Pool<Db>,
+    origin: &InstanceName,
+    username: &Username,
+) -> Result<Option<User>> {
+    let sql = select_users!("WHERE origin = $1 AND username = $2");
+    let row = sqlx::query(sql)
+        .bind(origin.as_str())
+        .bind(username.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub(crate) async fn users(pool: &sqlx::Pool<Db>) -> Result<Vec<User>> {
+    let sql = select_users!("ORDER BY origin, username");
+    fetch_all(pool, sql, user_from_row).await
+}
+
+pub(crate) async fn request(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Request>> {
+    let sql = select_requests!("WHERE id = $1");
+    fetch_one_by(pool, sql, &id.to_string(), request_from_row).await
+}
+
+pub(crate) async fn requests(pool: &sqlx::Pool<Db>) -> Result<Vec<Request>> {
+    let sql = select_requests!("ORDER BY created_at, id");
+    fetch_all(pool, sql, request_from_row).await
+}
+
+pub(crate) async fn comment(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Comment>> {
+    let sql = select_comments!("WHERE id = $1");
+    fetch_one_by(pool, sql, &id.to_string(), comment_from_row).await
+}
+
+pub(crate) async fn comments(pool: &sqlx::Pool<Db>) -> Result<Vec<Comment>> {
+    let sql = select_comments!("ORDER BY created_at, id");
+    fetch_all(pool, sql, comment_from_row).await
+}
+
+pub(crate) async fn comments_of(pool: &sqlx::Pool<Db>, request_id: Uuid) -> Result<Vec<Comment>> {
+    let sql = select_comments!("WHERE request_id = $1 ORDER BY created_at, id");
+    let rows = sqlx::query(sql).bind(request_id.to_string()).fetch_all(pool).await?;
+    rows.iter().map(comment_from_row).collect()
+}
+
+pub(crate) async fn invite(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Invite>> {
+    let sql = select_invites!("WHERE id = $1");
+    fetch_one_by(pool, sql, &id.to_string(), invite_from_row).await
+}
+
+pub(crate) async fn invite_by_code(pool: &sqlx::Pool<Db>, code: &str) -> Result<Option<Invite>> {
+    let sql = select_invites!("WHERE code = $1");
+    fetch_one_by(pool, sql, code, invite_from_row).await
+}
+
+pub(crate) async fn invites(pool: &sqlx::Pool<Db>) -> Result<Vec<Invite>> {
+    let sql = select_invites!("ORDER BY created_at, id");
+    fetch_all(pool, sql, invite_from_row).await
+}

@@ -1,0 +1,358 @@
+//! Persistence of a wb instance on SQLite (embedded, the default) or
+//! Postgres (production), behind one API.
+//!
+//! [`Store`] is a cheap-to-clone handle over a connection pool. Every query is
+//! written once, with `$1…$N` placeholders that both dialects accept, and
+//! compiled for each backend (see `backend.rs`); the two backends differ
+//! only in how they connect and how they open write transactions.
+//!
+//! Invariants kept here:
+//! - migrations for both dialects live in `migrations/instance/{sqlite,postgres}`
+//!   with the same version numbers and are embedded at build time;
+//! - SQLite runs in WAL mode with `synchronous=FULL`, a busy timeout and
+//!   foreign keys on, and write transactions start with `BEGIN IMMEDIATE`;
+//! - ids are stored as canonical UUID text and timestamps as integer
+//!   microseconds since the Unix epoch, identically on both backends.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use wb_model::{
+    Comment, EntityKind, InstanceName, Invite, Request, SyncScope, Timestamp, User, Username, Uuid,
+};
+
+pub use error::StoreError;
+use error::{connect_error, redact_url};
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/instance/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/instance/postgres");
+
+/// Key of the local instance's name in `instance_meta`.
+const META_INSTANCE_NAME: &str = "instance_name";
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A Postgres server.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on an instance's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Rows written together by [`Store::insert_batch`], in one transaction.
+///
+/// Rows are inserted kind by kind in dependency order (users, requests,
+/// comments, invites) and, within a kind, in the order given: a user whose
+/// `invited_by` names another user of the batch must come after it.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Users to insert.
+    pub users: Vec<User>,
+    /// Requests to insert.
+    pub requests: Vec<Request>,
+    /// Comments to insert.
+    pub comments: Vec<Comment>,
+    /// Invites to insert.
+    pub invites: Vec<Invite>,
+}
+
+/// Runs the same backend function on whichever pool the store holds.
+macro_rules! on_backend {
+    ($self:ident, $f:ident($($arg:expr),*)) => {
+        match &$self.pool {
+            Pool::Sqlite(pool) => sqlite::$f(pool $(, $arg)*).await,
+            Pool::Postgres(pool) => postgres::$f(pool $(, $arg)*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (and with `create`, creates) the SQLite database file at `path`.
+    pub async fn open_sqlite(path: &Path, create: bool) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create);
+        Self::open_sqlite_with(options, &path.display().to_string()).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…`. With `create`, a missing
+    /// SQLite file is created; a Postgres database must already exist.
+    pub async fn connect(url: &str, create: bool) -> Result<Self> {
+        let shown = redact_url(url);
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| connect_error(&shown, e))?
+                .create_if_missing(create);
+            Self::open_sqlite_with(options, &shown).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| connect_error(&shown, e))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .map_err(|e| connect_error(&shown, e))?;
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl { url: shown })
+        }
+    }
+
+    async fn open_sqlite_with(options: SqliteConnectOptions, shown: &str) -> Result<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(shown, e))?;
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> BackendKind {
+        match self.pool {
+            Pool::Sqlite(_) => BackendKind::Sqlite,
+            Pool::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations; returns how many were applied (0 when the
+    /// schema was already current). Refuses a database migrated by a newer wb.
+    pub async fn migrate(&self) -> Result<usize> {
+        let (migrator, before) = match &self.pool {
+            Pool::Sqlite(pool) => (&SQLITE_MIGRATOR, sqlite::applied_migrations(pool).await),
+            Pool::Postgres(pool) => (&POSTGRES_MIGRATOR, postgres::applied_migrations(pool).await),
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        if let Some(found) = before.iter().copied().max().filter(|v| *v > known) {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => migrator.run(pool).await?,
+            Pool::Postgres(pool) => migrator.run(pool).await?,
+        }
+        Ok(migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .count())
+    }
+
+    /// Closes the pool, waiting for connections to finish (and SQLite to
+    /// checkpoint its WAL).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Runs one statement without parameters (test-support schema set-up).
+    #[cfg(feature = "test-support")]
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await?;
+            }
+            Pool::Postgres(pool) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The local instance's name, once `wb init` has set it.
+    pub async fn instance_name(&self) -> Result<Option<InstanceName>> {
+        let value: Option<String> = on_backend!(self, meta(META_INSTANCE_NAME))?;
+        value
+            .map(|v| {
+                InstanceName::parse(&v).map_err(|e| StoreError::Corrupt {
+                    what: "instance name",
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Records the local instance's name (once; see [`Store::instance_name`]).
+    pub async fn set_instance_name(&self, name: &InstanceName) -> Result<()> {
+        on_backend!(self, set_meta(META_INSTANCE_NAME, name.as_str()))
+    }
+
+    /// Inserts one user.
+    pub async fn insert_user(&self, user: &User) -> Result<()> {
+        self.insert_batch(&Batch {
+            users: vec![user.clone()],
+            ..Batch::default()
+        })
+        .await
+    }
+
+    /// Inserts one request.
+    pub async fn insert_request(&self, request: &Request) -> Result<()> {
+        self.insert_batch(&Batch {
+            requests: vec![request.clone()],
+            ..Batch::default()
+        })
+        .await
+    }
+
+    /// Inserts one comment.
+    pub async fn insert_comment(&self, comment: &Comment) -> Result<()> {
+        self.insert_batch(&Batch {
+            comments: vec![comment.clone()],
+            ..Batch::default()
+        })
+        .await
+    }
+
+    /// Inserts one invite.
+    pub async fn insert_invite(&self, invite: &Invite) -> Result<()> {
+        self.insert_batch(&Batch {
+            invites: vec![invite.clone()],
+            ..Batch::default()
+        })
+        .await
+    }
+
+    /// Inserts every row of `batch` in one transaction: all or nothing.
+    pub async fn insert_batch(&self, batch: &Batch) -> Result<()> {
+        on_backend!(self, insert_batch(batch))
+    }
+
+    /// Creates `new_user` and marks the pending invite `invite_id` accepted
+    /// by them, in one transaction. Fails with [`StoreError::Constraint`] if
+    /// the invite is no longer pending.
+    pub async fn accept_invite(&self, invite_id: Uuid, new_user: &User) -> Result<()> {
+        on_backend!(self, accept_invite(invite_id, new_user))
+    }
+
+    /// Sets a row's own scope and its `updated_at`.
+    pub async fn set_scope(
+        &self,
+        kind: EntityKind,
+        id: Uuid,
+        scope: SyncScope,
+        at: Timestamp,
+    ) -> Result<()> {
+        on_backend!(self, set_scope(kind, id, scope, at))
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
+        on_backend!(self, user(id))
+    }
+
+    /// The user of `origin` with this username.
+    pub async fn user_by_username(
+        &self,
+        origin: &InstanceName,
+        username: &Username,
+    ) -> Result<Option<User>> {
+        on_backend!(self, user_by_username(origin, username))
+    }
+
+    /// Every user, by origin then username.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        on_backend!(self, users())
+    }
+
+    /// The request with this id.
+    pub async fn request(&self, id: Uuid) -> Result<Option<Request>> {
+        on_backend!(self, request(id))
+    }
+
+    /// Every request, by creation time then id.
+    pub async fn requests(&self) -> Result<Vec<Request>> {
+        on_backend!(self, requests())
+    }
+
+    /// The comment with this id.
+    pub async fn comment(&self, id: Uuid) -> Result<Option<Comment>> {
+        on_backend!(self, comment(id))
+    }
+
+    /// Every comment, by creation time then id.
+    pub async fn comments(&self) -> Result<Vec<Comment>> {
+        on_backend!(self, comments())
+    }
+
+    /// The comments of one request, by creation time then id.
+    pub async fn comments_of(&self, request_id: Uuid) -> Result<Vec<Comment>> {
+        on_backend!(self, comments_of(request_id))
+    }
+
+    /// The invite with this id.
+    pub async fn invite(&self, id: Uuid) -> Result<Option<Invite>> {
+        on_backend!(self, invite(id))
+    }
+
+    /// The local invite with this secret code.
+    pub async fn invite_by_code(&self, code: &str) -> Result<Option<Invite>> {
+        on_backend!(self, invite_by_code(code))
+    }
+
+    /// Every invite, by creation time then id.
+    pub async fn invites(&self) -> Result<Vec<Invite>> {
+        on_backend!(self, invites())
+    }
+}
+
+/// SQLite's write transactions take the write lock up front, so two writers
+/// queue on the busy timeout instead of failing when a reader upgrades.
+mod sqlite {
+    type Db = sqlx::Sqlite;
+
+    async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    include!("backend.rs");
+}
+
+mod postgres {
+    type Db = sqlx::Postgres;
+
+    async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
+        pool.begin().await
+    }
+
+    include!("backend.rs");
+}

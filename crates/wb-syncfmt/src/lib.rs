@@ -1,0 +1,2 @@
+//! The wb sync bundle format (being written; see docs/format.md once it lands).
+#![forbid(unsafe_code)]
