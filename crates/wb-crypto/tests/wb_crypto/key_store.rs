@@ -1,0 +1,226 @@
+//! Key files: permissions, no overwrite, load_or_generate once, damage
+//! detected, names validated, secrets kept out of Debug.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+
+use wb_crypto::{Created, Error, KeyStore, PublicKey};
+
+use crate::TestResult;
+
+const INSTANCE: &str = "alpha.example";
+
+fn mode(path: &std::path::Path) -> Result<u32, std::io::Error> {
+    Ok(fs::metadata(path)?.permissions().mode() & 0o777)
+}
+
+#[test]
+fn generate_writes_owner_only_secret_and_minisign_public_key() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join(".sync/keys"));
+    let key = store.generate(INSTANCE)?;
+
+    let secret_path = store.secret_key_path(INSTANCE)?;
+    let public_path = store.public_key_path(INSTANCE)?;
+    assert_eq!(
+        secret_path,
+        temp.path().join(".sync/keys/alpha.example.key")
+    );
+    assert_eq!(
+        public_path,
+        temp.path().join(".sync/keys/alpha.example.pub")
+    );
+    assert_eq!(mode(&secret_path)?, 0o600);
+    assert_eq!(mode(store.dir())?, 0o700);
+
+    let public_file = fs::read_to_string(&public_path)?;
+    assert_eq!(
+        PublicKey::from_minisign_file(&public_file)?,
+        key.public_key()
+    );
+    assert_eq!(public_file, key.public_key().to_minisign_file());
+    assert_eq!(store.load_public(INSTANCE)?, key.public_key());
+
+    let secret_file = fs::read_to_string(&secret_path)?;
+    assert!(secret_file.starts_with("untrusted comment: wb sync secret key for alpha.example"));
+    assert_eq!(secret_file.lines().count(), 2);
+
+    let loaded = store.load(INSTANCE)?;
+    assert_eq!(loaded.public_key(), key.public_key());
+    assert_eq!(loaded.sign(b"x"), key.sign(b"x"));
+    let leftovers: Vec<_> = fs::read_dir(store.dir())?
+        .map(|entry| entry.map(|entry| entry.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
+    Ok(())
+}
+
+#[test]
+fn generate_refuses_to_overwrite() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    let first = store.generate(INSTANCE)?;
+    let outcome = store.generate(INSTANCE);
+    assert!(
+        matches!(outcome, Err(Error::KeyExists { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(store.load(INSTANCE)?.public_key(), first.public_key());
+    Ok(())
+}
+
+#[test]
+fn group_or_world_readable_secret_key_is_refused() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    store.generate(INSTANCE)?;
+    let path = store.secret_key_path(INSTANCE)?;
+    for bad in [0o644, 0o640, 0o604, 0o660] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(bad))?;
+        let outcome = store.load(INSTANCE);
+        let Err(error @ Error::InsecurePermissions { .. }) = outcome else {
+            return Err(format!("mode {bad:o}: expected a refusal, got {outcome:?}").into());
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("chmod 600 {}", path.display())),
+            "{message}"
+        );
+        let outcome = store.load_or_generate(INSTANCE);
+        assert!(
+            matches!(outcome, Err(Error::InsecurePermissions { .. })),
+            "{outcome:?}"
+        );
+    }
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o400))?;
+    store.load(INSTANCE)?;
+    Ok(())
+}
+
+#[test]
+fn load_or_generate_creates_exactly_once() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join("keys"));
+    let (first, created) = store.load_or_generate(INSTANCE)?;
+    assert_eq!(created, Created::New);
+    for _ in 0..3 {
+        let (again, created) = store.load_or_generate(INSTANCE)?;
+        assert_eq!(created, Created::Existing);
+        assert_eq!(again.public_key(), first.public_key());
+    }
+    let (other, created) = store.load_or_generate("beta.example")?;
+    assert_eq!(created, Created::New);
+    assert_ne!(other.public_key(), first.public_key());
+    assert_ne!(other.key_id(), first.key_id());
+    Ok(())
+}
+
+#[test]
+fn missing_key_is_an_error_naming_the_path() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    let outcome = store.load(INSTANCE);
+    let Err(error @ Error::Io { .. }) = outcome else {
+        return Err(format!("expected an I/O error, got {outcome:?}").into());
+    };
+    assert!(error.to_string().contains("alpha.example.key"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn damaged_key_files_are_refused() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    store.generate(INSTANCE)?;
+    let path = store.secret_key_path(INSTANCE)?;
+    let good = fs::read_to_string(&path)?;
+    let (comment, line) = good.split_once('\n').ok_or("two lines")?;
+
+    // Change one base64 character in the stored public key part.
+    let mut damaged_line = line.trim_end().to_owned();
+    let last = damaged_line.len() - 4;
+    let replacement = if &damaged_line[last..=last] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    damaged_line.replace_range(last..=last, replacement);
+    for damaged in [
+        format!("{comment}\n{damaged_line}\n"),
+        format!("{comment}\n"),
+        format!("comment\n{line}"),
+        format!("{comment}\n{line}extra\n"),
+    ] {
+        fs::write(&path, damaged)?;
+        let outcome = store.load(INSTANCE);
+        assert!(
+            matches!(outcome, Err(Error::MalformedSecretKeyFile { .. })),
+            "{outcome:?}"
+        );
+    }
+
+    // A public key file holding another key.
+    fs::write(&path, &good)?;
+    let other = KeyStore::new(temp.path().join("other")).generate(INSTANCE)?;
+    fs::write(
+        store.public_key_path(INSTANCE)?,
+        other.public_key().to_minisign_file(),
+    )?;
+    let outcome = store.load(INSTANCE);
+    assert!(
+        matches!(outcome, Err(Error::PublicKeyFileMismatch { .. })),
+        "{outcome:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn instance_names_cannot_escape_the_directory() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join("keys"));
+    for name in [
+        "",
+        ".",
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "/etc/passwd",
+        "a..b",
+        "Alpha",
+        "-a",
+        "a.",
+    ] {
+        for outcome in [
+            store.generate(name).map(|_| ()),
+            store.load(name).map(|_| ()),
+            store.load_or_generate(name).map(|_| ()),
+            store.secret_key_path(name).map(|_| ()),
+            store.public_key_path(name).map(|_| ()),
+        ] {
+            assert!(
+                matches!(outcome, Err(Error::InvalidInstanceName { .. })),
+                "{name:?}: {outcome:?}"
+            );
+        }
+    }
+    assert!(!temp.path().join("keys").exists(), "nothing was created");
+    Ok(())
+}
+
+#[test]
+fn debug_output_shows_only_the_key_id() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    let key = store.generate(INSTANCE)?;
+    let debug = format!("{key:?}");
+    assert!(debug.contains(&key.key_id().to_string()), "{debug}");
+    let secret_line = fs::read_to_string(store.secret_key_path(INSTANCE)?)?;
+    let secret_line = secret_line.lines().nth(1).ok_or("line 2")?;
+    assert!(!debug.contains(&secret_line[..16]), "{debug}");
+    assert_eq!(
+        debug,
+        format!("SigningKey {{ key_id: KeyId({}), .. }}", key.key_id())
+    );
+    Ok(())
+}
