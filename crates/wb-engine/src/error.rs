@@ -50,6 +50,14 @@ pub enum EngineError {
     /// A name breaks its rule.
     #[error(transparent)]
     InvalidName(#[from] NameError),
+    /// A permission rule other than the scope rules refused an action.
+    #[error("denied by rule {rule}: {reason}")]
+    Denied {
+        /// The rule's short name.
+        rule: &'static str,
+        /// What the rule says, in words.
+        reason: String,
+    },
     /// The permission rules refused a scope change.
     #[error(transparent)]
     ScopeDenied(#[from] ScopeDenied),

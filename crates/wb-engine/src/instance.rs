@@ -306,6 +306,47 @@ impl Instance {
         Ok(user)
     }
 
+    /// Edits a local profile's display name and bio on behalf of `actor`:
+    /// the user themself or an admin (rule `profile-owner-or-admin`).
+    /// Unchanged values leave the row (and its export) untouched.
+    pub async fn update_profile(
+        &self,
+        username: &str,
+        actor: &str,
+        display_name: &str,
+        bio: &str,
+    ) -> Result<User> {
+        let target = self.local_user(username).await?;
+        let actor = self.local_user(actor).await?;
+        if actor.id != target.id && actor.role != Role::Admin {
+            return Err(EngineError::Denied {
+                rule: "profile-owner-or-admin",
+                reason: "only the user themself or an admin may edit a profile".into(),
+            });
+        }
+        check_text("display name", display_name, 200)?;
+        check_text("bio", bio, MAX_TEXT_BYTES)?;
+        let display_name = display_name.trim();
+        let display_name = if display_name.is_empty() {
+            target.username.as_str()
+        } else {
+            display_name
+        };
+        if display_name == target.display_name && bio == target.bio {
+            return Ok(target);
+        }
+        let now = Timestamp::now();
+        self.store
+            .update_profile(target.id, display_name, bio, now)
+            .await?;
+        Ok(User {
+            display_name: display_name.to_owned(),
+            bio: bio.to_owned(),
+            updated_at: now,
+            ..target
+        })
+    }
+
     /// The owner of a row in the sense of the permission rules, and its origin.
     async fn scope_target(&self, kind: EntityKind, id: Uuid) -> Result<ScopeTarget> {
         let missing = || EngineError::UnknownRow {

@@ -373,3 +373,41 @@ async fn a_bad_fixture_names_file_and_field_and_writes_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn profiles_are_edited_by_their_user_or_an_admin() {
+    for db in TestDb::all().await {
+        let alpha = Instance::init(db.store.clone(), name("alpha.example"))
+            .await
+            .unwrap();
+        add_user(&alpha, "ada", Role::Admin).await;
+        add_user(&alpha, "ben", Role::Moderator).await;
+        let cleo = add_user(&alpha, "cleo", Role::Member).await;
+        let edited = alpha
+            .update_profile("cleo", "cleo", "Cleo P.", "Hello")
+            .await
+            .unwrap();
+        assert_eq!(
+            (edited.display_name.as_str(), edited.bio.as_str()),
+            ("Cleo P.", "Hello")
+        );
+        assert_eq!(db.store.user(cleo.id).await.unwrap().unwrap(), edited);
+        alpha
+            .update_profile("cleo", "ada", "Cleo", "Hi")
+            .await
+            .unwrap();
+        let err = alpha
+            .update_profile("cleo", "ben", "x", "y")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("profile-owner-or-admin"), "{err}");
+        let stored = db.store.user(cleo.id).await.unwrap().unwrap();
+        assert_eq!(stored.display_name, "Cleo");
+        // No change, no new updated_at.
+        let same = alpha
+            .update_profile("cleo", "cleo", "Cleo", "Hi")
+            .await
+            .unwrap();
+        assert_eq!(same.updated_at, stored.updated_at);
+    }
+}

@@ -287,6 +287,28 @@ pub(crate) async fn set_scope(
     Ok(())
 }
 
+pub(crate) async fn update_profile(
+    pool: &sqlx::Pool<Db>,
+    id: Uuid,
+    display_name: &str,
+    bio: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE users SET display_name = $1, bio = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(display_name)
+    .bind(bio)
+    .bind(at.unix_micros())
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound { kind: EntityKind::User, id: id.to_string() });
+    }
+    Ok(())
+}
+
 // ---- reads ------------------------------------------------------------------
 
 // Column lists are macros so that every query stays a `&'static str`: sqlx

@@ -275,6 +275,17 @@ impl Store {
         on_backend!(self, set_scope(kind, id, scope, at))
     }
 
+    /// Changes a user's display name and bio, and its `updated_at`.
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        display_name: &str,
+        bio: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        on_backend!(self, update_profile(id, display_name, bio, at))
+    }
+
     /// The user with this id.
     pub async fn user(&self, id: Uuid) -> Result<Option<User>> {
         on_backend!(self, user(id))
