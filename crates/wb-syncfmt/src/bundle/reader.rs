@@ -1,0 +1,323 @@
+//! [`BundleReader`]: checks a bundle directory against its manifest, then
+//! streams its files one at a time.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::fs_util::read_at_most;
+use super::{BundleError, Limits, MAX_SIGNATURE_BYTES, io_error};
+use crate::entity::{EntityKind, Scope};
+use crate::hash::{sha256, to_hex};
+use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path};
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::sync_file::SyncFile;
+
+/// An opened bundle directory whose layout matches its manifest.
+///
+/// [`BundleReader::open`] reads the manifest and the signature and checks
+/// the directory tree; [`BundleReader::entries`] then reads, verifies and
+/// parses the files one at a time. Verify [`BundleReader::signature_bytes`]
+/// over [`BundleReader::manifest_bytes`] before trusting any entry.
+#[derive(Debug)]
+pub struct BundleReader {
+    dir: PathBuf,
+    limits: Limits,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    signature_bytes: Vec<u8>,
+}
+
+impl BundleReader {
+    /// Opens the bundle at `dir`: reads and parses `manifest.sync.txt`, reads
+    /// `bundle.sig`, and walks the tree.
+    ///
+    /// # Errors
+    ///
+    /// A missing or malformed manifest, a missing signature, anything over
+    /// `limits`, a symbolic link, a path outside the layout
+    /// (`<entity>/<lowercase uuid>.sync.txt`, `manifest.sync.txt`,
+    /// `bundle.sig`), a file the manifest does not list, a listed file that
+    /// is missing or whose length differs.
+    pub fn open(dir: impl AsRef<Path>, limits: &Limits) -> Result<BundleReader, BundleError> {
+        let dir = dir.as_ref().to_owned();
+        let manifest_path = dir.join(MANIFEST_FILE_NAME);
+        let manifest_bytes = read_top_file(
+            &manifest_path,
+            MANIFEST_FILE_NAME,
+            limits.max_manifest_bytes,
+        )?
+        .ok_or_else(|| BundleError::MissingManifest { dir: dir.clone() })?;
+        let manifest = Manifest::parse_with_limit(
+            &manifest_bytes,
+            MANIFEST_FILE_NAME,
+            limits.max_manifest_bytes,
+        )?;
+        let count = u64::try_from(manifest.files.len()).unwrap_or(u64::MAX);
+        if count > limits.max_files {
+            return Err(BundleError::TooManyFiles {
+                count,
+                limit: limits.max_files,
+            });
+        }
+        if let Some(entry) = manifest
+            .files
+            .iter()
+            .find(|e| e.len > limits.max_file_bytes)
+        {
+            return Err(BundleError::TooLarge {
+                path: entry.path.clone(),
+                size: entry.len,
+                limit: limits.max_file_bytes,
+            });
+        }
+        let signature_bytes = read_top_file(
+            &dir.join(SIGNATURE_FILE_NAME),
+            SIGNATURE_FILE_NAME,
+            MAX_SIGNATURE_BYTES,
+        )?
+        .ok_or_else(|| BundleError::MissingSignature { dir: dir.clone() })?;
+        check_tree(&dir, &manifest, limits)?;
+        Ok(BundleReader {
+            dir,
+            limits: limits.clone(),
+            manifest,
+            manifest_bytes,
+            signature_bytes,
+        })
+    }
+
+    /// The bundle directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The parsed manifest.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The exact bytes of `manifest.sync.txt`, which `bundle.sig` signs.
+    #[must_use]
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// The bytes of `bundle.sig`, uninterpreted.
+    #[must_use]
+    pub fn signature_bytes(&self) -> &[u8] {
+        &self.signature_bytes
+    }
+
+    /// Reads, verifies and parses every listed file in manifest order, one
+    /// at a time (memory stays bounded by one file).
+    pub fn entries(&self) -> impl Iterator<Item = Result<SyncFile, BundleError>> + '_ {
+        self.manifest
+            .files
+            .iter()
+            .map(|entry| self.read_entry(entry))
+    }
+
+    /// Reads, verifies and parses one listed file: its length and SHA-256
+    /// must match `entry`, it must parse, its `Entity:`/`ID:` must match its
+    /// path, its `Instance:` the manifest's, and it must be public.
+    ///
+    /// # Errors
+    ///
+    /// Each of the checks above, naming the file (and line where there is one).
+    pub fn read_entry(&self, entry: &ManifestEntry) -> Result<SyncFile, BundleError> {
+        let path = &entry.path;
+        let (entity, id) =
+            check_bundle_path(path).map_err(|reason| BundleError::UnexpectedPath {
+                path: path.clone(),
+                what: "file",
+                reason,
+            })?;
+        let full = self.dir.join(path);
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BundleError::MissingFile { path: path.clone() });
+            }
+            Err(e) => return Err(io_error(&full)(e)),
+        };
+        check_regular_file(&meta, path)?;
+        let bytes = read_at_most(&full, entry.len)?;
+        let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if found != entry.len {
+            return Err(BundleError::LengthMismatch {
+                path: path.clone(),
+                expected: entry.len,
+                found: if found > entry.len { meta.len() } else { found },
+            });
+        }
+        let digest = sha256(&bytes);
+        if digest != entry.sha256 {
+            return Err(BundleError::HashMismatch {
+                path: path.clone(),
+                expected: to_hex(&entry.sha256),
+                found: to_hex(&digest),
+            });
+        }
+        let file = SyncFile::parse_with_limit(&bytes, path, self.limits.max_file_bytes)?;
+        if file.sync_scope == Scope::Private {
+            return Err(BundleError::PrivateFile { path: path.clone() });
+        }
+        if file.entity != entity || file.id != id {
+            return Err(BundleError::PathMismatch {
+                path: path.clone(),
+                entity: file.entity.to_string(),
+                id: file.id,
+            });
+        }
+        if file.instance != self.manifest.instance {
+            return Err(BundleError::InstanceMismatch {
+                path: path.clone(),
+                expected: self.manifest.instance.clone(),
+                found: file.instance,
+            });
+        }
+        Ok(file)
+    }
+}
+
+/// Refuses symbolic links and anything that is not a regular file.
+fn check_regular_file(meta: &fs::Metadata, path: &str) -> Result<(), BundleError> {
+    if meta.file_type().is_symlink() {
+        return Err(BundleError::Symlink {
+            path: path.to_owned(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(BundleError::UnexpectedPath {
+            path: path.to_owned(),
+            what: "entry",
+            reason: "expected a regular file",
+        });
+    }
+    Ok(())
+}
+
+/// Reads a top-level file of at most `limit` bytes; `None` if it is absent.
+fn read_top_file(full: &Path, name: &str, limit: u64) -> Result<Option<Vec<u8>>, BundleError> {
+    let meta = match fs::symlink_metadata(full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(full)(e)),
+    };
+    check_regular_file(&meta, name)?;
+    let bytes = read_at_most(full, limit)?;
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > limit {
+        return Err(BundleError::TooLarge {
+            path: name.to_owned(),
+            size: meta.len().max(size),
+            limit,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// Sorted `(name, file type)` of a directory's entries; names must be UTF-8.
+fn sorted_entries(dir: &Path, prefix: &str) -> Result<Vec<(String, fs::FileType)>, BundleError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        // DirEntry::file_type does not follow symbolic links.
+        let file_type = entry.file_type().map_err(io_error(&entry.path()))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            return Err(BundleError::UnexpectedPath {
+                path: format!("{prefix}{}", entry.file_name().to_string_lossy()),
+                what: "entry",
+                reason: "names must be UTF-8",
+            });
+        };
+        out.push((name, file_type));
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Walks the tree: only the layout's paths, no links, exactly the listed files.
+fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), BundleError> {
+    let mut listed: HashMap<&str, (u64, bool)> = manifest
+        .files
+        .iter()
+        .map(|e| (e.path.as_str(), (e.len, false)))
+        .collect();
+    let mut seen: u64 = 0;
+    for (name, file_type) in sorted_entries(dir, "")? {
+        if file_type.is_symlink() {
+            return Err(BundleError::Symlink { path: name });
+        }
+        let top_file = name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME;
+        let entity = name.parse::<EntityKind>().ok();
+        match (file_type.is_dir(), top_file, entity) {
+            (false, true, _) => continue,
+            (true, _, Some(entity)) => {
+                let sub = dir.join(entity.as_str());
+                let prefix = format!("{entity}/");
+                for (file_name, file_type) in sorted_entries(&sub, &prefix)? {
+                    let path = format!("{prefix}{file_name}");
+                    if file_type.is_symlink() {
+                        return Err(BundleError::Symlink { path });
+                    }
+                    if !file_type.is_file() {
+                        return Err(BundleError::UnexpectedPath {
+                            path,
+                            what: "directory",
+                            reason: "entity directories hold only <uuid>.sync.txt files",
+                        });
+                    }
+                    if let Err(reason) = check_bundle_path(&path) {
+                        return Err(BundleError::UnexpectedPath {
+                            path,
+                            what: "file",
+                            reason,
+                        });
+                    }
+                    seen += 1;
+                    if seen > limits.max_files {
+                        return Err(BundleError::TooManyFiles {
+                            count: seen,
+                            limit: limits.max_files,
+                        });
+                    }
+                    let Some((len, found)) = listed.get_mut(path.as_str()) else {
+                        return Err(BundleError::UnlistedFile { path });
+                    };
+                    *found = true;
+                    let full = sub.join(&file_name);
+                    let actual = fs::symlink_metadata(&full).map_err(io_error(&full))?.len();
+                    if actual != *len {
+                        return Err(BundleError::LengthMismatch {
+                            path,
+                            expected: *len,
+                            found: actual,
+                        });
+                    }
+                }
+            }
+            (is_dir, _, _) => {
+                return Err(BundleError::UnexpectedPath {
+                    path: name,
+                    what: if is_dir { "directory" } else { "file" },
+                    reason: "the top level holds only manifest.sync.txt, bundle.sig and entity directories",
+                });
+            }
+        }
+    }
+    if let Some(missing) = manifest
+        .files
+        .iter()
+        .find(|e| listed.get(e.path.as_str()).is_some_and(|(_, found)| !found))
+    {
+        return Err(BundleError::MissingFile {
+            path: missing.path.clone(),
+        });
+    }
+    Ok(())
+}

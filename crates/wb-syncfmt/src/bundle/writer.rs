@@ -1,0 +1,338 @@
+//! [`BundleWriter`]: writes a bundle directory incrementally, touching only
+//! the files whose bytes change, and removing rows no longer exported.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::fs_util::{is_temp_name, write_atomic};
+use super::{BundleError, MAX_SIGNATURE_BYTES, io_error};
+use crate::entity::EntityKind;
+use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::schema::CURRENT_SCHEMA_VERSION;
+use crate::sync_file::SyncFile;
+
+/// Writes a bundle into a directory, incrementally.
+///
+/// The flow of an export:
+/// 1. [`BundleWriter::create`] on the bundle directory (it may hold the
+///    previous export);
+/// 2. [`BundleWriter::add`] every exported row, in any order;
+/// 3. compare [`BundleWriter::files`] with the previous manifest's files
+///    ([`BundleWriter::previous_manifest`]) to choose the sequence number:
+///    the same when nothing changed, a higher one otherwise;
+/// 4. [`BundleWriter::finish`] removes the files of rows not added and
+///    writes the manifest;
+/// 5. sign [`WrittenBundle::manifest_bytes`] and store the signature with
+///    [`write_signature`].
+///
+/// One writer per directory at a time.
+#[derive(Debug)]
+pub struct BundleWriter {
+    dir: PathBuf,
+    files: BTreeMap<String, ManifestEntry>,
+    /// The instance of the first file added, and that file's path.
+    instance: Option<(String, String)>,
+    previous: Option<Manifest>,
+    written: u64,
+    unchanged: u64,
+}
+
+/// What [`BundleWriter::finish`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WrittenBundle {
+    /// The manifest now in the directory.
+    pub manifest: Manifest,
+    /// Its exact bytes, to be signed into `bundle.sig`.
+    pub manifest_bytes: Vec<u8>,
+    /// Files written because they were new or their bytes changed.
+    pub written: u64,
+    /// Files left untouched because their bytes were already on disk.
+    pub unchanged: u64,
+    /// Files removed because their rows were not added (retractions).
+    pub removed: u64,
+    /// Whether `manifest.sync.txt` was (re)written. When false, an existing
+    /// `bundle.sig` over the same bytes is still valid.
+    pub manifest_written: bool,
+}
+
+impl BundleWriter {
+    /// Starts writing into `dir`, creating it if needed.
+    ///
+    /// The directory must hold only what a bundle holds (the manifest, the
+    /// signature, entity directories of `.sync.txt` files); leftover
+    /// temporary files of an interrupted writer are removed. An existing
+    /// manifest is parsed and kept as [`BundleWriter::previous_manifest`].
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, symbolic links or foreign files in the directory, and a
+    /// malformed existing manifest.
+    pub fn create(dir: impl AsRef<Path>) -> Result<BundleWriter, BundleError> {
+        let dir = dir.as_ref().to_owned();
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        for (name, file_type) in entries(&dir)? {
+            let full = dir.join(&name);
+            if file_type.is_symlink() {
+                return Err(BundleError::Symlink { path: name });
+            }
+            let entity = name.parse::<EntityKind>().ok();
+            if file_type.is_file() && is_temp_name(&name) {
+                fs::remove_file(&full).map_err(io_error(&full))?;
+            } else if file_type.is_file()
+                && (name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME)
+            {
+            } else if let (true, Some(entity)) = (file_type.is_dir(), entity) {
+                check_entity_dir(&dir, entity)?;
+            } else {
+                return Err(BundleError::UnexpectedPath {
+                    path: name,
+                    what: if file_type.is_dir() {
+                        "directory"
+                    } else {
+                        "file"
+                    },
+                    reason: "refusing to write a bundle into a directory holding other things",
+                });
+            }
+        }
+        let manifest_path = dir.join(MANIFEST_FILE_NAME);
+        let previous = match fs::read(&manifest_path) {
+            Ok(bytes) => Some(Manifest::parse(&bytes, MANIFEST_FILE_NAME)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(&manifest_path)(e)),
+        };
+        Ok(BundleWriter {
+            dir,
+            files: BTreeMap::new(),
+            instance: None,
+            previous,
+            written: 0,
+            unchanged: 0,
+        })
+    }
+
+    /// The manifest that was in the directory when the writer was created.
+    #[must_use]
+    pub fn previous_manifest(&self) -> Option<&Manifest> {
+        self.previous.as_ref()
+    }
+
+    /// Renders `file` and writes it to `<entity>/<id>.sync.txt`, unless the
+    /// same bytes are already there.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be rendered (private, invalid fields, floats), a
+    /// row added twice, a file whose instance differs from earlier files,
+    /// and I/O errors.
+    pub fn add(&mut self, file: &SyncFile) -> Result<(), BundleError> {
+        let text = file.to_text().map_err(|source| BundleError::Write {
+            path: crate::ident::excerpt(&file.relative_path()),
+            source,
+        })?;
+        // to_text checked the id, so the path is safe.
+        let path = file.relative_path();
+        match &self.instance {
+            Some((instance, _)) if *instance != file.instance => {
+                return Err(BundleError::InstanceMismatch {
+                    path,
+                    expected: instance.clone(),
+                    found: file.instance.clone(),
+                });
+            }
+            Some(_) => {}
+            None => self.instance = Some((file.instance.clone(), path.clone())),
+        }
+        if self.files.contains_key(&path) {
+            return Err(BundleError::DuplicateFile { path });
+        }
+        let entity_dir = self.dir.join(file.entity.as_str());
+        match fs::create_dir(&entity_dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(io_error(&entity_dir)(e));
+            }
+            _ => {}
+        }
+        let full = self.dir.join(&path);
+        let bytes = text.as_bytes();
+        if same_bytes_on_disk(&full, bytes)? {
+            self.unchanged += 1;
+        } else {
+            write_atomic(&full, bytes, false)?;
+            self.written += 1;
+        }
+        let entry = ManifestEntry::for_bytes(path.clone(), bytes);
+        self.files.insert(path, entry);
+        Ok(())
+    }
+
+    /// The files added so far, sorted by path: the manifest's file list.
+    /// Does no I/O.
+    #[must_use]
+    pub fn files(&self) -> Vec<ManifestEntry> {
+        self.files.values().cloned().collect()
+    }
+
+    /// Removes the `.sync.txt` files of rows that were not added (and entity
+    /// directories left empty), then writes `manifest.sync.txt` atomically
+    /// unless it already holds the same bytes.
+    ///
+    /// # Errors
+    ///
+    /// An invalid instance name, public key or sequence (0), an `instance`
+    /// other than the added files', and I/O errors.
+    pub fn finish(
+        self,
+        instance: &str,
+        public_key: &str,
+        sequence: u64,
+    ) -> Result<WrittenBundle, BundleError> {
+        if let Some((files_instance, path)) = &self.instance
+            && files_instance != instance
+        {
+            return Err(BundleError::InstanceMismatch {
+                path: path.clone(),
+                expected: instance.to_owned(),
+                found: files_instance.clone(),
+            });
+        }
+        let manifest = Manifest {
+            instance: instance.to_owned(),
+            public_key: public_key.to_owned(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            sequence,
+            files: self.files(),
+        };
+        let text = manifest.to_text().map_err(|source| BundleError::Write {
+            path: MANIFEST_FILE_NAME.to_owned(),
+            source,
+        })?;
+        let mut removed = 0;
+        for entity in EntityKind::ALL {
+            removed += self.retract(entity)?;
+        }
+        let manifest_path = self.dir.join(MANIFEST_FILE_NAME);
+        let manifest_written = !same_bytes_on_disk(&manifest_path, text.as_bytes())?;
+        if manifest_written {
+            write_atomic(&manifest_path, text.as_bytes(), true)?;
+        }
+        Ok(WrittenBundle {
+            manifest,
+            manifest_bytes: text.into_bytes(),
+            written: self.written,
+            unchanged: self.unchanged,
+            removed,
+            manifest_written,
+        })
+    }
+
+    /// Removes the files of `entity` not added in this run; returns how many.
+    fn retract(&self, entity: EntityKind) -> Result<u64, BundleError> {
+        let sub = self.dir.join(entity.as_str());
+        let listing = match entries(&sub) {
+            Ok(listing) => listing,
+            Err(BundleError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        let mut left = 0;
+        for (name, _) in listing {
+            let full = sub.join(&name);
+            let path = format!("{entity}/{name}");
+            if is_temp_name(&name) {
+                fs::remove_file(&full).map_err(io_error(&full))?;
+            } else if name.ends_with(SYNC_FILE_SUFFIX) && !self.files.contains_key(&path) {
+                fs::remove_file(&full).map_err(io_error(&full))?;
+                removed += 1;
+            } else {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            fs::remove_dir(&sub).map_err(io_error(&sub))?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Writes `bundle.sig` into the bundle at `dir`, atomically.
+///
+/// # Errors
+///
+/// A signature over 64 KiB ([`MAX_SIGNATURE_BYTES`]), and I/O errors.
+pub fn write_signature(dir: impl AsRef<Path>, signature: &[u8]) -> Result<(), BundleError> {
+    let size = u64::try_from(signature.len()).unwrap_or(u64::MAX);
+    if size > MAX_SIGNATURE_BYTES {
+        return Err(BundleError::TooLarge {
+            path: SIGNATURE_FILE_NAME.to_owned(),
+            size,
+            limit: MAX_SIGNATURE_BYTES,
+        });
+    }
+    write_atomic(&dir.as_ref().join(SIGNATURE_FILE_NAME), signature, true)
+}
+
+/// True if `path` is a regular file holding exactly `bytes`.
+fn same_bytes_on_disk(path: &Path, bytes: &[u8]) -> Result<bool, BundleError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && usize::try_from(meta.len()).ok() == Some(bytes.len()) => {
+            Ok(fs::read(path).map_err(io_error(path))? == bytes)
+        }
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
+/// Checks an existing entity directory: only `.sync.txt` regular files and
+/// this crate's temporary files (which are removed).
+fn check_entity_dir(dir: &Path, entity: EntityKind) -> Result<(), BundleError> {
+    let sub = dir.join(entity.as_str());
+    for (name, file_type) in entries(&sub)? {
+        let full = sub.join(&name);
+        let path = format!("{entity}/{name}");
+        if file_type.is_symlink() {
+            return Err(BundleError::Symlink { path });
+        }
+        if file_type.is_file() && is_temp_name(&name) {
+            fs::remove_file(&full).map_err(io_error(&full))?;
+        } else if !(file_type.is_file() && name.ends_with(SYNC_FILE_SUFFIX)) {
+            return Err(BundleError::UnexpectedPath {
+                path,
+                what: if file_type.is_dir() {
+                    "directory"
+                } else {
+                    "file"
+                },
+                reason: "refusing to write a bundle into a directory holding other things",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `(name, file type)` of a directory's entries (links not followed).
+fn entries(dir: &Path) -> Result<Vec<(String, fs::FileType)>, BundleError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let file_type = entry.file_type().map_err(io_error(&entry.path()))?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|name| BundleError::UnexpectedPath {
+                path: name.to_string_lossy().into_owned(),
+                what: "entry",
+                reason: "names must be UTF-8",
+            })?;
+        out.push((name, file_type));
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

@@ -1,0 +1,69 @@
+//! Validation of the identifiers the format carries: row ids (lowercase
+//! hyphenated UUIDs), instance names and public-key strings.
+
+/// Maximum length of an instance name, in bytes (as for a DNS name).
+pub const MAX_INSTANCE_NAME_LEN: usize = 253;
+
+/// Maximum length of the `Public-Key:` value, in bytes.
+pub const MAX_PUBLIC_KEY_LEN: usize = 1024;
+
+/// True if `s` is a UUID in its canonical text form: 36 characters,
+/// lowercase hex digits with hyphens after the 8th, 12th, 16th and 20th
+/// digit (`01936f3e-5c1a-7b2e-9a4d-2f0c1e8b7a65`). The version and variant
+/// bits are not checked.
+#[must_use]
+pub fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+/// True if `s` is a valid instance name: 1 to 253 characters of
+/// `[a-z0-9.-]`, starting with a letter or digit.
+#[must_use]
+pub fn is_valid_instance_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit() => {}
+        _ => return false,
+    }
+    bytes.len() <= MAX_INSTANCE_NAME_LEN
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
+/// True if `s` is acceptable as a `Public-Key:` value: 1 to 1024
+/// characters of the base64 alphabet `[A-Za-z0-9+/=]`. This crate treats
+/// the key as opaque; `wb-crypto` interprets it.
+#[must_use]
+pub fn is_valid_public_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_PUBLIC_KEY_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+}
+
+/// Parses a non-negative decimal integer in canonical form: ASCII digits
+/// only, no sign, no leading zeros (except `0` itself), no overflow.
+pub(crate) fn parse_canonical_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Shortens `s` for inclusion in an error message.
+pub(crate) fn excerpt(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}

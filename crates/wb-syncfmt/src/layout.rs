@@ -1,0 +1,53 @@
+//! Names inside a bundle directory, and the rules a file path must obey.
+
+use crate::entity::EntityKind;
+use crate::ident::is_canonical_uuid;
+
+/// Name of the manifest at the top of a bundle.
+pub const MANIFEST_FILE_NAME: &str = "manifest.sync.txt";
+
+/// Name of the signature over the manifest at the top of a bundle.
+pub const SIGNATURE_FILE_NAME: &str = "bundle.sig";
+
+/// The suffix of every row file.
+pub const SYNC_FILE_SUFFIX: &str = ".sync.txt";
+
+/// The bundle path of a row: `<entity>/<id>.sync.txt`.
+pub(crate) fn relative_path(entity: EntityKind, id: &str) -> String {
+    format!("{}/{}{}", entity.as_str(), id, SYNC_FILE_SUFFIX)
+}
+
+/// Checks that `path` is safe and of the form `<entity>/<uuid>.sync.txt`,
+/// returning the entity and the id; the error is the rule it breaks.
+pub(crate) fn check_bundle_path(path: &str) -> Result<(EntityKind, &str), &'static str> {
+    if path.is_empty() {
+        return Err("empty path");
+    }
+    if path.starts_with('/') {
+        return Err("absolute paths are not allowed");
+    }
+    if path.contains('\\') {
+        return Err("backslashes are not allowed");
+    }
+    if path.chars().any(char::is_control) {
+        return Err("control characters are not allowed");
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err("empty path segments are not allowed");
+    }
+    if segments.iter().any(|s| *s == ".." || *s == ".") {
+        return Err("\".\" and \"..\" segments are not allowed");
+    }
+    let [dir, name] = segments.as_slice() else {
+        return Err("a file path is <entity>/<uuid>.sync.txt");
+    };
+    let entity: EntityKind = dir
+        .parse()
+        .map_err(|_| "the directory is not an entity (user, request, comment, invite, vouch)")?;
+    let id = name
+        .strip_suffix(SYNC_FILE_SUFFIX)
+        .filter(|id| is_canonical_uuid(id))
+        .ok_or("a file name is <lowercase uuid>.sync.txt")?;
+    Ok((entity, id))
+}

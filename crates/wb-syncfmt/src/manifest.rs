@@ -1,0 +1,300 @@
+//! The manifest (`manifest.sync.txt`): who published a bundle, its
+//! sequence number, and every file with its length and SHA-256, sorted by
+//! path. `bundle.sig` signs its exact bytes.
+
+use std::fmt::Write as _;
+
+use crate::error::{ParseError, ParseErrorKind, WriteError};
+use crate::hash::{from_hex, to_hex};
+use crate::ident::{excerpt, is_valid_instance_name, is_valid_public_key, parse_canonical_u64};
+use crate::layout::check_bundle_path;
+use crate::schema::{self, CURRENT_SCHEMA_VERSION};
+use crate::text::{decode, read_headers};
+
+/// The value of the manifest's `Format:` header.
+pub const MANIFEST_FORMAT: &str = "wb-sync-manifest";
+
+/// The default size limit of a manifest: 256 MiB (about two million files).
+pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The headers of a manifest, in their required order.
+pub const MANIFEST_HEADERS: [&str; 6] = [
+    "Format",
+    "Instance",
+    "Public-Key",
+    "Schema-Version",
+    "Sequence",
+    "Files",
+];
+
+/// Line number of the first file line (after six headers and an empty line).
+const FIRST_ENTRY_LINE: usize = MANIFEST_HEADERS.len() + 2;
+
+/// One file listed in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ManifestEntry {
+    /// Path inside the bundle: `<entity>/<uuid>.sync.txt`.
+    pub path: String,
+    /// Length of the file in bytes.
+    pub len: u64,
+    /// SHA-256 of the file's bytes.
+    pub sha256: [u8; 32],
+}
+
+impl ManifestEntry {
+    /// The entry describing `bytes` stored at `path`.
+    #[must_use]
+    pub fn for_bytes(path: String, bytes: &[u8]) -> Self {
+        ManifestEntry {
+            path,
+            len: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+            sha256: crate::hash::sha256(bytes),
+        }
+    }
+
+    /// The SHA-256 as 64 lowercase hex digits.
+    #[must_use]
+    pub fn sha256_hex(&self) -> String {
+        to_hex(&self.sha256)
+    }
+}
+
+/// The contents of `manifest.sync.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The publishing instance (`Instance:`); every file's `Instance:` equals it.
+    pub instance: String,
+    /// The instance's public key (`Public-Key:`), the one-line base64 form of
+    /// a minisign public key. Opaque to this crate.
+    pub public_key: String,
+    /// The schema version (`Schema-Version:`).
+    pub schema_version: u32,
+    /// The bundle sequence number (`Sequence:`), at least 1, increased by the
+    /// publisher whenever the content changes.
+    pub sequence: u64,
+    /// Every file, sorted bytewise by path, without duplicates.
+    pub files: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// Renders the manifest in its one canonical text form.
+    ///
+    /// # Errors
+    ///
+    /// Refuses an invalid instance name or public key, a schema version other
+    /// than [`CURRENT_SCHEMA_VERSION`], sequence 0, and file paths that are
+    /// unsafe, not of the bundle layout, unsorted or repeated.
+    pub fn to_text(&self) -> Result<String, WriteError> {
+        if !is_valid_instance_name(&self.instance) {
+            return Err(WriteError::InvalidInstance {
+                instance: excerpt(&self.instance),
+            });
+        }
+        if !is_valid_public_key(&self.public_key) {
+            return Err(WriteError::InvalidPublicKey {
+                value: excerpt(&self.public_key),
+            });
+        }
+        if self.schema_version != CURRENT_SCHEMA_VERSION {
+            return Err(WriteError::UnsupportedSchemaVersion {
+                found: self.schema_version,
+                supported: CURRENT_SCHEMA_VERSION,
+            });
+        }
+        if self.sequence == 0 {
+            return Err(WriteError::SequenceZero);
+        }
+        let mut out = format!(
+            "Format: {MANIFEST_FORMAT}\nInstance: {}\nPublic-Key: {}\nSchema-Version: {}\nSequence: {}\nFiles: {}\n\n",
+            self.instance,
+            self.public_key,
+            self.schema_version,
+            self.sequence,
+            self.files.len()
+        );
+        out.reserve(self.files.len() * 120);
+        let mut previous: Option<&str> = None;
+        for entry in &self.files {
+            if let Err(reason) = check_bundle_path(&entry.path) {
+                return Err(WriteError::InvalidPath {
+                    path: excerpt(&entry.path),
+                    reason,
+                });
+            }
+            if previous.is_some_and(|p| p >= entry.path.as_str()) {
+                return Err(WriteError::UnsortedFiles {
+                    path: excerpt(&entry.path),
+                });
+            }
+            previous = Some(&entry.path);
+            // Writing into a String cannot fail.
+            let _ = writeln!(
+                out,
+                "{} {} {}",
+                to_hex(&entry.sha256),
+                entry.len,
+                entry.path
+            );
+        }
+        Ok(out)
+    }
+
+    /// Parses a manifest strictly, with the default size limit
+    /// ([`DEFAULT_MAX_MANIFEST_BYTES`]). `path` is used only in error messages.
+    ///
+    /// # Errors
+    ///
+    /// Any departure from the canonical form, named with `path`, the line and
+    /// the rule broken.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest, ParseError> {
+        Self::parse_with_limit(bytes, path, DEFAULT_MAX_MANIFEST_BYTES)
+    }
+
+    /// As [`Manifest::parse`], refusing manifests over `max_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifest::parse`].
+    pub fn parse_with_limit(
+        bytes: &[u8],
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Manifest, ParseError> {
+        let text = decode(bytes, path, max_bytes)?;
+        let lines: Vec<&str> = text.split('\n').collect();
+        let [format, instance, public_key, version, sequence, files] =
+            read_headers(&lines, &MANIFEST_HEADERS, path)?;
+        let err = |line: usize, kind: ParseErrorKind| ParseError::at(path, line, kind);
+
+        if format != MANIFEST_FORMAT {
+            return Err(err(
+                1,
+                ParseErrorKind::InvalidFormat {
+                    value: excerpt(format),
+                },
+            ));
+        }
+        if !is_valid_instance_name(instance) {
+            return Err(err(
+                2,
+                ParseErrorKind::InvalidInstance {
+                    value: excerpt(instance),
+                },
+            ));
+        }
+        if !is_valid_public_key(public_key) {
+            return Err(err(
+                3,
+                ParseErrorKind::InvalidPublicKey {
+                    value: excerpt(public_key),
+                },
+            ));
+        }
+        let number = |line: usize, header: &'static str, value: &str| {
+            parse_canonical_u64(value).ok_or_else(|| {
+                err(
+                    line,
+                    ParseErrorKind::InvalidNumber {
+                        header,
+                        value: excerpt(value),
+                    },
+                )
+            })
+        };
+        let schema_version =
+            u32::try_from(number(4, "Schema-Version", version)?).map_err(|_| {
+                err(
+                    4,
+                    ParseErrorKind::InvalidNumber {
+                        header: "Schema-Version",
+                        value: excerpt(version),
+                    },
+                )
+            })?;
+        schema::check_readable(schema_version).map_err(|kind| err(4, kind))?;
+        let sequence = number(5, "Sequence", sequence)?;
+        if sequence == 0 {
+            return Err(err(5, ParseErrorKind::SequenceZero));
+        }
+        let declared = number(6, "Files", files)?;
+
+        // `lines` ends with the empty string after the final newline.
+        let last = lines.len() - 1;
+        if last < FIRST_ENTRY_LINE - 1 {
+            return Err(err(lines.len(), ParseErrorKind::MissingFinalNewline));
+        }
+        if !lines[last].is_empty() {
+            return Err(err(lines.len(), ParseErrorKind::MissingFinalNewline));
+        }
+        let entry_lines = &lines[FIRST_ENTRY_LINE - 1..last];
+        let mut entries: Vec<ManifestEntry> = Vec::with_capacity(entry_lines.len());
+        for (index, line) in entry_lines.iter().enumerate() {
+            let line_no = FIRST_ENTRY_LINE + index;
+            let entry = parse_entry(line).map_err(|kind| err(line_no, kind))?;
+            if let Some(previous) = entries.last() {
+                if previous.path == entry.path {
+                    return Err(err(
+                        line_no,
+                        ParseErrorKind::DuplicateEntry {
+                            path: excerpt(&entry.path),
+                        },
+                    ));
+                }
+                if previous.path > entry.path {
+                    return Err(err(
+                        line_no,
+                        ParseErrorKind::UnsortedEntry {
+                            path: excerpt(&entry.path),
+                            previous: excerpt(&previous.path),
+                        },
+                    ));
+                }
+            }
+            entries.push(entry);
+        }
+        let found = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+        if declared != found {
+            return Err(err(
+                6,
+                ParseErrorKind::FileCountMismatch { declared, found },
+            ));
+        }
+        Ok(Manifest {
+            instance: instance.to_owned(),
+            public_key: public_key.to_owned(),
+            schema_version,
+            sequence,
+            files: entries,
+        })
+    }
+}
+
+/// Parses `<sha256 hex> <length> <path>`.
+fn parse_entry(line: &str) -> Result<ManifestEntry, ParseErrorKind> {
+    if line.is_empty() {
+        return Err(ParseErrorKind::MalformedEntry {
+            reason: "empty line",
+        });
+    }
+    let mut parts = line.splitn(3, ' ');
+    let (Some(hash), Some(len), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ParseErrorKind::MalformedEntry {
+            reason: "three fields separated by single spaces",
+        });
+    };
+    let sha256 = from_hex(hash).ok_or(ParseErrorKind::MalformedEntry {
+        reason: "the SHA-256 must be 64 lowercase hex digits",
+    })?;
+    let len = parse_canonical_u64(len).ok_or(ParseErrorKind::MalformedEntry {
+        reason: "the length must be a decimal number without leading zeros",
+    })?;
+    check_bundle_path(path).map_err(|reason| ParseErrorKind::InvalidPath {
+        path: excerpt(path),
+        reason,
+    })?;
+    Ok(ManifestEntry {
+        path: path.to_owned(),
+        len,
+        sha256,
+    })
+}

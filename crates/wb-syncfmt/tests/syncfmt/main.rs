@@ -1,0 +1,73 @@
+//! Integration tests of wb-syncfmt, through its public API only.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on unexpected errors; expected errors are checked explicitly"
+)]
+
+mod bundle;
+mod corpus;
+mod file;
+mod manifest;
+mod props;
+
+use serde_json::{Map, Value, json};
+use time::macros::datetime;
+use wb_syncfmt::{CURRENT_SCHEMA_VERSION, EntityKind, Scope, SyncFile};
+
+/// A valid public request file.
+pub fn sample_file() -> SyncFile {
+    SyncFile {
+        entity: EntityKind::Request,
+        id: "01936f3e-5c1a-7b2e-9a4d-2f0c1e8b7a65".to_owned(),
+        instance: "alpha.example".to_owned(),
+        schema_version: CURRENT_SCHEMA_VERSION,
+        sync_scope: Scope::Public,
+        updated_at: datetime!(2026-11-24 10:00 UTC),
+        body: object(json!({
+            "author_id": "01936f3e-0000-7000-8000-000000000001",
+            "status": "open",
+            "title": "A ladder for the orchard",
+        })),
+    }
+}
+
+/// The object inside `value`.
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("expected a JSON object, got {other}"),
+    }
+}
+
+/// Parses `input` as a `.sync.txt` file named `path` and checks the result:
+/// `Ok(())` means it must parse and render back byte-identically, `Err(s)`
+/// means the error's `Display` form must contain `s`.
+pub fn check(input: &[u8], path: &str, expected: Result<(), &str>) {
+    let result = SyncFile::parse(input, path);
+    match (result, expected) {
+        (Ok(file), Ok(())) => {
+            let text = file.to_text().unwrap();
+            assert_eq!(
+                text.as_bytes(),
+                input,
+                "{path}: parse then render is not byte-identical"
+            );
+        }
+        (Err(err), Err(fragment)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains(fragment),
+                "{path}: error {message:?} does not contain {fragment:?}"
+            );
+            assert!(
+                message.starts_with(path),
+                "{path}: error {message:?} does not name the file"
+            );
+        }
+        (Ok(_), Err(fragment)) => {
+            panic!("{path}: parsed, but expected an error containing {fragment:?}")
+        }
+        (Err(err), Ok(())) => panic!("{path}: expected to parse, got: {err}"),
+    }
+}

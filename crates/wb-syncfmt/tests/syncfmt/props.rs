@@ -1,0 +1,108 @@
+//! Property tests: generated bodies round-trip, and any text that parses is
+//! the one canonical rendering of what it parsed to.
+
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use wb_syncfmt::{EntityKind, Scope, SyncFile};
+
+use crate::sample_file;
+
+fn arb_scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+        "[ -~\u{0}-\u{1f}\u{7f}\u{80}-\u{ff}\u{2028}\u{1F600}]{0,12}".prop_map(Value::String),
+    ]
+}
+
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[a-z_]{0,8}", "[\u{0}-\u{7f}]{0,4}"]
+}
+
+fn arb_value() -> impl Strategy<Value = Value> {
+    arb_scalar().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(arb_key(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn arb_body() -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::btree_map(arb_key(), arb_value(), 0..8).prop_map(|m| m.into_iter().collect())
+}
+
+fn arb_timestamp() -> impl Strategy<Value = OffsetDateTime> {
+    // 0000-01-01 to 9999-12-31, microsecond precision.
+    (-62_167_219_200_i64..253_402_300_800_i64, 0_u32..1_000_000).prop_map(|(secs, micros)| {
+        OffsetDateTime::from_unix_timestamp(secs).unwrap()
+            + time::Duration::microseconds(i64::from(micros))
+    })
+}
+
+fn arb_file() -> impl Strategy<Value = SyncFile> {
+    (
+        prop::sample::select(EntityKind::ALL.to_vec()),
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[a-z0-9][a-z0-9.-]{0,30}",
+        arb_timestamp(),
+        arb_body(),
+    )
+        .prop_map(|(entity, id, instance, updated_at, body)| SyncFile {
+            entity,
+            id,
+            instance,
+            sync_scope: Scope::Public,
+            updated_at,
+            body,
+            ..sample_file()
+        })
+}
+
+// 256 cases each by default; set PROPTEST_CASES for a longer run.
+proptest! {
+
+    #[test]
+    fn render_parse_round_trip(file in arb_file()) {
+        let text = file.to_text().unwrap();
+        let parsed = SyncFile::parse(text.as_bytes(), "p.sync.txt").unwrap();
+        prop_assert_eq!(&parsed, &file);
+        prop_assert_eq!(parsed.to_text().unwrap(), text);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does(s in any::<String>()) {
+        let mut file = sample_file();
+        file.body = Map::new();
+        file.body.insert("k".to_owned(), Value::String(s.clone()));
+        let text = file.to_text().unwrap();
+        let expected = format!("\n{{\n  \"k\": {}\n}}\n", serde_json::to_string(&s).unwrap());
+        prop_assert!(text.ends_with(&expected), "{:?} does not end with {:?}", text, expected);
+    }
+
+    #[test]
+    fn whatever_parses_is_canonical(
+        file in arb_file(),
+        position in any::<prop::sample::Index>(),
+        byte in prop_oneof![Just(b' '), Just(b'\n'), Just(b'\t'), Just(b'0'), Just(b'"'), Just(b'\\'), Just(b','), any::<u8>()],
+        action in 0..3_u8,
+    ) {
+        let mut bytes = file.to_text().unwrap().into_bytes();
+        let at = position.index(bytes.len());
+        match action {
+            0 => bytes[at] = byte,
+            1 => bytes.insert(at, byte),
+            _ => { bytes.remove(at); }
+        }
+        if let Ok(parsed) = SyncFile::parse(&bytes, "m.sync.txt")
+            && parsed.sync_scope == Scope::Public
+        {
+            prop_assert_eq!(parsed.to_text().unwrap().into_bytes(), bytes);
+        }
+    }
+}
