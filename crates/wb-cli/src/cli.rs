@@ -95,6 +95,53 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Export, import and sign bundles.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Create this instance's signing key pair under .sync/keys/ and print the public key.
+    #[command(after_help = "\
+Example:
+  wb sync keygen          (prints the public key, e.g. RWQ…, for peers to pin)
+
+Export and import create the key automatically if it is missing.")]
+    Keygen,
+    /// Write the public rows as a signed bundle (one file per row, manifest, bundle.sig).
+    #[command(after_help = "\
+Examples:
+  wb sync export                                 (into data/public_sync)
+  wb sync export --out /srv/share/alpha
+  wb sync export --instance beta.example --out relay/beta   (relay beta's rows verbatim)
+
+Only rows whose effective scope is public are written. Unchanged files are not
+rewritten; the sequence number grows only when the content changes.")]
+    Export {
+        /// The bundle directory.
+        #[arg(long, value_name = "DIR", default_value = "data/public_sync")]
+        out: PathBuf,
+        /// Export this instance's copy of another instance's rows instead.
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
+    /// Verify a bundle and apply it in one transaction.
+    #[command(after_help = "\
+Examples:
+  wb sync import /srv/share/beta
+  wb sync import data/from-beta --key RWQ…   (require this signing key)
+
+The first import from an instance pins its key; later bundles must be signed
+by the same key. Older bundles are refused, the same bundle again is a no-op.")]
+    Import {
+        /// The bundle directory (relative paths start at the instance directory, as with -C).
+        #[arg(value_name = "DIR")]
+        bundle: PathBuf,
+        /// Require the bundle to be signed by this key (minisign one-line form).
+        #[arg(long, value_name = "PUBKEY")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,6 +46,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             store.close().await;
         }
+        Command::Sync(command) => {
+            let instance = open_instance(global).await?;
+            let result = crate::sync::run(global, &instance, command).await;
+            instance.store().close().await;
+            result?;
+        }
         Command::Fixtures(FixturesCommand::Load { dir }) => {
             let instance = open_instance(global).await?;
             load_fixtures(&instance, &dir).await?;
@@ -141,7 +147,7 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
         Command::List { entity, json } => {
             output::print_list(instance, entity.into(), json).await?;
         }
-        Command::Init { .. } | Command::Migrate | Command::Fixtures(_) => {
+        Command::Init { .. } | Command::Migrate | Command::Fixtures(_) | Command::Sync(_) => {
             unreachable!("handled before the instance is opened")
         }
     }
@@ -191,7 +197,7 @@ async fn open_store(global: &Global, create: bool) -> Result<Store> {
     Ok(Store::open_sqlite(&path, create).await?)
 }
 
-async fn open_instance(global: &Global) -> Result<Instance> {
+pub async fn open_instance(global: &Global) -> Result<Instance> {
     let store = open_store(global, false).await?;
     Ok(Instance::open(store).await?)
 }

@@ -6,6 +6,8 @@
 mod cli;
 mod commands;
 mod output;
+mod progress;
+mod sync;
 
 use std::process::ExitCode;
 

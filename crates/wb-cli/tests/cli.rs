@@ -286,3 +286,127 @@ fn help_has_examples() {
             .stdout(predicate::str::contains("Example"));
     }
 }
+
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_instances_exchange_bundles_by_directory() {
+    let mut alphas = instances().await;
+    let mut betas = instances().await;
+    while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
+        alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        beta.ok(&["init", "--instance", "beta.example"]);
+
+        // keygen prints the one-line public key; export reuses it silently.
+        let key = alpha.ok(&["sync", "keygen"]);
+        assert!(key.starts_with("RW") && key.trim().len() == 56, "{key}");
+        let err = alpha.fails(&["sync", "keygen"]);
+        assert!(err.contains("already has a signing key"), "{err}");
+        let out = alpha
+            .cmd()
+            .args(["sync", "export"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.contains("exported 10 files of alpha.example"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("(sequence 1)"), "{stdout}");
+        assert!(out.stderr.is_empty(), "no key warning: the key existed");
+        let bundle = alpha.dir.path().join("data/public_sync");
+        let manifest = std::fs::read_to_string(bundle.join("manifest.sync.txt")).unwrap();
+        assert!(
+            manifest.contains(&format!("Public-Key: {}", key.trim())),
+            "{manifest}"
+        );
+
+        // Beta's first sync command creates beta's key and says where, once.
+        let out = beta
+            .cmd()
+            .args(["sync", "import"])
+            .arg(&bundle)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("warning: created a new signing key for beta.example at"),
+            "{stderr}"
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains("pinned key RW"), "{stdout}");
+        assert!(
+            stdout.contains(
+                "imported alpha.example sequence 1: 10 added, 0 updated, 0 unchanged, 0 retracted"
+            ),
+            "{stdout}"
+        );
+        let again = beta.ok(&["sync", "import", bundle.to_str().unwrap()]);
+        assert!(again.contains("already imported; nothing to do"), "{again}");
+        let out = beta
+            .cmd()
+            .args(["sync", "import"])
+            .arg(&bundle)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert!(out.stderr.is_empty(), "the key warning appears once");
+
+        // What arrived is listed, read-only.
+        let requests = beta.list("request");
+        assert_eq!(requests.len(), 2);
+        assert!(requests.iter().all(|r| r["origin"] == "alpha.example"));
+        let id = requests[0]["id"].as_str().unwrap().to_owned();
+        beta.ok(&["user", "add", "bo", "--role", "admin"]);
+        let err = beta.fails(&["scope", "set", "request", &id, "private", "--as", "bo"]);
+        assert!(err.contains("imported-read-only"), "{err}");
+
+        // Lossless: beta's copy of alpha's rows is byte-identical.
+        beta.ok(&[
+            "sync",
+            "export",
+            "--instance",
+            "alpha.example",
+            "--out",
+            "relay",
+        ]);
+        assert_eq!(tree(&beta.dir.path().join("relay")), tree(&bundle));
+
+        // A wrong --key is refused.
+        let err = beta.fails(&[
+            "sync",
+            "import",
+            bundle.to_str().unwrap(),
+            "--key",
+            "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3",
+        ]);
+        assert!(
+            err.contains("the key expected for alpha.example is"),
+            "{err}"
+        );
+    }
+}

@@ -69,6 +69,18 @@ pub enum EngineError {
         /// What is wrong, naming the field.
         reason: String,
     },
+    /// A bundle could not be written or read, or was refused: its layout,
+    /// signature, key, sequence or content.
+    #[error("{}: {reason}", path.display())]
+    BundleRefused {
+        /// The bundle directory or the offending file in it.
+        path: PathBuf,
+        /// What is wrong and, where it helps, what to do.
+        reason: String,
+    },
+    /// Keys could not be created, loaded or used.
+    #[error(transparent)]
+    Crypto(#[from] wb_crypto::Error),
     /// The database refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),

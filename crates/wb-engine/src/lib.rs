@@ -7,6 +7,7 @@
 //!   checked by `wb_model::check_scope_change`, and effective scopes with
 //!   their reasons ([`ScopeResolver`]).
 //! - [`fixtures`]: loading a demo or seed community from JSON files.
+//! - [`sync`]: signed bundle export and import (SPEC §2, §5).
 //!
 //! The engine owns orchestration only: rules live in `wb-model`, SQL in
 //! `wb-store`.
@@ -17,6 +18,7 @@ mod error;
 pub mod fixtures;
 mod instance;
 mod resolver;
+pub mod sync;
 
 pub use error::EngineError;
 pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};

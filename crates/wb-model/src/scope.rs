@@ -142,14 +142,17 @@ impl fmt::Display for EffectiveScope {
 /// scope is public and every row it references is exported; a row imported
 /// from another instance counts as exported, since its origin published it.
 ///
+/// For an imported row, `own` is what its origin last published: public, or
+/// private once the origin withdrew it while local rows still reference it.
+///
 /// `references` must list every row the public projection of this row
 /// names; the first one not exported becomes the reason.
 pub fn effective_scope(own: SyncScope, imported: bool, references: &[Reference]) -> EffectiveScope {
-    if imported {
-        return EffectiveScope::Public;
-    }
     if own == SyncScope::Private {
         return EffectiveScope::Private;
+    }
+    if imported {
+        return EffectiveScope::Public;
     }
     match references.iter().find(|r| !r.exported) {
         None => EffectiveScope::Public,

@@ -122,7 +122,9 @@ fn effective_scope_cases() {
         &[reference(Relation::Author, false, Private)],
         "Private",
     );
-    // Imported rows count as exported whatever is known locally.
+    // Imported rows count as exported whatever is known locally, until
+    // their origin withdraws them.
+    check(Private, true, &[], "Private");
     check(
         Public,
         true,

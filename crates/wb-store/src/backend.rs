@@ -9,7 +9,9 @@ use wb_model::{
     Comment, EntityKind, InstanceName, Invite, Request, SyncScope, Timestamp, User, Username, Uuid,
 };
 
-use crate::{Batch, Result, StoreError};
+use std::collections::{HashMap, HashSet};
+
+use crate::{Batch, ImportBatch, ImportCounts, OriginState, Result, StoreError};
 
 type DbRow = <Db as sqlx::Database>::Row;
 type DbConn = <Db as sqlx::Database>::Connection;
@@ -307,6 +309,284 @@ pub(crate) async fn update_profile(
         return Err(StoreError::NotFound { kind: EntityKind::User, id: id.to_string() });
     }
     Ok(())
+}
+
+// ---- import -----------------------------------------------------------------
+
+pub(crate) async fn origin_state(
+    pool: &sqlx::Pool<Db>,
+    instance: &InstanceName,
+) -> Result<Option<OriginState>> {
+    let row = sqlx::query(
+        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at \
+         FROM sync_origins WHERE instance = $1",
+    )
+    .bind(instance.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(origin_from_row).transpose()
+}
+
+fn origin_from_row(row: &DbRow) -> Result<OriginState> {
+    let sequence: i64 = row.try_get("last_sequence")?;
+    Ok(OriginState {
+        instance: InstanceName::parse(&get_text(row, "instance")?)
+            .map_err(|e| corrupt("instance", e))?,
+        public_key: get_text(row, "public_key")?,
+        last_sequence: u64::try_from(sequence).map_err(|e| corrupt("last_sequence", e))?,
+        manifest_sha256: get_text(row, "manifest_sha256")?,
+        signature: get_text(row, "signature")?,
+        imported_at: get_time(row, "imported_at")?,
+    })
+}
+
+fn sequence_i64(sequence: u64) -> Result<i64> {
+    i64::try_from(sequence).map_err(|e| corrupt("sequence", e))
+}
+
+/// `id → (updated_at, sync_scope)` of every row of `origin` in one table.
+async fn existing_rows(
+    conn: &mut DbConn,
+    sql: &'static str,
+    origin: &str,
+) -> Result<HashMap<Uuid, (i64, String)>> {
+    let rows = sqlx::query(sql).bind(origin).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((get_uuid(row, "id")?, (row.try_get("updated_at")?, get_text(row, "sync_scope")?)))
+        })
+        .collect()
+}
+
+/// Whether an incoming row replaces the stored one: it is newer, or the
+/// stored one was withdrawn and the origin publishes it again.
+fn replaces(stored: Option<&(i64, String)>, incoming: Timestamp) -> Option<bool> {
+    stored.map(|(updated_at, scope)| {
+        incoming.unix_micros() > *updated_at || scope == SyncScope::Private.as_str()
+    })
+}
+
+/// Maps a primary-key clash on insert to [`StoreError::IdCollision`].
+fn collision(kind: EntityKind, id: Uuid) -> impl FnOnce(StoreError) -> StoreError {
+    move |err| match err {
+        StoreError::Constraint { .. } => StoreError::IdCollision { kind, id: id.to_string() },
+        other => other,
+    }
+}
+
+async fn update_user_on(conn: &mut DbConn, u: &User) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET username = $1, display_name = $2, bio = $3, sync_scope = $4, \
+         created_at = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(u.username.as_str())
+    .bind(&u.display_name)
+    .bind(&u.bio)
+    .bind(u.scope.as_str())
+    .bind(u.created_at.unix_micros())
+    .bind(u.updated_at.unix_micros())
+    .bind(u.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_request_on(conn: &mut DbConn, r: &Request) -> Result<()> {
+    sqlx::query(
+        "UPDATE requests SET author_id = $1, title = $2, body = $3, status = $4, sync_scope = $5, \
+         created_at = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(r.author_id.to_string())
+    .bind(&r.title)
+    .bind(&r.body)
+    .bind(r.status.as_str())
+    .bind(r.scope.as_str())
+    .bind(r.created_at.unix_micros())
+    .bind(r.updated_at.unix_micros())
+    .bind(r.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_comment_on(conn: &mut DbConn, c: &Comment) -> Result<()> {
+    sqlx::query(
+        "UPDATE comments SET request_id = $1, author_id = $2, body = $3, sync_scope = $4, \
+         created_at = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(c.request_id.to_string())
+    .bind(c.author_id.to_string())
+    .bind(&c.body)
+    .bind(c.scope.as_str())
+    .bind(c.created_at.unix_micros())
+    .bind(c.updated_at.unix_micros())
+    .bind(c.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_invite_on(conn: &mut DbConn, i: &Invite) -> Result<()> {
+    sqlx::query(
+        "UPDATE invites SET inviter_id = $1, invitee_id = $2, status = $3, sync_scope = $4, \
+         created_at = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(i.inviter_id.to_string())
+    .bind(i.invitee_id.map(|id| id.to_string()))
+    .bind(i.status.as_str())
+    .bind(i.scope.as_str())
+    .bind(i.created_at.unix_micros())
+    .bind(i.updated_at.unix_micros())
+    .bind(i.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Retracts one row its origin no longer publishes: deletes it, or marks it
+/// withdrawn (private) when rows of other origins still reference it.
+async fn retract(conn: &mut DbConn, kind: EntityKind, id: Uuid, scope: &str) -> Result<bool> {
+    let referenced_sql = match kind {
+        EntityKind::User => Some(
+            "SELECT EXISTS (SELECT 1 FROM requests WHERE author_id = $1) \
+             OR EXISTS (SELECT 1 FROM comments WHERE author_id = $1) \
+             OR EXISTS (SELECT 1 FROM invites WHERE inviter_id = $1 OR invitee_id = $1) \
+             OR EXISTS (SELECT 1 FROM users WHERE invited_by = $1)",
+        ),
+        EntityKind::Request => Some("SELECT EXISTS (SELECT 1 FROM comments WHERE request_id = $1)"),
+        EntityKind::Comment | EntityKind::Invite | EntityKind::Vouch => None,
+    };
+    let referenced = match referenced_sql {
+        Some(sql) => {
+            sqlx::query_scalar::<_, bool>(sql).bind(id.to_string()).fetch_one(&mut *conn).await?
+        }
+        None => false,
+    };
+    if referenced {
+        if scope == SyncScope::Private.as_str() {
+            return Ok(false);
+        }
+        sqlx::query(set_scope_sql(kind))
+            .bind(SyncScope::Private.as_str())
+            .bind(Timestamp::now().unix_micros())
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        sqlx::query(delete_sql(kind)).bind(id.to_string()).execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
+
+fn delete_sql(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::User => "DELETE FROM users WHERE id = $1",
+        EntityKind::Request => "DELETE FROM requests WHERE id = $1",
+        EntityKind::Comment => "DELETE FROM comments WHERE id = $1",
+        EntityKind::Invite => "DELETE FROM invites WHERE id = $1",
+        EntityKind::Vouch => "DELETE FROM vouches WHERE id = $1",
+    }
+}
+
+/// Applies one entity kind of a bundle: insert, update when newer, or
+/// leave; returns the stored rows of the origin the bundle no longer holds.
+macro_rules! apply_kind {
+    ($conn:expr, $counts:expr, $origin:expr, $kind:expr, $rows:expr, $table:literal,
+     $insert:ident, $update:ident) => {{
+        let mut existing = existing_rows(
+            $conn,
+            concat!("SELECT id, updated_at, sync_scope FROM ", $table, " WHERE origin = $1"),
+            $origin,
+        )
+        .await?;
+        let mut seen = HashSet::with_capacity($rows.len());
+        for row in $rows {
+            seen.insert(row.id);
+            match replaces(existing.get(&row.id), row.updated_at) {
+                None => {
+                    $insert($conn, row).await.map_err(collision($kind, row.id))?;
+                    $counts.added += 1;
+                }
+                Some(true) => {
+                    $update($conn, row).await?;
+                    $counts.updated += 1;
+                }
+                Some(false) => $counts.unchanged += 1,
+            }
+        }
+        existing.retain(|id, _| !seen.contains(id));
+        existing
+    }};
+}
+
+pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> Result<ImportCounts> {
+    let state = &batch.state;
+    let origin = state.instance.as_str();
+    let sequence = sequence_i64(state.last_sequence)?;
+    let mut tx = begin(pool).await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT last_sequence FROM sync_origins WHERE instance = $1")
+            .bind(origin)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(applied) = applied.filter(|applied| *applied >= sequence) {
+        return Err(StoreError::StaleSequence {
+            instance: origin.to_owned(),
+            applied: u64::try_from(applied).unwrap_or_default(),
+            offered: state.last_sequence,
+        });
+    }
+
+    let mut counts = ImportCounts::default();
+    let conn: &mut DbConn = &mut tx;
+    let gone_users = apply_kind!(
+        conn, counts, origin, EntityKind::User, &batch.users, "users", insert_user_on, update_user_on
+    );
+    let gone_requests = apply_kind!(
+        conn, counts, origin, EntityKind::Request, &batch.requests, "requests",
+        insert_request_on, update_request_on
+    );
+    let gone_comments = apply_kind!(
+        conn, counts, origin, EntityKind::Comment, &batch.comments, "comments",
+        insert_comment_on, update_comment_on
+    );
+    let gone_invites = apply_kind!(
+        conn, counts, origin, EntityKind::Invite, &batch.invites, "invites",
+        insert_invite_on, update_invite_on
+    );
+    // Retract dependents first, so a row's own origin never holds it back.
+    for (kind, gone) in [
+        (EntityKind::Invite, gone_invites),
+        (EntityKind::Comment, gone_comments),
+        (EntityKind::Request, gone_requests),
+        (EntityKind::User, gone_users),
+    ] {
+        let mut gone: Vec<_> = gone.into_iter().collect();
+        gone.sort_by_key(|(id, _)| *id);
+        for (id, (_, scope)) in gone {
+            if retract(conn, kind, id, &scope).await? {
+                counts.retracted += 1;
+            }
+        }
+    }
+
+    sqlx::query(
+        "INSERT INTO sync_origins (instance, public_key, last_sequence, manifest_sha256, \
+         signature, imported_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (instance) DO UPDATE SET public_key = excluded.public_key, \
+         last_sequence = excluded.last_sequence, manifest_sha256 = excluded.manifest_sha256, \
+         signature = excluded.signature, imported_at = excluded.imported_at",
+    )
+    .bind(origin)
+    .bind(&state.public_key)
+    .bind(sequence)
+    .bind(&state.manifest_sha256)
+    .bind(&state.signature)
+    .bind(state.imported_at.unix_micros())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(counts)
 }
 
 // ---- reads ------------------------------------------------------------------

@@ -52,6 +52,26 @@ pub enum StoreError {
         /// The constraint, in the driver's words (names, never values).
         constraint: String,
     },
+    /// An imported row's id is already used by a row of another origin.
+    #[error("{kind} {id} already exists here with another origin; ids must be globally unique")]
+    IdCollision {
+        /// Its kind.
+        kind: EntityKind,
+        /// The id.
+        id: String,
+    },
+    /// Another import of the same origin got there first.
+    #[error(
+        "bundle sequence {offered} of {instance} is not newer than the applied sequence {applied}"
+    )]
+    StaleSequence {
+        /// The origin.
+        instance: String,
+        /// The sequence already applied.
+        applied: u64,
+        /// The sequence offered.
+        offered: u64,
+    },
     /// A stored value does not parse as its domain type (a corrupted row).
     #[error("stored {what} is invalid: {detail}")]
     Corrupt {

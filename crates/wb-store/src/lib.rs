@@ -43,6 +43,8 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/instance/p
 
 /// Key of the local instance's name in `instance_meta`.
 const META_INSTANCE_NAME: &str = "instance_name";
+/// Key of the last exported bundle: `"<sequence> <manifest sha256>"`.
+const META_EXPORT_STATE: &str = "export_state";
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +82,52 @@ pub struct Batch {
     pub comments: Vec<Comment>,
     /// Invites to insert.
     pub invites: Vec<Invite>,
+}
+
+/// What this instance knows of another instance whose bundles it imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginState {
+    /// The other instance.
+    pub instance: InstanceName,
+    /// Its pinned public key (minisign one-line form).
+    pub public_key: String,
+    /// The sequence of the last bundle applied.
+    pub last_sequence: u64,
+    /// SHA-256 (hex) of that bundle's manifest.
+    pub manifest_sha256: String,
+    /// That bundle's `bundle.sig`, kept to relay the bundle verbatim.
+    pub signature: String,
+    /// When it was applied.
+    pub imported_at: Timestamp,
+}
+
+/// One verified bundle, ready to apply (see [`Store::apply_import`]).
+#[derive(Clone, Debug)]
+pub struct ImportBatch {
+    /// The origin's state after this import.
+    pub state: OriginState,
+    /// Every user of the bundle (origin = `state.instance`).
+    pub users: Vec<User>,
+    /// Every request of the bundle.
+    pub requests: Vec<Request>,
+    /// Every comment of the bundle.
+    pub comments: Vec<Comment>,
+    /// Every invite of the bundle.
+    pub invites: Vec<Invite>,
+}
+
+/// What [`Store::apply_import`] did, in rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// New rows inserted.
+    pub added: u64,
+    /// Rows replaced by a newer version (or re-published after a withdrawal).
+    pub updated: u64,
+    /// Rows already up to date.
+    pub unchanged: u64,
+    /// Rows of the origin the bundle no longer holds: deleted, or kept as
+    /// withdrawn (private) where local rows still reference them.
+    pub retracted: u64,
 }
 
 /// Runs the same backend function on whichever pool the store holds.
@@ -214,6 +262,50 @@ impl Store {
     /// Records the local instance's name (once; see [`Store::instance_name`]).
     pub async fn set_instance_name(&self, name: &InstanceName) -> Result<()> {
         on_backend!(self, set_meta(META_INSTANCE_NAME, name.as_str()))
+    }
+
+    /// The sequence of the last bundle this instance exported (0: none yet)
+    /// and the SHA-256 (hex) of its manifest, once written.
+    pub async fn export_state(&self) -> Result<(u64, Option<String>)> {
+        let value: Option<String> = on_backend!(self, meta(META_EXPORT_STATE))?;
+        let Some(value) = value else {
+            return Ok((0, None));
+        };
+        let corrupt = || StoreError::Corrupt {
+            what: "export state",
+            detail: value.clone(),
+        };
+        let (sequence, digest) = value.split_once(' ').unwrap_or((value.as_str(), ""));
+        let sequence = sequence.parse().map_err(|_| corrupt())?;
+        Ok((sequence, Some(digest.to_owned()).filter(|d| !d.is_empty())))
+    }
+
+    /// Records the sequence of a bundle about to be written (digest `None`),
+    /// then, once written, its manifest digest. Recording the number before
+    /// writing means a crash may skip a sequence number but never reuse one.
+    pub async fn set_export_state(
+        &self,
+        sequence: u64,
+        manifest_sha256: Option<&str>,
+    ) -> Result<()> {
+        let value = format!("{sequence} {}", manifest_sha256.unwrap_or_default());
+        on_backend!(self, set_meta(META_EXPORT_STATE, value.trim_end()))
+    }
+
+    /// What is known of the other instance `instance`, if anything was
+    /// imported from it.
+    pub async fn origin_state(&self, instance: &InstanceName) -> Result<Option<OriginState>> {
+        on_backend!(self, origin_state(instance))
+    }
+
+    /// Applies a verified bundle in one transaction: inserts new rows,
+    /// replaces rows whose `updated_at` is newer, leaves the rest, retracts
+    /// rows of the origin the bundle no longer holds, and records the
+    /// origin's new state. Refuses ([`StoreError::StaleSequence`]) unless the
+    /// bundle's sequence is higher than the applied one, checked inside the
+    /// transaction so concurrent imports cannot both apply.
+    pub async fn apply_import(&self, batch: &ImportBatch) -> Result<ImportCounts> {
+        on_backend!(self, apply_import(batch))
     }
 
     /// Inserts one user.

@@ -1,0 +1,42 @@
+//! Progress bars on a terminal, nothing when piped (indicatif hides itself
+//! when stderr is not a TTY).
+
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use wb_engine::sync::Progress;
+
+/// A bar on stderr for each piece of long work.
+#[derive(Default)]
+pub struct TerminalProgress {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for TerminalProgress {
+    fn start(&self, what: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} files") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_owned());
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn step(&self) {
+        if let Ok(slot) = self.bar.lock()
+            && let Some(bar) = slot.as_ref()
+        {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.bar.lock()
+            && let Some(bar) = slot.take()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Export and import of signed bundles, on every backend: determinism,
+//! incremental export, lossless round trip, retraction, tamper refusal and
+//! privacy canaries.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
+use wb_engine::sync::{
+    ExportSummary, ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle,
+};
+use wb_engine::{EngineError, Instance, NewUser, fixtures};
+use wb_model::{EntityKind, InstanceName, Role, SyncScope, Username};
+use wb_store::testing::TestDb;
+
+/// An instance with its own directory (keys, bundles) and database.
+struct Node {
+    instance: Instance,
+    dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl Node {
+    async fn new(db: TestDb, name: &str) -> Self {
+        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
+            .await
+            .unwrap();
+        Node {
+            instance,
+            dir: tempfile::tempdir().unwrap(),
+            _db: db,
+        }
+    }
+
+    fn keys(&self) -> KeyStore {
+        KeyStore::new(self.dir.path().join(".sync/keys"))
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    async fn export(&self, out: &str) -> ExportSummary {
+        export_bundle(
+            &self.instance,
+            &self.keys(),
+            &self.path(out),
+            None,
+            &NoProgress,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn export_copy(&self, origin: &str, out: &str) -> ExportSummary {
+        let origin = InstanceName::parse(origin).unwrap();
+        export_bundle(
+            &self.instance,
+            &self.keys(),
+            &self.path(out),
+            Some(&origin),
+            &NoProgress,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn import(&self, dir: &Path) -> Result<ImportOutcome, EngineError> {
+        import_bundle(
+            &self.instance,
+            &self.keys(),
+            dir,
+            &ImportOptions::default(),
+            &NoProgress,
+        )
+        .await
+    }
+
+    async fn row_count(&self) -> usize {
+        let store = self.instance.store();
+        store.users().await.unwrap().len()
+            + store.requests().await.unwrap().len()
+            + store.comments().await.unwrap().len()
+            + store.invites().await.unwrap().len()
+    }
+}
+
+/// Pairs of nodes (alpha, beta) on each backend.
+async fn pairs() -> Vec<(Node, Node)> {
+    let mut out = Vec::new();
+    let sqlite = (TestDb::sqlite().await, TestDb::sqlite().await);
+    out.push((
+        Node::new(sqlite.0, "alpha.example").await,
+        Node::new(sqlite.1, "beta.example").await,
+    ));
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
+        out.push((
+            Node::new(a, "alpha.example").await,
+            Node::new(b, "beta.example").await,
+        ));
+    }
+    out
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo")
+}
+
+/// Every file of a tree: relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn applied(outcome: ImportOutcome) -> wb_engine::sync::ImportCounts {
+    match outcome {
+        ImportOutcome::Applied { counts, .. } => counts,
+        other => panic!("expected an applied import, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn export_is_deterministic_and_incremental() {
+    for (alpha, _) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        let first = alpha.export("out").await;
+        assert_eq!((first.sequence, first.changed, first.files), (1, true, 10));
+        assert!(first.key_created.is_some(), "first export creates the key");
+        let before = tree(&alpha.path("out"));
+
+        // Same database, same bytes — in the same directory or a fresh one.
+        let again = alpha.export("out").await;
+        assert_eq!(
+            (again.sequence, again.changed, again.written),
+            (1, false, 0)
+        );
+        assert!(again.key_created.is_none(), "the key is created once");
+        assert_eq!(tree(&alpha.path("out")), before);
+        alpha.export("elsewhere").await;
+        assert_eq!(tree(&alpha.path("elsewhere")), before);
+
+        // One row made private: exactly its file goes; manifest and sig change.
+        let comment = alpha
+            .instance
+            .store()
+            .comments()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.body.starts_with("I have one"))
+            .unwrap();
+        alpha
+            .instance
+            .set_scope(EntityKind::Comment, comment.id, SyncScope::Private, "dev")
+            .await
+            .unwrap();
+        let changed = alpha.export("out").await;
+        assert_eq!(
+            (changed.sequence, changed.written, changed.removed),
+            (2, 0, 1)
+        );
+        let after = tree(&alpha.path("out"));
+        let differing: Vec<&String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let gone = format!("comment/{}.sync.txt", comment.id);
+        assert_eq!(
+            differing,
+            vec!["bundle.sig", gone.as_str(), "manifest.sync.txt"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn round_trip_is_lossless_and_reimport_is_a_no_op() {
+    for (alpha, beta) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("out").await;
+        let counts = applied(beta.import(&alpha.path("out")).await.unwrap());
+        assert_eq!((counts.added, counts.updated, counts.retracted), (10, 0, 0));
+        match beta.import(&alpha.path("out")).await.unwrap() {
+            ImportOutcome::AlreadyApplied { sequence: 1, .. } => {}
+            other => panic!("re-import should be a no-op, got {other:?}"),
+        }
+        let copy = beta.export_copy("alpha.example", "relay").await;
+        assert_eq!(copy.sequence, 1);
+        assert_eq!(
+            tree(&beta.path("relay")),
+            tree(&alpha.path("out")),
+            "byte-identical"
+        );
+        // Beta's own export holds none of alpha's rows.
+        assert_eq!(beta.export("own").await.files, 0);
+    }
+}
+
+#[tokio::test]
+async fn changes_and_retractions_travel_and_stick() {
+    for (alpha, beta) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("v1").await;
+        applied(beta.import(&alpha.path("v1")).await.unwrap());
+        let v1 = tree(&alpha.path("v1"));
+
+        // Beta comments locally on alpha's ladder request.
+        let ladder = beta
+            .instance
+            .store()
+            .requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.title.contains("ladder"))
+            .unwrap();
+        beta.instance
+            .add_user(NewUser {
+                username: Username::parse("bea").unwrap(),
+                display_name: String::new(),
+                bio: String::new(),
+                email: None,
+                role: Role::Member,
+                invited_by: None,
+            })
+            .await
+            .unwrap();
+        let local = beta
+            .instance
+            .add_comment("bea", ladder.id, "Me too")
+            .await
+            .unwrap();
+        let bea = beta.instance.local_user("bea").await.unwrap();
+        beta.instance
+            .set_scope(EntityKind::User, bea.id, SyncScope::Public, "bea")
+            .await
+            .unwrap();
+        beta.instance
+            .set_scope(EntityKind::Comment, local.id, SyncScope::Public, "bea")
+            .await
+            .unwrap();
+        let report = beta
+            .instance
+            .scope_report(EntityKind::Comment, local.id)
+            .await
+            .unwrap();
+        assert!(
+            report.effective.is_exported(),
+            "alpha's request counts as exported"
+        );
+
+        // Alpha edits one profile and withdraws the ladder request.
+        alpha
+            .instance
+            .update_profile("ada", "ada", "Ada O.", "Still here")
+            .await
+            .unwrap();
+        alpha
+            .instance
+            .set_scope(EntityKind::Request, ladder.id, SyncScope::Private, "ben")
+            .await
+            .unwrap();
+        std::fs::create_dir_all(alpha.path("v2")).unwrap();
+        for (rel, bytes) in &v1 {
+            let path = alpha.path("v2").join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        assert_eq!(alpha.export("v2").await.sequence, 2);
+        let counts = applied(beta.import(&alpha.path("v2")).await.unwrap());
+        // The request and its one public comment are retracted; ada updated.
+        assert_eq!((counts.updated, counts.retracted), (1, 2), "{counts:?}");
+        let ada = beta
+            .instance
+            .store()
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.username.as_str() == "ada")
+            .unwrap();
+        assert_eq!(ada.display_name, "Ada O.");
+        // The request is kept, withdrawn, because beta's comment refers to it.
+        let kept = beta
+            .instance
+            .store()
+            .request(ladder.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.scope, SyncScope::Private);
+        let report = beta
+            .instance
+            .scope_report(EntityKind::Comment, local.id)
+            .await
+            .unwrap();
+        assert!(
+            report.effective.to_string().contains("its request"),
+            "{}",
+            report.effective
+        );
+
+        // Retraction sticks: the old bundle is refused, and changes nothing.
+        let rows = beta.row_count().await;
+        let err = beta
+            .import(&alpha.path("v1"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sequence 1 of alpha.example is not newer than sequence 2"),
+            "{err}"
+        );
+        assert_eq!(beta.row_count().await, rows);
+        // Round trip still holds after changes.
+        beta.export_copy("alpha.example", "relay").await;
+        assert_eq!(tree(&beta.path("relay")), tree(&alpha.path("v2")));
+    }
+}
+
+/// Copies a bundle directory, lets `tamper` change the copy, and returns it.
+fn tampered(src: &Path, dst: &Path, tamper: impl FnOnce(&Path)) -> PathBuf {
+    for (rel, bytes) in tree(src) {
+        let path = dst.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    tamper(dst);
+    dst.to_owned()
+}
+
+fn first_file(dir: &Path, entity: &str) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(entity))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[tokio::test]
+async fn tampered_bundles_are_refused_and_nothing_is_written() {
+    for (alpha, beta) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("out").await;
+        let src = alpha.path("out");
+        let work = tempfile::tempdir().unwrap();
+        let mut n = 0;
+        let mut case = |tamper: &dyn Fn(&Path)| {
+            n += 1;
+            tampered(&src, &work.path().join(format!("case{n}")), tamper)
+        };
+        let cases: Vec<(PathBuf, &str)> = vec![
+            (
+                case(&|d| {
+                    let f = first_file(d, "request");
+                    let mut bytes = std::fs::read(&f).unwrap();
+                    let last = bytes.len() - 3;
+                    bytes[last] ^= 1;
+                    std::fs::write(f, bytes).unwrap();
+                }),
+                "SHA-256",
+            ),
+            (
+                case(&|d| std::fs::remove_file(first_file(d, "user")).unwrap()),
+                "missing",
+            ),
+            (
+                case(&|d| {
+                    std::fs::write(
+                        d.join("user/01936f3e-5c1a-7b2e-9a4d-2f0c1e8b7a65.sync.txt"),
+                        "x",
+                    )
+                    .unwrap()
+                }),
+                "not listed in the manifest",
+            ),
+            (
+                case(&|d| {
+                    let manifest = d.join("manifest.sync.txt");
+                    let text = std::fs::read_to_string(&manifest).unwrap();
+                    std::fs::write(manifest, text.replace("Sequence: 1", "Sequence: 7")).unwrap();
+                }),
+                "signature rejected",
+            ),
+            (
+                case(&|d| std::fs::remove_file(d.join("bundle.sig")).unwrap()),
+                "bundle.sig",
+            ),
+            (
+                case(&|d| {
+                    // Swap in a file from another bundle under a listed name.
+                    let a = first_file(d, "user");
+                    let b = {
+                        let mut all: Vec<PathBuf> = std::fs::read_dir(d.join("user"))
+                            .unwrap()
+                            .map(|e| e.unwrap().path())
+                            .collect();
+                        all.sort();
+                        all.pop().unwrap()
+                    };
+                    std::fs::copy(b, a).unwrap();
+                }),
+                "",
+            ),
+        ];
+        for (dir, expected) in cases {
+            let err = beta.import(&dir).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{}: {err}", dir.display());
+            assert!(
+                err.contains(&dir.display().to_string()),
+                "error names the bundle: {err}"
+            );
+            assert_eq!(
+                beta.row_count().await,
+                0,
+                "nothing written for {}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_the_pinned_key_is_accepted() {
+    for (alpha, beta) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("out").await;
+        // A stranger claiming to be alpha, with its own key.
+        let impostor = Node::new(TestDb::sqlite().await, "alpha.example").await;
+        fixtures::load(&impostor.instance, &demo()).await.unwrap();
+        impostor.export("out").await;
+
+        // An explicit expected key that differs is refused before pinning.
+        let real_key = alpha
+            .keys()
+            .load_public("alpha.example")
+            .unwrap()
+            .to_string();
+        let options = ImportOptions {
+            expected_key: Some(real_key),
+            ..ImportOptions::default()
+        };
+        let err = import_bundle(
+            &beta.instance,
+            &beta.keys(),
+            &impostor.path("out"),
+            &options,
+            &NoProgress,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("the key expected for alpha.example is"),
+            "{err}"
+        );
+        assert_eq!(beta.row_count().await, 0);
+
+        // First import pins alpha's key; the impostor is refused afterwards.
+        match beta.import(&alpha.path("out")).await.unwrap() {
+            ImportOutcome::Applied {
+                pinned_key: Some(key),
+                ..
+            } => {
+                assert_eq!(
+                    key,
+                    alpha
+                        .keys()
+                        .load_public("alpha.example")
+                        .unwrap()
+                        .to_string()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let rows = beta.row_count().await;
+        let err = beta
+            .import(&impostor.path("out"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is pinned for alpha.example"), "{err}");
+        assert_eq!(beta.row_count().await, rows);
+
+        // An instance never imports its own bundle.
+        let err = alpha
+            .import(&alpha.path("out"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("own bundle"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_signed_private_file_is_refused() {
+    for (alpha, beta) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("out").await;
+        // Alpha's own key signs a bundle with a file marked private: the
+        // signature is valid, the content is not.
+        let dir = tampered(&alpha.path("out"), &alpha.path("evil"), |d| {
+            let f = first_file(d, "user");
+            let text = std::fs::read_to_string(&f).unwrap();
+            std::fs::write(
+                &f,
+                text.replace("Sync-Scope: public", "Sync-Scope: private"),
+            )
+            .unwrap();
+            let rel = f.strip_prefix(d).unwrap().to_string_lossy().into_owned();
+            let manifest_path = d.join("manifest.sync.txt");
+            let mut manifest =
+                wb_syncfmt::Manifest::parse(&std::fs::read(&manifest_path).unwrap(), "m").unwrap();
+            let bytes = std::fs::read(&f).unwrap();
+            for entry in &mut manifest.files {
+                if entry.path == rel {
+                    *entry = wb_syncfmt::ManifestEntry::for_bytes(rel.clone(), &bytes);
+                }
+            }
+            manifest.sequence = 2;
+            let text = manifest.to_text().unwrap();
+            std::fs::write(&manifest_path, &text).unwrap();
+            let key = alpha.keys().load("alpha.example").unwrap();
+            let comment = bundle_trusted_comment("alpha.example", 2).unwrap();
+            std::fs::write(
+                d.join("bundle.sig"),
+                sign_minisign(&key, text.as_bytes(), &comment),
+            )
+            .unwrap();
+        });
+        let err = beta.import(&dir).await.unwrap_err().to_string();
+        assert!(err.contains("private"), "{err}");
+        assert_eq!(beta.row_count().await, 0);
+    }
+}
+
+#[tokio::test]
+async fn rows_referring_to_unknown_rows_are_refused_with_the_file_named() {
+    for (alpha, beta) in pairs().await {
+        // gamma's request reaches alpha; alpha comments on it publicly.
+        let gamma = Node::new(TestDb::sqlite().await, "gamma.example").await;
+        fixtures::load(&gamma.instance, &demo()).await.unwrap();
+        gamma.export("out").await;
+        applied(alpha.import(&gamma.path("out")).await.unwrap());
+        let ladder = alpha
+            .instance
+            .store()
+            .requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.title.contains("ladder"))
+            .unwrap();
+        let ann = alpha
+            .instance
+            .add_user(NewUser {
+                username: Username::parse("ann").unwrap(),
+                display_name: String::new(),
+                bio: String::new(),
+                email: None,
+                role: Role::Member,
+                invited_by: None,
+            })
+            .await
+            .unwrap();
+        alpha
+            .instance
+            .set_scope(EntityKind::User, ann.id, SyncScope::Public, "ann")
+            .await
+            .unwrap();
+        let comment = alpha
+            .instance
+            .add_comment("ann", ladder.id, "Count me in")
+            .await
+            .unwrap();
+        alpha
+            .instance
+            .set_scope(EntityKind::Comment, comment.id, SyncScope::Public, "ann")
+            .await
+            .unwrap();
+        assert_eq!(
+            alpha.export("out").await.files,
+            2,
+            "ann and her comment on gamma's request"
+        );
+
+        // Beta has not seen gamma: the comment's request is unknown there.
+        let err = beta
+            .import(&alpha.path("out"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("comment/{}.sync.txt", comment.id)),
+            "{err}"
+        );
+        assert!(
+            err.contains("import the bundle of the instance it comes from first"),
+            "{err}"
+        );
+        assert_eq!(beta.row_count().await, 0);
+        // Once gamma's bundle is in, alpha's imports cleanly.
+        applied(beta.import(&gamma.path("out")).await.unwrap());
+        applied(beta.import(&alpha.path("out")).await.unwrap());
+    }
+}
