@@ -98,6 +98,20 @@ Examples:
     /// Export, import and sign bundles.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Serve the admin UI (badges and scope toggles); prints the URL with a secret token.
+    #[command(after_help = "\
+Examples:
+  wb serve                               prints http://127.0.0.1:8080/?token=…; open it
+  wb serve --bind 127.0.0.1:0            any free port
+  wb serve --bind 0.0.0.0:8080 --public  reachable from other machines (plain HTTP)")]
+    Serve {
+        /// Address to listen on; non-loopback addresses need --public.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Allow a non-loopback --bind address.
+        #[arg(long)]
+        public: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

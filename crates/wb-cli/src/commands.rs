@@ -147,6 +147,9 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
         Command::List { entity, json } => {
             output::print_list(instance, entity.into(), json).await?;
         }
+        Command::Serve { bind, public } => {
+            wb_admin::serve(instance.clone(), wb_admin::ServeConfig { bind, public }).await?;
+        }
         Command::Init { .. } | Command::Migrate | Command::Fixtures(_) | Command::Sync(_) => {
             unreachable!("handled before the instance is opened")
         }

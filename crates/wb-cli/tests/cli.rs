@@ -410,3 +410,14 @@ async fn two_instances_exchange_bundles_by_directory() {
         );
     }
 }
+
+#[tokio::test]
+async fn serve_refuses_a_public_bind_without_public() {
+    let wb = Wb {
+        db: TestDb::sqlite().await,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    wb.ok(&["init", "--instance", "alpha.example"]);
+    let err = wb.fails(&["serve", "--bind", "0.0.0.0:0"]);
+    assert!(err.contains("--public"), "{err}");
+}

@@ -1,0 +1,468 @@
+//! The pages, as maud templates compiled into the binary: plain HTML that
+//! works without JavaScript, one `<h1>` per page, a label on every field,
+//! and scope badges that say in words what their colour shows.
+
+use actix_web::http::StatusCode;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use wb_model::{
+    Comment, EffectiveScope, EntityKind, InstanceName, Invite, Request, Role, SyncScope, User, Uuid,
+};
+
+use crate::session::CSRF_FIELD;
+use crate::state::{Flash, FlashKind};
+
+/// A few lines of style: readable, visible focus, badges with text and colour.
+const CSS: &str = "\
+body{font-family:system-ui,sans-serif;line-height:1.45;margin:0;color:#1b1b1b;background:#fff}\
+header{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;justify-content:space-between;\
+padding:.5rem 1rem;border-bottom:1px solid #ccc;background:#f5f5f5}\
+nav ul{list-style:none;display:flex;gap:1rem;margin:0;padding:0}\
+nav a[aria-current=page]{font-weight:bold}\
+main{padding:0 1rem 2rem;max-width:70rem}\
+table{border-collapse:collapse;width:100%}\
+th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #ddd}\
+.badge{display:inline-block;padding:.05rem .45rem;border-radius:.3rem;border:1px solid;font-size:.9em}\
+.badge.public{background:#e3f5e1;border-color:#2e7d32;color:#1b4d1e}\
+.badge.private{background:#eee;border-color:#555;color:#222}\
+.badge.held{background:#fff4d6;border-color:#a86b00;color:#5c3b00}\
+.origin{font-size:.9em;color:#444}\
+.toggle{display:inline;margin-left:.4rem}\
+.flash{padding:.5rem .75rem;border:1px solid;border-radius:.3rem;margin:1rem 0}\
+.flash.done{background:#e3f5e1;border-color:#2e7d32}\
+.flash.refused{background:#fde8e8;border-color:#b71c1c}\
+.code{font-family:monospace;font-size:1.2em;padding:.2rem .4rem;background:#f0f0f0}\
+label{display:block;font-weight:600;margin-top:.75rem}\
+input[type=text],textarea{width:100%;max-width:40rem;font:inherit}\
+button{font:inherit;cursor:pointer}\
+:focus-visible{outline:3px solid #1a56db;outline-offset:2px}\
+.body{white-space:pre-wrap}\
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+
+/// The section of the site a page belongs to, for the navigation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Section {
+    Requests,
+    Users,
+    Invites,
+}
+
+/// What every page around its content shows.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) instance: InstanceName,
+    pub(crate) section: Section,
+    /// This page's path, where forms on it return to.
+    pub(crate) here: String,
+    pub(crate) csrf: String,
+    pub(crate) acting: Option<String>,
+    /// Local members the operator may act as, with their roles.
+    pub(crate) local_users: Vec<(String, Role)>,
+    pub(crate) flash: Option<Flash>,
+}
+
+/// A row's scope as a page shows it: a badge and, for local rows, a toggle.
+#[derive(Debug)]
+pub(crate) struct ScopeCell {
+    pub(crate) kind: EntityKind,
+    pub(crate) id: Uuid,
+    pub(crate) own: SyncScope,
+    pub(crate) effective: EffectiveScope,
+    /// `Some(origin)` for a row imported from another instance.
+    pub(crate) imported_from: Option<InstanceName>,
+    /// The row in a few words, for the toggle's accessible name.
+    pub(crate) label: String,
+}
+
+/// A member as a page names them, with a link to their profile.
+#[derive(Clone, Debug)]
+pub(crate) struct Person {
+    pub(crate) username: String,
+    pub(crate) imported_from: Option<InstanceName>,
+}
+
+impl Person {
+    pub(crate) fn of(user: &User, local: &InstanceName) -> Self {
+        Self {
+            username: user.username.to_string(),
+            imported_from: (user.origin != *local).then(|| user.origin.clone()),
+        }
+    }
+
+    pub(crate) fn unknown() -> Self {
+        Self {
+            username: "(unknown)".into(),
+            imported_from: None,
+        }
+    }
+
+    fn href(&self) -> String {
+        match &self.imported_from {
+            None => format!("/users/{}", self.username),
+            Some(origin) => format!("/users/{}?origin={origin}", self.username),
+        }
+    }
+}
+
+pub(crate) struct RequestRow {
+    pub(crate) request: Request,
+    pub(crate) author: Person,
+    pub(crate) comments: usize,
+    pub(crate) scope: ScopeCell,
+}
+
+pub(crate) struct CommentRow {
+    pub(crate) comment: Comment,
+    pub(crate) author: Person,
+    pub(crate) scope: ScopeCell,
+}
+
+pub(crate) struct UserRow {
+    pub(crate) user: User,
+    pub(crate) person: Person,
+    pub(crate) scope: ScopeCell,
+}
+
+pub(crate) struct InviteRow {
+    pub(crate) invite: Invite,
+    pub(crate) inviter: Person,
+    pub(crate) invitee: Option<Person>,
+    pub(crate) scope: ScopeCell,
+}
+
+fn person(p: &Person) -> Markup {
+    html! {
+        a href=(p.href()) { (p.username) }
+        @if let Some(origin) = &p.imported_from {
+            " " span.origin { "(" (origin) ")" }
+        }
+    }
+}
+
+fn hidden_csrf(frame: &Frame) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(frame.csrf); }
+}
+
+/// The badge: the effective scope in words, coloured by what it means.
+pub(crate) fn badge(effective: &EffectiveScope) -> Markup {
+    let class = match effective {
+        EffectiveScope::Public => "badge public",
+        EffectiveScope::Private => "badge private",
+        EffectiveScope::HeldBack(_) => "badge held",
+    };
+    html! { span class=(class) { (effective.to_string()) } }
+}
+
+/// Badge plus toggle (local rows) or origin (imported rows).
+pub(crate) fn scope_cell(frame: &Frame, cell: &ScopeCell) -> Markup {
+    let to = match cell.own {
+        SyncScope::Public => SyncScope::Private,
+        SyncScope::Private => SyncScope::Public,
+    };
+    html! {
+        div.scope id=(format!("scope-{}-{}", cell.kind, cell.id)) {
+            (badge(&cell.effective))
+            @if let Some(origin) = &cell.imported_from {
+                " " span.origin { "Imported from " (origin) "; only its origin can change it." }
+            } @else {
+                form.toggle method="post" action="/scope" {
+                    (hidden_csrf(frame))
+                    input type="hidden" name="kind" value=(cell.kind.as_str());
+                    input type="hidden" name="id" value=(cell.id.to_string());
+                    input type="hidden" name="to" value=(to.as_str());
+                    input type="hidden" name="back" value=(frame.here);
+                    button type="submit" aria-label=(format!("Make {to}: {}", cell.label)) {
+                        "Make " (to)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn acting_form(frame: &Frame) -> Markup {
+    html! {
+        form.acting method="post" action="/acting-user" {
+            (hidden_csrf(frame))
+            input type="hidden" name="back" value=(frame.here);
+            label for="acting-user" style="display:inline;margin-right:.4rem" { "Acting as" }
+            select id="acting-user" name="username" {
+                option value="" selected[frame.acting.is_none()] { "(choose a member)" }
+                @for (username, role) in &frame.local_users {
+                    option value=(username) selected[frame.acting.as_deref() == Some(username.as_str())] {
+                        (username) " (" (role) ")"
+                    }
+                }
+            }
+            " "
+            button type="submit" { "Act as this member" }
+        }
+    }
+}
+
+/// The page around `content`, with `title` as its one `<h1>`.
+pub(crate) fn layout(frame: &Frame, title: &str, content: Markup) -> Markup {
+    let nav = [
+        (Section::Requests, "/requests", "Requests"),
+        (Section::Users, "/users", "Users"),
+        (Section::Invites, "/invites", "Invites"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — wb admin, " (frame.instance) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    nav aria-label="Main" {
+                        ul {
+                            @for (section, href, text) in nav {
+                                li {
+                                    @if section == frame.section {
+                                        a href=(href) aria-current="page" { (text) }
+                                    } @else {
+                                        a href=(href) { (text) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    span { "Instance " strong { (frame.instance) } }
+                    (acting_form(frame))
+                    form method="post" action="/logout" {
+                        (hidden_csrf(frame))
+                        button type="submit" { "Sign out" }
+                    }
+                }
+                main {
+                    h1 { (title) }
+                    @if let Some(flash) = &frame.flash {
+                        @match flash.kind {
+                            FlashKind::Done => div.flash.done role="status" { (flash.text) },
+                            FlashKind::Refused => div.flash.refused role="alert" { (flash.text) },
+                        }
+                    }
+                    @if frame.acting.is_none() {
+                        p { "Choose a member to act as (top of the page) before changing anything: \
+                             every change is made as that member, like the command line's "
+                            code { "--as" } "." }
+                    }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A page for a refusal or failure, outside any session.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Markup {
+    let title = status.canonical_reason().unwrap_or("Error");
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (status.as_u16()) " " (title) " — wb admin" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main {
+                    h1 { (status.as_u16()) " " (title) }
+                    p { (message) }
+                    @if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                        p { a href="/requests" { "Back to the requests" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn requests_page(frame: &Frame, rows: &[RequestRow]) -> Markup {
+    layout(
+        frame,
+        "Requests",
+        html! {
+            @if rows.is_empty() {
+                p { "No requests yet." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Title" }
+                        th scope="col" { "Author" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Comments" }
+                        th scope="col" { "Scope" }
+                    } }
+                    tbody {
+                        @for row in rows {
+                            tr {
+                                td { a href=(format!("/requests/{}", row.request.id)) { (row.request.title) } }
+                                td { (person(&row.author)) }
+                                td { (row.request.status) }
+                                td { (row.comments) }
+                                td { (scope_cell(frame, &row.scope)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentRow]) -> Markup {
+    let request = &row.request;
+    layout(
+        frame,
+        &request.title,
+        html! {
+            dl {
+                dt { "Author" } dd { (person(&row.author)) }
+                dt { "Status" } dd { (request.status) }
+                dt { "Created" } dd { (request.created_at) }
+                dt { "Origin" } dd { (request.origin) }
+                dt { "Scope" } dd { (scope_cell(frame, &row.scope)) }
+            }
+            p.body { (request.body) }
+            h2 { "Comments" }
+            @if comments.is_empty() {
+                p { "No comments." }
+            } @else {
+                ol.comments {
+                    @for c in comments {
+                        li id=(format!("comment-{}", c.comment.id)) {
+                            p { (person(&c.author)) ", " (c.comment.created_at) }
+                            p.body { (c.comment.body) }
+                            (scope_cell(frame, &c.scope))
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn users_page(frame: &Frame, rows: &[UserRow]) -> Markup {
+    layout(
+        frame,
+        "Users",
+        html! {
+            table {
+                thead { tr {
+                    th scope="col" { "Username" }
+                    th scope="col" { "Display name" }
+                    th scope="col" { "Role" }
+                    th scope="col" { "Scope" }
+                } }
+                tbody {
+                    @for row in rows {
+                        tr {
+                            td { (person(&row.person)) }
+                            td { (row.user.display_name) }
+                            td { @if row.person.imported_from.is_none() { (row.user.role) } @else { "—" } }
+                            td { (scope_cell(frame, &row.scope)) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn user_page(frame: &Frame, row: &UserRow) -> Markup {
+    let user = &row.user;
+    let title = format!("Profile of {}", user.username);
+    layout(
+        frame,
+        &title,
+        html! {
+            dl {
+                dt { "Username" } dd { (user.username) }
+                dt { "Origin" } dd { (user.origin) }
+                @if row.person.imported_from.is_none() {
+                    dt { "Role" } dd { (user.role) }
+                }
+                dt { "Scope" } dd { (scope_cell(frame, &row.scope)) }
+            }
+            @if row.person.imported_from.is_some() {
+                h2 { "Profile" }
+                dl {
+                    dt { "Display name" } dd { (user.display_name) }
+                    dt { "Bio" } dd.body { (user.bio) }
+                }
+            } @else {
+                h2 { "Edit profile" }
+                p { "Saved as the acting member: the member themself or an admin may edit a profile." }
+                form method="post" action=(format!("/users/{}/profile", user.username)) {
+                    (hidden_csrf(frame))
+                    label for="display_name" { "Display name" }
+                    input type="text" id="display_name" name="display_name" maxlength="200"
+                        value=(user.display_name);
+                    label for="bio" { "Bio" }
+                    textarea id="bio" name="bio" rows="4" { (user.bio) }
+                    p { button type="submit" { "Save profile" } }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn invites_page(
+    frame: &Frame,
+    rows: &[InviteRow],
+    created: Option<(&Invite, &str)>,
+) -> Markup {
+    layout(
+        frame,
+        "Invites",
+        html! {
+            @if let Some((invite, code)) = created {
+                section.created aria-labelledby="created-heading" {
+                    h2 id="created-heading" { "Invite created" }
+                    p { "Pass this code to the new member; it is shown only this once: " }
+                    p { output.code id="invite-code" { (code) } }
+                    p { "Invite " (invite.id) " is private until its inviter makes it public." }
+                }
+            }
+            h2 { "Create an invite" }
+            form method="post" action="/invites" {
+                (hidden_csrf(frame))
+                p {
+                    "The invite is issued by the acting member"
+                    @if let Some(acting) = &frame.acting { " (" strong { (acting) } ")" }
+                    "."
+                }
+                button type="submit" { "Create invite" }
+            }
+            h2 { "All invites" }
+            @if rows.is_empty() {
+                p { "No invites yet." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Inviter" }
+                        th scope="col" { "Invitee" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Created" }
+                        th scope="col" { "Scope" }
+                    } }
+                    tbody {
+                        @for row in rows {
+                            tr {
+                                td { (person(&row.inviter)) }
+                                td { @if let Some(p) = &row.invitee { (person(p)) } @else { "—" } }
+                                td { (row.invite.status) }
+                                td { (row.invite.created_at) }
+                                td { (scope_cell(frame, &row.scope)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,232 @@
+//! A real browser: headless Chromium, driven over WebDriver by fantoccini,
+//! opens the token URL, chooses a member, opens a request, reads its badge,
+//! clicks the toggle and sees the new badge.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use wb_admin::{AdminServer, ServeConfig};
+use wb_model::SyncScope;
+
+use crate::common::demos;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const LADDER: &str = "Borrow a 2 m ladder this weekend";
+
+/// `chromedriver` on the PATH, if any.
+fn chromedriver() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromedriver"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Kills chromedriver however the test ends.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn start_driver(binary: &Path) -> Driver {
+    let port = free_port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    driver
+}
+
+async fn open_browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::rustls()
+        .expect("a TLS-capable WebDriver client")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Reads an element's text until it equals `expected` (a page load after a
+/// click may still be in flight), for at most ten seconds.
+async fn wait_for_text(client: &Client, css: &str, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == expected || Instant::now() > deadline {
+            return text;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_real_browser_reads_a_badge_and_toggles_it() {
+    let driver_binary = chromedriver();
+    if driver_binary.is_none() || !Path::new(CHROMIUM).is_file() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium/chromedriver not installed, and CI=true: the browser test must run in CI \
+             (apt-get install --no-install-recommends chromium chromium-driver)"
+        );
+        eprintln!("SKIP: chromium/chromedriver not installed");
+        return;
+    }
+    let driver_binary = driver_binary.expect("checked above");
+
+    for demo in demos().await {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = ServeConfig {
+            bind: "127.0.0.1:0".parse().expect("an address"),
+            public: false,
+        };
+        let server = AdminServer::bind(demo.instance.clone(), &config).expect("bind");
+        let login_url = server.login_url().to_owned();
+        let base = format!("http://{}", server.local_addr());
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server.run());
+
+        let driver = start_driver(&driver_binary);
+        let client = open_browser(&driver, &dir.path().join("chromium-profile")).await;
+
+        // Without the token: refused.
+        client
+            .goto(&format!("{base}/requests"))
+            .await
+            .expect("goto");
+        let h1 = wait_for_text(&client, "h1", "401 Unauthorized").await;
+        assert_eq!(h1, "401 Unauthorized", "{}", demo.label);
+
+        // The token URL opens a session and lands on the requests.
+        client.goto(&login_url).await.expect("open the token URL");
+        assert_eq!(wait_for_text(&client, "h1", "Requests").await, "Requests");
+        let url = client.current_url().await.expect("url");
+        assert_eq!(url.path(), "/requests");
+        assert!(url.query().is_none(), "the token leaves the address bar");
+
+        // Act as ben, the ladder request's author.
+        let select = client
+            .find(Locator::Css("#acting-user"))
+            .await
+            .expect("the acting-user selector");
+        select.select_by_value("ben").await.expect("choose ben");
+        client
+            .find(Locator::Css("form.acting button"))
+            .await
+            .expect("the selector's button")
+            .click()
+            .await
+            .expect("click");
+        let flash = wait_for_text(&client, ".flash", "Now acting as ben (moderator).").await;
+        assert_eq!(flash, "Now acting as ben (moderator).");
+
+        // Open the request and read its badge.
+        client
+            .find(Locator::LinkText(LADDER))
+            .await
+            .expect("a link to the request")
+            .click()
+            .await
+            .expect("click");
+        assert_eq!(wait_for_text(&client, "h1", LADDER).await, LADDER);
+        let ladder = demo.request(LADDER).await;
+        let badge = format!("#scope-request-{} .badge", ladder.id);
+        assert_eq!(wait_for_text(&client, &badge, "Public").await, "Public");
+
+        // Toggle it and see the new badge.
+        client
+            .find(Locator::Css(&format!(
+                "#scope-request-{} button",
+                ladder.id
+            )))
+            .await
+            .expect("the toggle")
+            .click()
+            .await
+            .expect("click the toggle");
+        assert_eq!(wait_for_text(&client, &badge, "Private").await, "Private");
+        let flash = client
+            .find(Locator::Css(".flash"))
+            .await
+            .expect("a flash")
+            .text()
+            .await
+            .expect("text");
+        assert!(flash.contains("now private"), "{flash}");
+        assert_eq!(demo.request_scope(LADDER).await, SyncScope::Private);
+
+        let png = client.screenshot().await.expect("a screenshot");
+        let shot = dir.path().join("request-after-toggle.png");
+        std::fs::write(&shot, &png).expect("save the screenshot");
+        let saved = std::fs::read(&shot).expect("read it back");
+        assert!(
+            saved.len() > 8 && saved.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "a PNG"
+        );
+        if let Some(keep) = std::env::var_os("WB_ADMIN_SCREENSHOT") {
+            std::fs::copy(&shot, keep).expect("copy the screenshot");
+        }
+
+        client.close().await.expect("close the browser");
+        drop(driver);
+        handle.stop(true).await;
+        running
+            .await
+            .expect("the server task")
+            .expect("the server stops cleanly");
+    }
+}
