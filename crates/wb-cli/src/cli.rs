@@ -116,6 +116,21 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum SyncCommand {
+    /// Vouch for root users (members nobody invited, here or imported), one y/n question each.
+    #[command(after_help = "\
+Examples:
+  wb sync vouch                       (asks for your username, then y/n per root user)
+  wb sync vouch --as ada
+  printf 'y\\nn\\n' | wb sync vouch --as ada   (answers from a script)
+
+Each yes stores a vouch signed with this instance's key; it is private until
+made public (wb scope set vouch ID public --as USER). Re-running never
+creates duplicates.")]
+    Vouch {
+        /// The vouching member's username (asked for when omitted).
+        #[arg(long = "as", value_name = "USER")]
+        actor: Option<String>,
+    },
     /// Create this instance's signing key pair under .sync/keys/ and print the public key.
     #[command(after_help = "\
 Example:

@@ -8,6 +8,7 @@ mod commands;
 mod output;
 mod progress;
 mod sync;
+mod vouch;
 
 use std::process::ExitCode;
 

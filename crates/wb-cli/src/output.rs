@@ -141,7 +141,25 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
                 });
             }
         }
-        EntityKind::Vouch => {}
+        EntityKind::Vouch => {
+            for v in store.vouches().await? {
+                items.push(Item {
+                    id: v.id,
+                    origin: v.origin.to_string(),
+                    own: v.scope.to_string(),
+                    fields: vec![
+                        ("voucher_id", json!(v.voucher_id)),
+                        ("subject_id", json!(v.subject_id)),
+                        ("created_at", json!(v.created_at.to_string())),
+                    ],
+                    cells: vec![format!(
+                        "{} vouches for {}",
+                        name(&v.voucher_id),
+                        name(&v.subject_id)
+                    )],
+                });
+            }
+        }
     }
     for Item {
         id,

@@ -13,6 +13,11 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
     let keys = KeyStore::new(key_dir(&global.dir));
     let progress = TerminalProgress::default();
     match command {
+        SyncCommand::Vouch { actor } => {
+            let stdin = std::io::stdin();
+            let mut answers = stdin.lock();
+            crate::vouch::run(instance, &keys, actor, &mut answers, &mut std::io::stderr()).await?;
+        }
         SyncCommand::Keygen => {
             let name = instance.name().as_str();
             let path = keys.secret_key_path(name)?;

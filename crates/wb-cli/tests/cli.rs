@@ -421,3 +421,72 @@ async fn serve_refuses_a_public_bind_without_public() {
     let err = wb.fails(&["serve", "--bind", "0.0.0.0:0"]);
     assert!(err.contains("--public"), "{err}");
 }
+
+#[tokio::test]
+async fn vouching_works_from_piped_answers_and_never_duplicates() {
+    for wb in instances().await {
+        wb.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        wb.ok(&["user", "add", "zed"]);
+        let out = wb
+            .cmd()
+            .args(["sync", "vouch"])
+            .write_stdin("ben\nmaybe\ny\nn\n")
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let (stdout, stderr) = (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        );
+        assert!(stderr.contains("your username:"), "{stderr}");
+        assert!(
+            stderr.contains("vouch for @ada (Ada Okafor, alpha.example)? [y/n]"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("please answer y, yes, n or no"), "{stderr}");
+        assert!(
+            stdout.contains("vouched for @ada (alpha.example)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("1 vouch(es) made, 1 declined, 0 not asked"),
+            "{stdout}"
+        );
+
+        let out = wb
+            .cmd()
+            .args(["sync", "vouch", "--as", "ben"])
+            .write_stdin("yes\n")
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.contains("vouched for @zed"),
+            "only zed is left: {stdout}"
+        );
+        let again = wb
+            .cmd()
+            .args(["sync", "vouch", "--as", "ben"])
+            .write_stdin("")
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert!(
+            String::from_utf8(again.stdout)
+                .unwrap()
+                .contains("nobody left to vouch for")
+        );
+        let vouches = wb.list("vouch");
+        assert_eq!(vouches.len(), 2);
+        let id = vouches[0]["id"].as_str().unwrap().to_owned();
+        let err = wb.fails(&["scope", "set", "vouch", &id, "public", "--as", "dev"]);
+        assert!(err.contains("voucher"), "{err}");
+        wb.ok(&["scope", "set", "vouch", &id, "public", "--as", "ben"]);
+        let out = wb.ok(&["sync", "export"]);
+        assert!(out.contains("exported 11 files"), "{out}");
+    }
+}

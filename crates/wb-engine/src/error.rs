@@ -81,6 +81,9 @@ pub enum EngineError {
     /// Keys could not be created, loaded or used.
     #[error(transparent)]
     Crypto(#[from] wb_crypto::Error),
+    /// A vouch was refused.
+    #[error(transparent)]
+    Vouch(#[from] crate::VouchError),
     /// The database refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -370,7 +370,10 @@ impl Instance {
                 let i = self.store.invite(id).await?.ok_or_else(missing)?;
                 (i.inviter_id, i.origin)
             }
-            EntityKind::Vouch => return Err(missing()),
+            EntityKind::Vouch => {
+                let v = self.store.vouch(id).await?.ok_or_else(missing)?;
+                (v.voucher_id, v.origin)
+            }
         };
         Ok(ScopeTarget {
             kind,

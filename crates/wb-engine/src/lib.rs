@@ -8,6 +8,8 @@
 //!   their reasons ([`ScopeResolver`]).
 //! - [`fixtures`]: loading a demo or seed community from JSON files.
 //! - [`sync`]: signed bundle export and import (SPEC §2, §5).
+//! - [`Instance::vouch_candidates`] and [`Instance::add_vouch`]: signed
+//!   vouches for root users (SPEC §4).
 //!
 //! The engine owns orchestration only: rules live in `wb-model`, SQL in
 //! `wb-store`.
@@ -19,10 +21,12 @@ pub mod fixtures;
 mod instance;
 mod resolver;
 pub mod sync;
+mod vouch;
 
 pub use error::EngineError;
 pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};
 pub use resolver::ScopeResolver;
+pub use vouch::VouchError;
 
 /// Result alias of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -117,7 +117,17 @@ impl<'a> ScopeResolver<'a> {
                     references,
                 }
             }
-            EntityKind::Vouch => return Err(missing()),
+            EntityKind::Vouch => {
+                let v = self.store.vouch(id).await?.ok_or_else(missing)?;
+                Facts {
+                    own: v.scope,
+                    imported: v.origin != *local,
+                    references: vec![
+                        (Relation::Voucher, v.voucher_id),
+                        (Relation::Subject, v.subject_id),
+                    ],
+                }
+            }
         };
         Ok(facts)
     }

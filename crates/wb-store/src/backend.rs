@@ -7,6 +7,7 @@
 use sqlx::Row as _;
 use wb_model::{
     Comment, EntityKind, InstanceName, Invite, Request, SyncScope, Timestamp, User, Username, Uuid,
+    Vouch,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -134,6 +135,19 @@ fn invite_from_row(row: &DbRow) -> Result<Invite> {
     })
 }
 
+fn vouch_from_row(row: &DbRow) -> Result<Vouch> {
+    Ok(Vouch {
+        id: get_uuid(row, "id")?,
+        origin: get_origin(row)?,
+        voucher_id: get_uuid(row, "voucher_user_id")?,
+        subject_id: get_uuid(row, "subject_user_id")?,
+        signature: get_text(row, "signature")?,
+        scope: get_word(row, "sync_scope")?,
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
 // ---- writes -----------------------------------------------------------------
 
 async fn insert_user_on(conn: &mut DbConn, u: &User) -> Result<()> {
@@ -213,6 +227,41 @@ async fn insert_invite_on(conn: &mut DbConn, i: &Invite) -> Result<()> {
     Ok(())
 }
 
+async fn insert_vouch_on(conn: &mut DbConn, v: &Vouch) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO vouches (id, origin, voucher_user_id, subject_user_id, signature, sync_scope, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(v.id.to_string())
+    .bind(v.origin.as_str())
+    .bind(v.voucher_id.to_string())
+    .bind(v.subject_id.to_string())
+    .bind(&v.signature)
+    .bind(v.scope.as_str())
+    .bind(v.created_at.unix_micros())
+    .bind(v.updated_at.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_vouch_on(conn: &mut DbConn, v: &Vouch) -> Result<()> {
+    sqlx::query(
+        "UPDATE vouches SET voucher_user_id = $1, subject_user_id = $2, signature = $3, \
+         sync_scope = $4, created_at = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(v.voucher_id.to_string())
+    .bind(v.subject_id.to_string())
+    .bind(&v.signature)
+    .bind(v.scope.as_str())
+    .bind(v.created_at.unix_micros())
+    .bind(v.updated_at.unix_micros())
+    .bind(v.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_batch(pool: &sqlx::Pool<Db>, batch: &Batch) -> Result<()> {
     let mut tx = begin(pool).await?;
     for user in &batch.users {
@@ -226,6 +275,9 @@ pub(crate) async fn insert_batch(pool: &sqlx::Pool<Db>, batch: &Batch) -> Result
     }
     for invite in &batch.invites {
         insert_invite_on(&mut tx, invite).await?;
+    }
+    for vouch in &batch.vouches {
+        insert_vouch_on(&mut tx, vouch).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -451,7 +503,8 @@ async fn retract(conn: &mut DbConn, kind: EntityKind, id: Uuid, scope: &str) -> 
             "SELECT EXISTS (SELECT 1 FROM requests WHERE author_id = $1) \
              OR EXISTS (SELECT 1 FROM comments WHERE author_id = $1) \
              OR EXISTS (SELECT 1 FROM invites WHERE inviter_id = $1 OR invitee_id = $1) \
-             OR EXISTS (SELECT 1 FROM users WHERE invited_by = $1)",
+             OR EXISTS (SELECT 1 FROM users WHERE invited_by = $1) \
+             OR EXISTS (SELECT 1 FROM vouches WHERE voucher_user_id = $1 OR subject_user_id = $1)",
         ),
         EntityKind::Request => Some("SELECT EXISTS (SELECT 1 FROM comments WHERE request_id = $1)"),
         EntityKind::Comment | EntityKind::Invite | EntityKind::Vouch => None,
@@ -554,8 +607,13 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
         conn, counts, origin, EntityKind::Invite, &batch.invites, "invites",
         insert_invite_on, update_invite_on
     );
+    let gone_vouches = apply_kind!(
+        conn, counts, origin, EntityKind::Vouch, &batch.vouches, "vouches",
+        insert_vouch_on, update_vouch_on
+    );
     // Retract dependents first, so a row's own origin never holds it back.
     for (kind, gone) in [
+        (EntityKind::Vouch, gone_vouches),
         (EntityKind::Invite, gone_invites),
         (EntityKind::Comment, gone_comments),
         (EntityKind::Request, gone_requests),
@@ -686,6 +744,32 @@ pub(crate) async fn invite(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Inv
 pub(crate) async fn invite_by_code(pool: &sqlx::Pool<Db>, code: &str) -> Result<Option<Invite>> {
     let sql = select_invites!("WHERE code = $1");
     fetch_one_by(pool, sql, code, invite_from_row).await
+}
+
+macro_rules! select_vouches {
+    ($($rest:literal)*) => { concat!("SELECT id, origin, voucher_user_id, subject_user_id, \
+        signature, sync_scope, created_at, updated_at FROM vouches ", $($rest),*) };
+}
+
+pub(crate) async fn vouch(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Vouch>> {
+    let sql = select_vouches!("WHERE id = $1");
+    fetch_one_by(pool, sql, &id.to_string(), vouch_from_row).await
+}
+
+pub(crate) async fn vouches(pool: &sqlx::Pool<Db>) -> Result<Vec<Vouch>> {
+    let sql = select_vouches!("ORDER BY created_at, id");
+    fetch_all(pool, sql, vouch_from_row).await
+}
+
+pub(crate) async fn root_users(pool: &sqlx::Pool<Db>) -> Result<Vec<User>> {
+    let sql = select_users!(
+        "WHERE invited_by IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM invites WHERE invites.invitee_id = users.id) \
+         AND (sync_scope = 'public' \
+              OR origin = (SELECT value FROM instance_meta WHERE key = 'instance_name')) \
+         ORDER BY origin, username"
+    );
+    fetch_all(pool, sql, user_from_row).await
 }
 
 pub(crate) async fn invites(pool: &sqlx::Pool<Db>) -> Result<Vec<Invite>> {

@@ -30,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use wb_model::{
     Comment, EntityKind, InstanceName, Invite, Request, SyncScope, Timestamp, User, Username, Uuid,
+    Vouch,
 };
 
 pub use error::StoreError;
@@ -82,6 +83,8 @@ pub struct Batch {
     pub comments: Vec<Comment>,
     /// Invites to insert.
     pub invites: Vec<Invite>,
+    /// Vouches to insert.
+    pub vouches: Vec<Vouch>,
 }
 
 /// What this instance knows of another instance whose bundles it imported.
@@ -114,6 +117,8 @@ pub struct ImportBatch {
     pub comments: Vec<Comment>,
     /// Every invite of the bundle.
     pub invites: Vec<Invite>,
+    /// Every vouch of the bundle.
+    pub vouches: Vec<Vouch>,
 }
 
 /// What [`Store::apply_import`] did, in rows.
@@ -344,6 +349,15 @@ impl Store {
         .await
     }
 
+    /// Inserts one vouch.
+    pub async fn insert_vouch(&self, vouch: &Vouch) -> Result<()> {
+        self.insert_batch(&Batch {
+            vouches: vec![vouch.clone()],
+            ..Batch::default()
+        })
+        .await
+    }
+
     /// Inserts every row of `batch` in one transaction: all or nothing.
     pub async fn insert_batch(&self, batch: &Batch) -> Result<()> {
         on_backend!(self, insert_batch(batch))
@@ -430,6 +444,23 @@ impl Store {
     /// The local invite with this secret code.
     pub async fn invite_by_code(&self, code: &str) -> Result<Option<Invite>> {
         on_backend!(self, invite_by_code(code))
+    }
+
+    /// The vouch with this id.
+    pub async fn vouch(&self, id: Uuid) -> Result<Option<Vouch>> {
+        on_backend!(self, vouch(id))
+    }
+
+    /// Every vouch, by creation time then id.
+    pub async fn vouches(&self) -> Result<Vec<Vouch>> {
+        on_backend!(self, vouches())
+    }
+
+    /// Local and imported users nobody invited (no `invited_by`, and no
+    /// accepted invite names them), excluding withdrawn imported users, by
+    /// origin then username.
+    pub async fn root_users(&self) -> Result<Vec<User>> {
+        on_backend!(self, root_users())
     }
 
     /// Every invite, by creation time then id.

@@ -115,6 +115,7 @@ mod schema;
 mod sync_file;
 mod text;
 mod timestamp;
+mod vouch;
 
 pub use entity::{EntityKind, Scope, UnknownEntityError, UnknownScopeError};
 pub use error::{ParseError, ParseErrorKind, WriteError};
@@ -126,3 +127,4 @@ pub use manifest::{
 };
 pub use schema::CURRENT_SCHEMA_VERSION;
 pub use sync_file::{DEFAULT_MAX_FILE_BYTES, SYNC_FILE_HEADERS, SyncFile};
+pub use vouch::vouch_signing_bytes;

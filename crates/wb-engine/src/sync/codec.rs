@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use wb_model::{
-    Comment, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest, PublicUser, Request,
-    Role, SyncScope, Timestamp, User, Uuid,
+    Comment, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest, PublicUser,
+    PublicVouch, Request, Role, SyncScope, Timestamp, User, Uuid, Vouch,
 };
 use wb_syncfmt::{CURRENT_SCHEMA_VERSION, EntityKind, Scope, SyncFile};
 
@@ -115,6 +115,21 @@ pub(crate) fn invite_from(file: &SyncFile) -> Result<Invite, String> {
         invitee_id: p.invitee_id,
         status: p.status,
         code: None,
+        scope: SyncScope::Public,
+        created_at: p.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+pub(crate) fn vouch_from(file: &SyncFile) -> Result<Vouch, String> {
+    let c = common(file)?;
+    let p: PublicVouch = projection(&file.body)?;
+    Ok(Vouch {
+        id: c.id,
+        origin: c.origin,
+        voucher_id: p.voucher_id,
+        subject_id: p.subject_id,
+        signature: p.signature,
         scope: SyncScope::Public,
         created_at: p.created_at,
         updated_at: c.updated_at,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_model::{
     EffectiveScope, InstanceName, PublicComment, PublicInvite, PublicRequest, PublicUser,
-    Reference, Relation, SyncScope, Uuid, effective_scope,
+    PublicVouch, Reference, Relation, SyncScope, Uuid, effective_scope,
 };
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
 use wb_syncfmt::{
@@ -89,6 +89,7 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
     let requests = store.requests().await?;
     let comments = store.comments().await?;
     let invites = store.invites().await?;
+    let vouches = store.vouches().await?;
     let fail = |e: String| refused(Path::new("(export)"), e);
 
     // Whether each referenced row is exported. A user counts by its own
@@ -164,6 +165,22 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
                 local,
                 i.updated_at,
                 &PublicInvite::from(i),
+            );
+            files.push(file.map_err(fail)?);
+        }
+    }
+    for v in vouches.iter().filter(|v| v.origin == *local) {
+        let refs = [
+            reference(Relation::Voucher, v.voucher_id, &user_ok),
+            reference(Relation::Subject, v.subject_id, &user_ok),
+        ];
+        if effective_scope(v.scope, false, &refs).is_exported() {
+            let file = to_file(
+                EntityKind::Vouch,
+                v.id,
+                local,
+                v.updated_at,
+                &PublicVouch::from(v),
             );
             files.push(file.map_err(fail)?);
         }
@@ -317,6 +334,23 @@ async fn export_copy(
                 origin,
                 i.updated_at,
                 &PublicInvite::from(i),
+            )
+            .map_err(fail)?,
+        );
+    }
+    for v in store
+        .vouches()
+        .await?
+        .iter()
+        .filter(|v| v.origin == *origin && public(v.scope))
+    {
+        files.push(
+            to_file(
+                EntityKind::Vouch,
+                v.id,
+                origin,
+                v.updated_at,
+                &PublicVouch::from(v),
             )
             .map_err(fail)?,
         );

@@ -11,7 +11,7 @@ use wb_store::{ImportBatch, ImportCounts, OriginState, StoreError};
 use wb_syncfmt::bundle::{BundleReader, Limits};
 use wb_syncfmt::{EntityKind, SyncFile, sha256_hex};
 
-use super::codec::{comment_from, invite_from, request_from, user_from};
+use super::codec::{comment_from, invite_from, request_from, user_from, vouch_from};
 use super::{Progress, instance_key};
 use crate::{EngineError, Instance, Result};
 
@@ -162,11 +162,12 @@ pub async fn import_bundle(
         requests: Vec::new(),
         comments: Vec::new(),
         invites: Vec::new(),
+        vouches: Vec::new(),
     };
     progress.start("verifying", manifest.files.len() as u64);
     for entry in reader.entries() {
         let file = entry.map_err(|e| refused(dir, e.to_string()))?;
-        add_row(&mut batch, &file)
+        add_row(&mut batch, &key, &file)
             .map_err(|reason| refused(&dir.join(file.relative_path()), reason))?;
         progress.step();
     }
@@ -208,14 +209,23 @@ fn check_trusted_comment(
     Ok(())
 }
 
-fn add_row(batch: &mut ImportBatch, file: &SyncFile) -> std::result::Result<(), String> {
+fn add_row(
+    batch: &mut ImportBatch,
+    key: &PublicKey,
+    file: &SyncFile,
+) -> std::result::Result<(), String> {
     match file.entity {
         EntityKind::User => batch.users.push(user_from(file)?),
         EntityKind::Request => batch.requests.push(request_from(file)?),
         EntityKind::Comment => batch.comments.push(comment_from(file)?),
         EntityKind::Invite => batch.invites.push(invite_from(file)?),
         EntityKind::Vouch => {
-            return Err("vouches are not supported by this version of wb yet".into());
+            let vouch = vouch_from(file)?;
+            if vouch.voucher_id == vouch.subject_id {
+                return Err("a vouch of a user for themself".into());
+            }
+            crate::vouch::verify(&vouch, key).map_err(|e| e.to_string())?;
+            batch.vouches.push(vouch);
         }
     }
     Ok(())
@@ -291,6 +301,27 @@ async fn check_references(instance: &Instance, dir: &Path, batch: &ImportBatch) 
                 "user",
                 invitee,
             ));
+        }
+    }
+    for v in &batch.vouches {
+        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
+            if !user_here(id).await? {
+                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
+            }
+        }
+    }
+    for v in &batch.vouches {
+        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
+            if !user_here(id).await? {
+                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
+            }
+        }
+    }
+    for v in &batch.vouches {
+        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
+            if !user_here(id).await? {
+                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
+            }
         }
     }
     Ok(())
