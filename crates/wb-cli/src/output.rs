@@ -70,12 +70,25 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
                     fields: vec![
                         ("username", json!(u.username.as_str())),
                         ("display_name", json!(u.display_name)),
-                        ("role", json!(u.role.as_str())),
+                        // Roles are private: an imported member's is unknown here.
+                        (
+                            "role",
+                            if u.origin == *instance.name() {
+                                json!(u.role.as_str())
+                            } else {
+                                Value::Null
+                            },
+                        ),
                     ],
                     cells: vec![
                         format!("@{}", u.username),
                         shorten(&u.display_name),
-                        u.role.to_string(),
+                        // Roles are private: an imported member's is unknown here.
+                        if u.origin == *instance.name() {
+                            u.role.to_string()
+                        } else {
+                            "-".into()
+                        },
                     ],
                 });
             }
