@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use wb_model::{
     Comment, EntityKind, InstanceName, Invite, InviteStatus, Request, RequestStatus, Role,
-    SyncScope, Timestamp, User, Username, Uuid, new_id,
+    SyncScope, Timestamp, User, Username, Uuid, Vouch, new_id,
 };
 use wb_store::testing::TestDb;
 use wb_store::{BackendKind, Batch, Store, StoreError};
@@ -140,6 +140,7 @@ async fn every_entity_round_trips() {
                 requests: vec![req.clone()],
                 comments: vec![com.clone()],
                 invites: vec![inv.clone()],
+                ..Batch::default()
             })
             .await
             .unwrap();
@@ -349,4 +350,67 @@ async fn bad_urls_are_explained() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("missing.db"), "{err}");
+}
+
+fn vouch(voucher: &User, subject: &User) -> Vouch {
+    Vouch {
+        id: new_id(),
+        origin: alpha(),
+        voucher_id: voucher.id,
+        subject_id: subject.id,
+        signature: "c2ln".into(),
+        scope: SyncScope::Private,
+        created_at: at(6),
+        updated_at: at(6),
+    }
+}
+
+#[tokio::test]
+async fn vouches_are_unique_per_pair_and_never_for_oneself() {
+    for db in TestDb::all().await {
+        let ada = user("ada", None);
+        let ben = user("ben", Some(ada.id));
+        let inv = Invite {
+            invitee_id: Some(ben.id),
+            status: InviteStatus::Accepted,
+            ..invite(&ada)
+        };
+        db.store
+            .insert_batch(&Batch {
+                users: vec![ada.clone(), ben.clone()],
+                invites: vec![inv],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let v = vouch(&ben, &ada);
+        db.store.insert_vouch(&v).await.unwrap();
+        assert_eq!(db.store.vouch(v.id).await.unwrap(), Some(v.clone()));
+        assert_eq!(db.store.vouches().await.unwrap(), vec![v]);
+        let err = db.store.insert_vouch(&vouch(&ben, &ada)).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Constraint { .. }),
+            "{:?}: {err:?}",
+            db.backend
+        );
+        let err = db.store.insert_vouch(&vouch(&ada, &ada)).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Constraint { .. }),
+            "{:?}: {err:?}",
+            db.backend
+        );
+        assert_eq!(db.store.vouches().await.unwrap().len(), 1);
+
+        // Root users: nobody invited them (ben was, by invite and invited_by).
+        db.store.set_instance_name(&alpha()).await.unwrap();
+        let roots: Vec<String> = db
+            .store
+            .root_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.username.to_string())
+            .collect();
+        assert_eq!(roots, ["ada"], "{:?}", db.backend);
+    }
 }
