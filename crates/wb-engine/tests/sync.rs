@@ -424,7 +424,7 @@ async fn tampered_bundles_are_refused_and_nothing_is_written() {
                     };
                     std::fs::copy(b, a).unwrap();
                 }),
-                "",
+                "but the manifest says",
             ),
         ];
         for (dir, expected) in cases {
