@@ -171,6 +171,42 @@ by the same key. Older bundles are refused, the same bundle again is a no-op.")]
         #[arg(long, value_name = "PUBKEY")]
         key: Option<String>,
     },
+    /// Export, pack and upload this instance's bundle to a hub.
+    #[command(after_help = "\
+Examples:
+  WB_HUB_TOKEN=wbt_… wb sync push --hub https://hub.example
+  wb sync push --hub hub.example --token-file ~/.config/wb/hub.token   (a hub from sync_peers.txt)
+
+The token comes from WB_HUB_TOKEN or --token-file (the hub operator issues it
+with `wb-hub token issue`); it is never written to sync_peers.txt.")]
+    Push {
+        /// The hub: a URL, or the name of an entry of sync_peers.txt.
+        #[arg(long, value_name = "URL|PEER")]
+        hub: String,
+        /// Read the upload token from this file instead of WB_HUB_TOKEN.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
+    /// Download, verify (against the pinned keys) and import the latest bundle of every peer.
+    #[command(after_help = "\
+Examples:
+  wb sync pull                          (every peer in sync_peers.txt with a Key)
+  wb sync pull --hub hub.example        (only peers behind that hub)
+  wb sync pull --no-import              (download and verify only)
+
+Bundles already downloaded are not fetched again (ETag); they are cached in
+.sync/pull/<instance>/.")]
+    Pull {
+        /// Only peers behind this hub (a URL or the name of a hub entry).
+        #[arg(long, value_name = "URL|PEER")]
+        hub: Option<String>,
+        /// Stop after verifying; import nothing.
+        #[arg(long)]
+        no_import: bool,
+    },
+    /// Edit the peer registry, sync_peers.txt.
+    #[command(subcommand)]
+    Peers(crate::hub_client::PeersCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod hub_client;
 mod output;
 mod progress;
 mod sync;

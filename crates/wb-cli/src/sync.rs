@@ -99,6 +99,13 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 other => println!("{other:?}"),
             }
         }
+        SyncCommand::Push { hub, token_file } => {
+            crate::hub_client::push(global, instance, &keys, &progress, &hub, token_file).await?;
+        }
+        SyncCommand::Pull { hub, no_import } => {
+            crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import).await?;
+        }
+        SyncCommand::Peers(command) => crate::hub_client::peers(global, command)?,
     }
     Ok(())
 }

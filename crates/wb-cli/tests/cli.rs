@@ -490,3 +490,172 @@ async fn vouching_works_from_piped_answers_and_never_duplicates() {
         assert!(out.contains("exported 11 files"), "{out}");
     }
 }
+
+/// A hub on a loopback port, in its own thread and actix system, with
+/// alpha.example registered under `alpha_key`; returns its URL, an upload
+/// token for alpha and the server's handle.
+fn start_hub(
+    alpha_key: String,
+) -> (
+    String,
+    String,
+    actix_web::dev::ServerHandle,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let store = wb_store::hub::HubStore::connect(&url, true).await.unwrap();
+            store.migrate().await.unwrap();
+            wb_hub::admin::add_instance(&store, "alpha.example", &alpha_key)
+                .await
+                .unwrap();
+            let token = wb_hub::admin::issue_token(&store, "alpha.example")
+                .await
+                .unwrap()
+                .reveal();
+            let hub = wb_hub::server::bind(
+                store,
+                wb_hub::server::HubConfig::default(),
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .unwrap();
+            sender
+                .send((format!("http://{}", hub.addr), token, hub.server.handle()))
+                .unwrap();
+            hub.server.await.unwrap();
+        });
+    });
+    let (url, token, handle) = receiver.recv().unwrap();
+    (url, token, handle, dir)
+}
+
+#[tokio::test]
+async fn push_and_pull_through_a_hub() {
+    let mut pairs = vec![(TestDb::sqlite().await, TestDb::sqlite().await)];
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
+        pairs.push((a, b));
+    }
+    for (a, b) in pairs {
+        let alpha = Wb {
+            db: a,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let beta = Wb {
+            db: b,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        beta.ok(&["init", "--instance", "beta.example"]);
+        let key = alpha.ok(&["sync", "keygen"]).trim().to_owned();
+        let (hub, token, handle, _hub_dir) = start_hub(key.clone());
+
+        // Push: the token comes from the environment or a file.
+        let err = alpha.fails(&["sync", "push", "--hub", &hub]);
+        assert!(err.contains("WB_HUB_TOKEN"), "{err}");
+        let out = alpha
+            .cmd()
+            .env("WB_HUB_TOKEN", &token)
+            .args(["sync", "push", "--hub", &hub])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("pushed alpha.example sequence 1"), "{out}");
+        assert!(out.contains("published"), "{out}");
+        std::fs::write(alpha.dir.path().join("token"), &token).unwrap();
+        alpha.ok(&[
+            "sync",
+            "peers",
+            "add",
+            "hub.example",
+            "--url",
+            &hub,
+            "--kind",
+            "hub",
+        ]);
+        let out = alpha.ok(&[
+            "sync",
+            "push",
+            "--hub",
+            "hub.example",
+            "--token-file",
+            "token",
+        ]);
+        assert!(out.contains("unchanged"), "{out}");
+        let bad = alpha.dir.path().join("bad-token");
+        std::fs::write(
+            &bad,
+            "wbt_000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+        )
+        .unwrap();
+        let err = alpha.fails(&[
+            "sync",
+            "push",
+            "--hub",
+            &hub,
+            "--token-file",
+            bad.to_str().unwrap(),
+        ]);
+        assert!(
+            err.contains("unknown-token") && err.contains("HTTP 403"),
+            "{err}"
+        );
+
+        // Pull: a wrong pin is refused before anything is imported.
+        let other = wb_crypto::SigningKey::generate()
+            .unwrap()
+            .public_key()
+            .to_minisign_base64();
+        beta.ok(&[
+            "sync",
+            "peers",
+            "add",
+            "alpha.example",
+            "--url",
+            &hub,
+            "--key",
+            &other,
+        ]);
+        let err = beta.fails(&["sync", "pull"]);
+        assert!(
+            err.contains("alpha.example: the bundle of alpha.example from the hub is refused"),
+            "{err}"
+        );
+        assert!(beta.list("request").is_empty());
+        beta.ok(&["sync", "peers", "remove", "alpha.example"]);
+        beta.ok(&[
+            "sync",
+            "peers",
+            "add",
+            "alpha.example",
+            "--url",
+            &hub,
+            "--key",
+            &key,
+        ]);
+        let listed = beta.ok(&["sync", "peers", "list"]);
+        assert!(listed.contains("alpha.example\tpeer"), "{listed}");
+
+        let out = beta.ok(&["sync", "pull", "--no-import"]);
+        assert!(out.contains("not imported"), "{out}");
+        assert!(beta.list("request").is_empty());
+        let out = beta.ok(&["sync", "pull", "--hub", &hub]);
+        assert!(
+            out.contains("not downloaded") && out.contains("imported: "),
+            "{out}"
+        );
+        assert!(!beta.list("request").is_empty());
+        let out = beta.ok(&["sync", "pull"]);
+        assert!(out.contains("already imported"), "{out}");
+
+        // An unreachable hub is one clear line.
+        handle.stop(false).await;
+        let err = beta.fails(&["sync", "pull"]);
+        assert!(err.contains("cannot reach the hub"), "{err}");
+    }
+}

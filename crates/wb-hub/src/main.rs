@@ -1,14 +1,192 @@
-//! `wb-hub`: the relay that stores and serves signed bundles between wb
-//! instances (SPEC §3).
+//! `wb-hub`: serve the hub API, and the operator's admin commands.
 //!
-//! Not built yet: the hub arrives with its own issue. Until then the binary
-//! says so and exits non-zero rather than pretending to serve.
+//! Glue only: parse arguments, open the database, call the library, print
+//! one line per outcome, and turn errors into one line and a non-zero exit.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use wb_hub::server::HubConfig;
+use wb_store::hub::HubStore;
+
+/// wb-hub — relay signed wb sync bundles between instances.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wb-hub",
+    version,
+    about,
+    after_help = "\
+Examples:
+  wb-hub instance add alpha.example --key RWQ…
+  wb-hub token issue alpha.example          (prints the token once)
+  wb-hub serve --bind 127.0.0.1:8440
+  WB_HUB_DATABASE_URL=postgres://hub@db/hub wb-hub serve --bind 0.0.0.0:8440"
+)]
+struct Cli {
+    /// The hub database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "WB_HUB_DATABASE_URL",
+        value_name = "URL",
+        default_value = "sqlite://hub.db",
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the hub API (/v1/...) and print the bound address.
+    #[command(after_help = "\
+Examples:
+  wb-hub serve                                   (127.0.0.1:8440, ./hub.db)
+  wb-hub serve --bind 127.0.0.1:0                (any free port)
+  wb-hub serve --max-bundle-bytes 268435456 --body-timeout 60
+
+Put it behind a TLS-terminating proxy for use across the internet (docs/hub.md).")]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8440")]
+        bind: SocketAddr,
+        /// Largest accepted upload, in bytes.
+        #[arg(long, value_name = "N", default_value_t = 64 * 1024 * 1024)]
+        max_bundle_bytes: u64,
+        /// Seconds allowed for receiving one upload body.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        body_timeout: u64,
+    },
+    /// Register instances.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Issue and revoke upload tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum InstanceCommand {
+    /// Register an instance with its public key (from `wb sync keygen` on that instance).
+    #[command(
+        after_help = "Example:\n  wb-hub instance add alpha.example --key RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"
+    )]
+    Add {
+        /// The instance's name.
+        name: String,
+        /// Its public key, minisign one-line form (RWQ…).
+        #[arg(long, value_name = "PUBKEY")]
+        key: String,
+    },
+    /// List registered instances and their latest bundles.
+    #[command(after_help = "Example:\n  wb-hub instance list")]
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue an upload token for an instance; the token is printed once and stored hashed.
+    #[command(after_help = "\
+Example:
+  wb-hub token issue alpha.example > alpha.token
+  (on alpha: WB_HUB_TOKEN=$(cat alpha.token) wb sync push --hub https://hub.example)")]
+    Issue {
+        /// The instance the token publishes for.
+        instance: String,
+    },
+    /// Revoke a token by its id (the part after wbt_ and before the next _).
+    #[command(after_help = "Example:\n  wb-hub token revoke 3f9a0c1d2e4b")]
+    Revoke {
+        /// The token id (or the whole token).
+        id: String,
+    },
+}
 
 fn main() -> ExitCode {
-    eprintln!(
-        "error: wb-hub is not implemented yet; bundles can be exchanged by directory with `wb sync export` and `wb sync import`"
-    );
-    ExitCode::FAILURE
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WB_HUB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match actix_rt::System::new().block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
+            let mut kept: Vec<&str> = Vec::new();
+            for cause in &causes {
+                if !kept
+                    .last()
+                    .is_some_and(|prev| prev.contains(cause.as_str()))
+                {
+                    kept.push(cause);
+                }
+            }
+            eprintln!("error: {}", kept.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(url: &str) -> Result<HubStore> {
+    let store = HubStore::connect(url, true).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let store = open(&cli.database_url).await?;
+    match cli.command {
+        Command::Serve {
+            bind,
+            max_bundle_bytes,
+            body_timeout,
+        } => {
+            let config = HubConfig::default()
+                .with_max_bundle_bytes(max_bundle_bytes)
+                .with_body_timeout(Duration::from_secs(body_timeout));
+            let hub = wb_hub::server::bind(store.clone(), config, bind)
+                .with_context(|| format!("cannot listen on {bind}"))?;
+            println!("wb-hub listening on http://{}", hub.addr);
+            hub.server.await.context("the server stopped")?;
+        }
+        Command::Instance(InstanceCommand::Add { name, key }) => {
+            let instance = wb_hub::admin::add_instance(&store, &name, &key).await?;
+            println!(
+                "registered {} with key {}",
+                instance.name, instance.public_key
+            );
+        }
+        Command::Instance(InstanceCommand::List) => {
+            for entry in store.listing().await? {
+                match entry.bundle {
+                    Some(b) => println!(
+                        "{}\tsequence {}\t{} bytes\tpublished {}",
+                        entry.instance.name, b.sequence, b.size, b.published_at
+                    ),
+                    None => println!("{}\tno bundle yet", entry.instance.name),
+                }
+            }
+        }
+        Command::Token(TokenCommand::Issue { instance }) => {
+            let token = wb_hub::admin::issue_token(&store, &instance).await?;
+            eprintln!(
+                "issued token {} for {instance}; it is shown once, store it safely",
+                token.id()
+            );
+            println!("{}", token.reveal());
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            let id = wb_hub::admin::revoke_token(&store, &id).await?;
+            println!("revoked token {id}");
+        }
+    }
+    store.close().await;
+    Ok(())
 }

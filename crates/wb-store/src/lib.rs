@@ -17,6 +17,8 @@
 #![deny(missing_docs)]
 
 mod error;
+/// Storage of a `wb-hub` relay (its own tables and migrations).
+pub mod hub;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

@@ -14,6 +14,7 @@
 mod codec;
 mod export;
 mod import;
+pub mod peers;
 
 use std::path::{Path, PathBuf};
 

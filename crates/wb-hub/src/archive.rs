@@ -1,0 +1,306 @@
+//! The archive a bundle travels in: a plain tar of the bundle directory.
+//!
+//! [`pack_dir`] writes it deterministically: only regular files, sorted
+//! bytewise by path, ustar headers with mode 0644, owner 0, time 0 — so the
+//! same bundle always packs to the same bytes (and the same `ETag`).
+//!
+//! [`unpack`] never lets the `tar` crate touch the file system: it reads
+//! every entry into memory, refuses links, devices, absolute paths, `..`,
+//! and any name outside the bundle layout (`manifest.sync.txt`,
+//! `bundle.sig`, `<entity>/<lowercase uuid>.sync.txt`), and only then
+//! writes the files into a fresh directory the caller owns.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use wb_syncfmt::{EntityKind, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
+
+/// Packing or unpacking an archive failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// An operating-system error on a path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The archive is not a readable tar archive.
+    #[error("the archive is not a valid tar archive: {0}")]
+    Corrupt(String),
+    /// An entry is a link, a device or another non-file.
+    #[error("archive entry {path:?} is a {kind}; only regular files are allowed in a bundle")]
+    NotAFile {
+        /// The entry's name.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// An entry's name is unsafe or not part of the bundle layout.
+    #[error("archive entry {path:?} is not allowed: {reason}")]
+    UnsafePath {
+        /// The entry's name (shortened).
+        path: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The same file appears twice.
+    #[error("archive entry {path:?} appears twice")]
+    Duplicate {
+        /// The entry's name.
+        path: String,
+    },
+    /// The bundle directory holds something that cannot be packed.
+    #[error("{}: cannot pack: {reason}", path.display())]
+    Unpackable {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Checks an archive path against the bundle layout; returns it without a
+/// leading `./`, or `None` for a directory entry of the layout.
+fn check_name(raw: &str, is_dir: bool) -> Result<Option<String>, &'static str> {
+    if raw.is_empty() {
+        return Err("empty name");
+    }
+    if raw.starts_with('/') {
+        return Err("absolute path");
+    }
+    if raw.contains('\\') {
+        return Err("backslash in path");
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("control character in path");
+    }
+    let trimmed = raw.strip_prefix("./").unwrap_or(raw);
+    let trimmed = if is_dir {
+        trimmed.strip_suffix('/').unwrap_or(trimmed)
+    } else {
+        trimmed
+    };
+    if is_dir && (trimmed.is_empty() || trimmed == ".") {
+        return Ok(None);
+    }
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    if segments.contains(&"..") {
+        return Err("\"..\" segment");
+    }
+    if segments.iter().any(|s| s.is_empty() || *s == ".") {
+        return Err("empty or \".\" segment");
+    }
+    let entity_ok = |name: &str| EntityKind::ALL.iter().any(|k| k.as_str() == name);
+    match (segments.as_slice(), is_dir) {
+        ([entity], true) if entity_ok(entity) => Ok(None),
+        ([_], true) => Err("not an entity directory of the bundle layout"),
+        ([name], false) if *name == MANIFEST_FILE_NAME || *name == SIGNATURE_FILE_NAME => {
+            Ok(Some(trimmed.to_owned()))
+        }
+        ([_], false) => Err("not manifest.sync.txt, bundle.sig or <entity>/<uuid>.sync.txt"),
+        ([entity, file], false) => {
+            if !entity_ok(entity) {
+                return Err("unknown entity directory");
+            }
+            match file.strip_suffix(SYNC_FILE_SUFFIX) {
+                Some(id) if wb_syncfmt::is_canonical_uuid(id) => Ok(Some(trimmed.to_owned())),
+                _ => Err("file name is not <lowercase uuid>.sync.txt"),
+            }
+        }
+        _ => Err("too deep for the bundle layout"),
+    }
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+/// Reads and checks every entry of `archive` into memory: path → bytes.
+///
+/// # Errors
+///
+/// A corrupt archive, a non-file entry, an unsafe or foreign name, a
+/// duplicate.
+pub fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    let mut reader = tar::Archive::new(archive);
+    let mut files = BTreeMap::new();
+    let entries = reader
+        .entries()
+        .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| {
+            ArchiveError::UnsafePath {
+                path: "<not UTF-8>".to_owned(),
+                reason: "name is not UTF-8",
+            }
+        })?;
+        let kind = entry.header().entry_type();
+        let is_dir = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => false,
+            tar::EntryType::Directory => true,
+            other => {
+                let kind = match other {
+                    tar::EntryType::Symlink => "symbolic link",
+                    tar::EntryType::Link => "hard link",
+                    tar::EntryType::Char | tar::EntryType::Block => "device",
+                    tar::EntryType::Fifo => "fifo",
+                    _ => "special entry",
+                };
+                return Err(ArchiveError::NotAFile {
+                    path: shorten(&raw),
+                    kind,
+                });
+            }
+        };
+        let name = check_name(&raw, is_dir).map_err(|reason| ArchiveError::UnsafePath {
+            path: shorten(&raw),
+            reason,
+        })?;
+        let Some(name) = name else { continue };
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        if files.insert(name.clone(), bytes).is_some() {
+            return Err(ArchiveError::Duplicate { path: name });
+        }
+    }
+    Ok(files)
+}
+
+/// Checks `archive` (see [`read_entries`]) and writes its files into `dir`,
+/// which must exist and should be empty and private to the caller.
+///
+/// # Errors
+///
+/// Everything [`read_entries`] refuses, and I/O errors. Files that already
+/// exist in `dir` are not overwritten (an error).
+pub fn unpack(archive: &[u8], dir: &Path) -> Result<(), ArchiveError> {
+    write_entries(&read_entries(archive)?, dir)
+}
+
+/// Writes files checked by [`read_entries`] into `dir` (see [`unpack`]).
+///
+/// # Errors
+///
+/// Names outside the bundle layout, I/O errors, files that already exist.
+pub fn write_entries(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), ArchiveError> {
+    for (name, bytes) in files {
+        check_name(name, false).map_err(|reason| ArchiveError::UnsafePath {
+            path: shorten(name),
+            reason,
+        })?;
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        io::Write::write_all(&mut file, bytes).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Packs the bundle directory `dir` deterministically (see the module
+/// documentation). Only the bundle layout's files are taken; anything else
+/// (a leftover temporary file, a link) is refused rather than skipped.
+///
+/// # Errors
+///
+/// I/O errors, links, and names outside the bundle layout.
+pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err(&path))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_dir() {
+            check_name(&name, true).map_err(|reason| ArchiveError::Unpackable {
+                path: path.clone(),
+                reason,
+            })?;
+            for inner in fs::read_dir(&path).map_err(io_err(&path))? {
+                let inner = inner.map_err(io_err(&path))?;
+                let inner_path = inner.path();
+                if !inner.file_type().map_err(io_err(&inner_path))?.is_file() {
+                    return Err(ArchiveError::Unpackable {
+                        path: inner_path,
+                        reason: "only regular files belong in an entity directory",
+                    });
+                }
+                let rel = format!("{name}/{}", inner.file_name().to_string_lossy());
+                check_name(&rel, false).map_err(|reason| ArchiveError::Unpackable {
+                    path: inner_path.clone(),
+                    reason,
+                })?;
+                names.push(rel);
+            }
+        } else if kind.is_file() {
+            check_name(&name, false).map_err(|reason| ArchiveError::Unpackable {
+                path: path.clone(),
+                reason,
+            })?;
+            names.push(name);
+        } else {
+            return Err(ArchiveError::Unpackable {
+                path,
+                reason: "links and special files are not packed",
+            });
+        }
+    }
+    names.sort_unstable();
+    let mut files = BTreeMap::new();
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        files.insert(name, bytes);
+    }
+    pack_files(&files)
+}
+
+/// Packs in-memory files (path → bytes) deterministically, in bytewise
+/// path order.
+///
+/// # Errors
+///
+/// Names outside the bundle layout.
+pub fn pack_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (name, bytes) in files {
+        check_name(name, false).map_err(|reason| ArchiveError::UnsafePath {
+            path: shorten(name),
+            reason,
+        })?;
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, name, bytes.as_slice())
+            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| ArchiveError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,538 @@
+//! The hub's HTTP API (actix-web), versioned under `/v1`:
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /v1/health` | liveness |
+//! | `GET /v1/instances` | registered instances with their latest bundle |
+//! | `GET /v1/instances/{name}/bundle` | the latest archive; `ETag`, `If-None-Match` → 304 |
+//! | `PUT /v1/instances/{name}/bundle` | publish (bearer token; body: the archive) |
+//!
+//! An upload is checked in this order, and a refusal changes nothing:
+//! token (401/403), declared length (413), body read with a byte count and
+//! a deadline (413/408), archive names (422), bundle layout, signature with
+//! the registered key, trusted comment, every file (422), then one
+//! conditional upsert (409 when not newer). Every refusal is a JSON
+//! [`crate::ErrorBody`]. Request logs (tracing, target `wb_hub`) carry
+//! method, path, status and time — never the `Authorization` header.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service as _};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use futures_util::StreamExt as _;
+use wb_model::{InstanceName, Timestamp};
+use wb_store::hub::{BundleInfo, HubStore, NewBundle, PublishOutcome};
+use wb_syncfmt::bundle::Limits;
+use wb_syncfmt::sha256_hex;
+
+use crate::api::{Health, InstanceList, InstanceSummary, UploadReceipt};
+use crate::archive::{self, ArchiveError};
+use crate::token::IssuedToken;
+use crate::verify::{VerifiedBundle, verify_bundle};
+use crate::{ErrorBody, ErrorCode};
+
+/// The content type of a bundle archive.
+pub const ARCHIVE_CONTENT_TYPE: &str = "application/x-tar";
+
+/// Settings of a running hub.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HubConfig {
+    /// Largest upload body accepted, in bytes (default 64 MiB).
+    pub max_bundle_bytes: u64,
+    /// Deadline for receiving a whole upload body (default 30 s).
+    pub body_timeout: Duration,
+    /// Limits applied to the files of an uploaded bundle.
+    pub limits: Limits,
+    /// Worker threads (default 2).
+    pub workers: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_bundle_bytes: 64 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            workers: 2,
+        }
+    }
+}
+
+impl HubConfig {
+    /// This configuration with another upload size limit.
+    #[must_use]
+    pub fn with_max_bundle_bytes(mut self, bytes: u64) -> Self {
+        self.max_bundle_bytes = bytes;
+        self
+    }
+
+    /// This configuration with another body deadline.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+}
+
+#[derive(Clone)]
+struct HubState {
+    store: HubStore,
+    config: Arc<HubConfig>,
+}
+
+/// A refusal: an [`ErrorCode`] and a sentence, answered as JSON.
+#[derive(Debug, Clone)]
+struct Rejection {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(what: &str, err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(target: "wb_hub", error = %err, "{what}");
+        Self::new(
+            ErrorCode::Internal,
+            format!("the hub failed while {what}; see its log"),
+        )
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::MissingToken {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone(),
+        })
+    }
+}
+
+/// A bound hub, ready to run: await [`RunningHub::server`] (or spawn it).
+pub struct RunningHub {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub addr: SocketAddr,
+    /// The server future; its handle stops it.
+    pub server: Server,
+}
+
+impl std::fmt::Debug for RunningHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningHub")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the hub API on `addr` over `store` (already migrated). Must be
+/// called inside a Tokio or actix runtime.
+///
+/// # Errors
+///
+/// The address cannot be bound.
+pub fn bind(store: HubStore, config: HubConfig, addr: SocketAddr) -> std::io::Result<RunningHub> {
+    let workers = config.workers.max(1);
+    let state = HubState {
+        store,
+        config: Arc::new(config),
+    };
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(state.clone()))
+            .wrap_fn(|req, service| {
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let started = Instant::now();
+                let response = service.call(req);
+                async move {
+                    let response = response.await;
+                    let elapsed_ms = started.elapsed().as_millis();
+                    match &response {
+                        Ok(ok) => tracing::info!(
+                            target: "wb_hub", %method, %path,
+                            status = ok.status().as_u16(), elapsed_ms, "request"
+                        ),
+                        Err(err) => tracing::warn!(
+                            target: "wb_hub", %method, %path, error = %err, elapsed_ms, "request failed"
+                        ),
+                    }
+                    response
+                }
+            })
+            .configure(routes)
+    })
+    .workers(workers)
+    .bind(addr)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("no address was bound"))?;
+    Ok(RunningHub {
+        addr,
+        server: server.run(),
+    })
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/v1/health", web::get().to(health))
+        .route("/v1/instances", web::get().to(list))
+        .route("/v1/instances/{name}/bundle", web::get().to(download))
+        .route("/v1/instances/{name}/bundle", web::put().to(upload))
+        .default_service(web::to(|| async {
+            Rejection::new(
+                ErrorCode::NotFound,
+                "no such endpoint; the API lives under /v1",
+            )
+            .error_response()
+        }));
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".to_owned(),
+        api: 1,
+    })
+}
+
+async fn list(state: web::Data<HubState>) -> Result<HttpResponse, Rejection> {
+    let listing = state
+        .store
+        .listing()
+        .await
+        .map_err(|e| Rejection::internal("listing instances", &e))?;
+    let instances = listing
+        .into_iter()
+        .map(|entry| InstanceSummary {
+            name: entry.instance.name.to_string(),
+            public_key: entry.instance.public_key,
+            sequence: entry.bundle.as_ref().map(|b| b.sequence),
+            manifest_sha256: entry.bundle.as_ref().map(|b| b.manifest_sha256.clone()),
+            size: entry.bundle.as_ref().map(|b| b.size),
+            published_at: entry.bundle.as_ref().map(|b| b.published_at.to_string()),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(InstanceList { instances }))
+}
+
+fn parse_instance(name: &str) -> Result<InstanceName, Rejection> {
+    InstanceName::parse(name).map_err(|_| {
+        Rejection::new(
+            ErrorCode::NotFound,
+            format!(
+                "{:?} is not an instance name",
+                name.chars().take(64).collect::<String>()
+            ),
+        )
+    })
+}
+
+fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison).
+fn none_match(header: &HeaderValue, etag: &str) -> bool {
+    let Ok(text) = header.to_str() else {
+        return false;
+    };
+    text.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == quoted(etag)
+    })
+}
+
+async fn download(
+    state: web::Data<HubState>,
+    name: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Rejection> {
+    let instance = parse_instance(&name)?;
+    let no_bundle = || {
+        Rejection::new(
+            ErrorCode::NotFound,
+            format!("{instance} has not published a bundle on this hub"),
+        )
+    };
+    if let Some(header) = req.headers().get(header::IF_NONE_MATCH) {
+        let info = state
+            .store
+            .bundle_info(&instance)
+            .await
+            .map_err(|e| Rejection::internal("reading a bundle", &e))?
+            .ok_or_else(no_bundle)?;
+        if none_match(header, &info.etag) {
+            return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
+        }
+    }
+    let bundle = state
+        .store
+        .bundle(&instance)
+        .await
+        .map_err(|e| Rejection::internal("reading a bundle", &e))?
+        .ok_or_else(no_bundle)?;
+    Ok(with_bundle_headers(HttpResponse::Ok(), &bundle.info)
+        .content_type(ARCHIVE_CONTENT_TYPE)
+        .body(bundle.archive))
+}
+
+fn with_bundle_headers(
+    mut response: actix_web::HttpResponseBuilder,
+    info: &BundleInfo,
+) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header((header::ETAG, quoted(&info.etag)))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Wb-Sequence", info.sequence.to_string()))
+        .insert_header(("X-Wb-Manifest-Sha256", info.manifest_sha256.clone()));
+    response
+}
+
+/// Checks the bearer token for an upload to `instance`.
+async fn authenticate(
+    state: &HubState,
+    req: &HttpRequest,
+    instance: &InstanceName,
+) -> Result<(), Rejection> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(Rejection::new(
+            ErrorCode::MissingToken,
+            "an upload needs an Authorization: Bearer <token> header (the hub operator issues tokens with `wb-hub token issue`)",
+        ));
+    };
+    let unknown = || {
+        Rejection::new(
+            ErrorCode::UnknownToken,
+            "the token is not known to this hub",
+        )
+    };
+    let text = value.to_str().map_err(|_| unknown())?;
+    let Some(secret) = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+    else {
+        return Err(Rejection::new(
+            ErrorCode::MissingToken,
+            "the Authorization header must be of the form Bearer <token>",
+        ));
+    };
+    let offered = IssuedToken::parse(secret).map_err(|_| unknown())?;
+    let stored = state
+        .store
+        .token(offered.id())
+        .await
+        .map_err(|e| Rejection::internal("looking up a token", &e))?
+        .ok_or_else(unknown)?;
+    if !offered.matches(&stored.secret_sha256) {
+        return Err(unknown());
+    }
+    if stored.revoked_at.is_some() {
+        return Err(Rejection::new(
+            ErrorCode::RevokedToken,
+            format!(
+                "token {} was revoked; ask the hub operator for a new one",
+                stored.id
+            ),
+        ));
+    }
+    if stored.instance != *instance {
+        return Err(Rejection::new(
+            ErrorCode::WrongInstance,
+            format!(
+                "token {} publishes for {}, not for {instance}",
+                stored.id, stored.instance
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn too_large(limit: u64) -> Rejection {
+    Rejection::new(
+        ErrorCode::TooLarge,
+        format!("the bundle archive is larger than this hub's limit of {limit} bytes"),
+    )
+}
+
+/// Reads the body, counting bytes against the limit, within the deadline.
+async fn read_body(payload: &mut web::Payload, config: &HubConfig) -> Result<Vec<u8>, Rejection> {
+    let limit = config.max_bundle_bytes;
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                Rejection::new(
+                    ErrorCode::IncompleteBody,
+                    format!("the upload was cut off before its end ({e}); nothing was changed"),
+                )
+            })?;
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(config.body_timeout, read)
+        .await
+        .map_err(|_| {
+            Rejection::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the upload body did not arrive within {} s; nothing was changed",
+                    config.body_timeout.as_secs_f64()
+                ),
+            )
+        })?
+}
+
+fn archive_rejection(err: &ArchiveError) -> Rejection {
+    let code = match err {
+        ArchiveError::NotAFile { .. } | ArchiveError::UnsafePath { .. } => ErrorCode::UnsafePath,
+        ArchiveError::Io { .. } => return Rejection::internal("unpacking an upload", err),
+        _ => ErrorCode::BadBundle,
+    };
+    Rejection::new(code, err.to_string())
+}
+
+/// Unpacks into a private temporary directory, verifies against the
+/// registered key, and re-packs canonically. Blocking.
+fn check_upload(
+    body: &[u8],
+    instance: &str,
+    key: &str,
+    limits: &Limits,
+) -> Result<(Vec<u8>, VerifiedBundle), Rejection> {
+    let files = archive::read_entries(body).map_err(|e| archive_rejection(&e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("wb-hub-upload-")
+        .tempdir()
+        .map_err(|e| Rejection::internal("creating a temporary directory", &e))?;
+    archive::write_entries(&files, dir.path()).map_err(|e| archive_rejection(&e))?;
+    let verified = verify_bundle(dir.path(), instance, key, limits).map_err(|e| {
+        let code = e.code();
+        if code == ErrorCode::Internal {
+            Rejection::internal("verifying an upload", &e)
+        } else {
+            // Paths in messages are relative to the bundle, never the temp dir.
+            Rejection::new(
+                code,
+                e.to_string()
+                    .replace(&format!("{}/", dir.path().display()), ""),
+            )
+        }
+    })?;
+    let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
+    Ok((canonical, verified))
+}
+
+async fn upload(
+    state: web::Data<HubState>,
+    name: web::Path<String>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, Rejection> {
+    let instance = parse_instance(&name)?;
+    authenticate(&state, &req, &instance).await?;
+    let config = &state.config;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > config.max_bundle_bytes) {
+        return Err(too_large(config.max_bundle_bytes));
+    }
+    let body = read_body(&mut payload, config).await?;
+    let registered = state
+        .store
+        .instance(&instance)
+        .await
+        .map_err(|e| Rejection::internal("looking up an instance", &e))?
+        .ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::NotFound,
+                format!("{instance} is not registered on this hub"),
+            )
+        })?;
+    let limits = config.limits.clone();
+    let name_text = instance.to_string();
+    let (archive, verified) =
+        web::block(move || check_upload(&body, &name_text, &registered.public_key, &limits))
+            .await
+            .map_err(|e| Rejection::internal("verifying an upload", &e))??;
+    let sequence = verified.manifest.sequence;
+    if i64::try_from(sequence).is_err() {
+        return Err(Rejection::new(
+            ErrorCode::BadBundle,
+            format!("sequence {sequence} is larger than this hub can store (2^63 - 1)"),
+        ));
+    }
+    let etag = sha256_hex(&archive);
+    let bundle = NewBundle {
+        info: BundleInfo {
+            instance: instance.clone(),
+            sequence,
+            manifest_sha256: verified.manifest_sha256.clone(),
+            size: archive.len() as u64,
+            etag: etag.clone(),
+            published_at: Timestamp::now(),
+        },
+        archive,
+    };
+    let status = match state
+        .store
+        .publish(&bundle)
+        .await
+        .map_err(|e| Rejection::internal("storing a bundle", &e))?
+    {
+        PublishOutcome::Published => "published",
+        PublishOutcome::Unchanged => "unchanged",
+        PublishOutcome::Stale { stored_sequence } => {
+            return Err(Rejection::new(
+                ErrorCode::StaleSequence,
+                format!(
+                    "{instance} sequence {sequence} is not newer than the stored sequence {stored_sequence} (and differs from it); export again to get a higher sequence"
+                ),
+            ));
+        }
+        _ => {
+            return Err(Rejection::internal(
+                "storing a bundle",
+                &"unexpected outcome",
+            ));
+        }
+    };
+    tracing::info!(target: "wb_hub", %instance, sequence, status, "upload");
+    Ok(HttpResponse::Ok().json(UploadReceipt {
+        status: status.to_owned(),
+        instance: instance.to_string(),
+        sequence,
+        manifest_sha256: verified.manifest_sha256,
+        etag,
+    }))
+}

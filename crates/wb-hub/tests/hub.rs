@@ -1,0 +1,782 @@
+//! A real hub on a loopback port, driven by the real client over HTTP, on
+//! SQLite and Postgres: every acceptance rule, ETag/304, alpha → hub → beta,
+//! pin refusal, concurrent and interrupted uploads, and the admin commands.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
+use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
+use wb_engine::{Instance, fixtures};
+use wb_hub::ErrorCode;
+use wb_hub::archive::{pack_dir, pack_files};
+use wb_hub::client::{ClientConfig, ClientError, HubClient, pull_verified};
+use wb_hub::server::{HubConfig, bind};
+use wb_model::InstanceName;
+use wb_store::hub::HubStore;
+use wb_store::testing::TestDb;
+use wb_syncfmt::bundle::Limits;
+
+/// An instance with its own directory (keys, bundles) and database.
+struct Node {
+    instance: Instance,
+    dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl Node {
+    async fn new(db: TestDb, name: &str) -> Self {
+        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
+            .await
+            .unwrap();
+        Node {
+            instance,
+            dir: tempfile::tempdir().unwrap(),
+            _db: db,
+        }
+    }
+
+    fn keys(&self) -> KeyStore {
+        KeyStore::new(self.dir.path().join(".sync/keys"))
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn public_key(&self) -> String {
+        self.keys()
+            .load_public(self.instance.name().as_str())
+            .unwrap()
+            .to_minisign_base64()
+    }
+
+    /// Exports into `out` and returns the packed archive.
+    async fn export(&self, out: &str) -> Vec<u8> {
+        export_bundle(
+            &self.instance,
+            &self.keys(),
+            &self.path(out),
+            None,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        pack_dir(&self.path(out)).unwrap()
+    }
+
+    async fn row_count(&self) -> usize {
+        let store = self.instance.store();
+        store.users().await.unwrap().len()
+            + store.requests().await.unwrap().len()
+            + store.comments().await.unwrap().len()
+    }
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo")
+}
+
+/// A running hub over the database at `url`.
+struct Hub {
+    store: HubStore,
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Hub {
+    async fn start(url: &str, config: HubConfig) -> Self {
+        let store = HubStore::connect(url, false).await.unwrap();
+        store.migrate().await.unwrap();
+        let running = bind(store.clone(), config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let handle = running.server.handle();
+        actix_rt::spawn(running.server);
+        Hub {
+            store,
+            addr: running.addr,
+            handle,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn client(&self) -> HubClient {
+        HubClient::new(&self.url(), ClientConfig::default()).unwrap()
+    }
+
+    async fn stop(self) {
+        self.handle.stop(false).await;
+        self.store.close().await;
+    }
+
+    async fn sequence(&self, instance: &str) -> Option<u64> {
+        self.store
+            .bundle_info(&InstanceName::parse(instance).unwrap())
+            .await
+            .unwrap()
+            .map(|b| b.sequence)
+    }
+}
+
+fn code(err: &ClientError) -> &str {
+    match err {
+        ClientError::Rejected { code, .. } => code,
+        other => panic!("expected a hub refusal, got {other}"),
+    }
+}
+
+/// Every file of a bundle directory: path → bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path).unwrap() {
+                let inner = inner.unwrap().path();
+                let rel = format!("{name}/{}", inner.file_name().unwrap().to_string_lossy());
+                out.insert(rel, std::fs::read(&inner).unwrap());
+            }
+        } else {
+            out.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+/// Re-signs `files` with alpha's key after `change` edits the row files,
+/// recomputing the manifest with `sequence`.
+fn resigned(
+    node: &Node,
+    mut files: BTreeMap<String, Vec<u8>>,
+    sequence: u64,
+    change: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+) -> Vec<u8> {
+    change(&mut files);
+    let mut manifest = wb_syncfmt::Manifest::parse(&files["manifest.sync.txt"], "m").unwrap();
+    manifest.files = files
+        .iter()
+        .filter(|(path, _)| path.contains('/'))
+        .map(|(path, bytes)| wb_syncfmt::ManifestEntry::for_bytes(path.clone(), bytes))
+        .collect();
+    manifest.sequence = sequence;
+    let text = manifest.to_text().unwrap();
+    let key = node.keys().load(node.instance.name().as_str()).unwrap();
+    let comment = bundle_trusted_comment(node.instance.name().as_str(), sequence).unwrap();
+    files.insert(
+        "bundle.sig".to_owned(),
+        sign_minisign(&key, text.as_bytes(), &comment).into_bytes(),
+    );
+    files.insert("manifest.sync.txt".to_owned(), text.into_bytes());
+    pack_files(&files).unwrap()
+}
+
+/// A tar with one raw entry whose name and type bypass the `tar` crate's checks.
+fn raw_tar(name: &str, kind: tar::EntryType, data: &[u8]) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0_u8; 1024]);
+    out
+}
+
+/// Sends a raw HTTP request and returns the status line's code, or `None`
+/// when the hub closed without an answer.
+/// Runs off the test's runtime thread, which drives the database pools the
+/// hub shares with the test.
+async fn raw_put(
+    addr: SocketAddr,
+    path: &'static str,
+    headers: String,
+    body: Vec<u8>,
+    close: bool,
+) -> Option<u16> {
+    actix_rt::task::spawn_blocking(move || raw_put_blocking(addr, path, &headers, &body, close))
+        .await
+        .unwrap()
+}
+
+fn raw_put_blocking(
+    addr: SocketAddr,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+    close: bool,
+) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n"
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+    if close {
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|c| c.parse().ok())
+}
+
+/// alpha and beta on one backend, alpha with the demo community exported,
+/// both registered on the hub, with a token each.
+struct Scene {
+    alpha: Node,
+    beta: Node,
+    alpha_token: String,
+    beta_token: String,
+}
+
+async fn scene(
+    hub: &Hub,
+    backend_db: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = TestDb>>>,
+) -> Scene {
+    let alpha = Node::new(backend_db().await, "alpha.example").await;
+    let beta = Node::new(backend_db().await, "beta.example").await;
+    fixtures::load(&alpha.instance, &demo()).await.unwrap();
+    alpha.export("out").await;
+    beta.export("out").await;
+    wb_hub::admin::add_instance(&hub.store, "alpha.example", &alpha.public_key())
+        .await
+        .unwrap();
+    wb_hub::admin::add_instance(&hub.store, "beta.example", &beta.public_key())
+        .await
+        .unwrap();
+    let alpha_token = wb_hub::admin::issue_token(&hub.store, "alpha.example")
+        .await
+        .unwrap()
+        .reveal();
+    let beta_token = wb_hub::admin::issue_token(&hub.store, "beta.example")
+        .await
+        .unwrap()
+        .reveal();
+    Scene {
+        alpha,
+        beta,
+        alpha_token,
+        beta_token,
+    }
+}
+
+/// One database per backend for the hub, plus a maker of instance databases.
+async fn backends() -> Vec<(TestDb, bool)> {
+    let mut out = vec![(TestDb::sqlite().await, false)];
+    if let Some(db) = TestDb::postgres().await {
+        out.push((db, true));
+    }
+    out
+}
+
+fn maker(
+    postgres: bool,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = TestDb>>> {
+    move || {
+        Box::pin(async move {
+            if postgres {
+                TestDb::postgres().await.unwrap()
+            } else {
+                TestDb::sqlite().await
+            }
+        })
+    }
+}
+
+#[actix_rt::test]
+async fn every_acceptance_rule_has_its_code_and_a_refusal_changes_nothing() {
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let archive = pack_dir(&s.alpha.path("out")).unwrap();
+        let alpha = "alpha.example";
+
+        // Tokens: missing, unknown, another instance's.
+        let err = client.push(alpha, "", archive.clone()).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ClientError::Rejected {
+                    status: 403 | 401,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let no_header = raw_put(
+            hub.addr,
+            "/v1/instances/alpha.example/bundle",
+            "Content-Length: 0\r\n".to_owned(),
+            Vec::new(),
+            false,
+        )
+        .await;
+        assert_eq!(no_header, Some(401));
+        let err = client
+            .push(
+                alpha,
+                "wbt_000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+                archive.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "unknown-token", "{err}");
+        let err = client
+            .push(alpha, "not a token", archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "unknown-token", "{err}");
+        let err = client
+            .push(alpha, &s.beta_token, archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "wrong-instance", "{err}");
+        assert!(matches!(err, ClientError::Rejected { status: 403, .. }));
+        // beta's token on beta's URL with alpha's bundle: the manifest decides.
+        let err = client
+            .push("beta.example", &s.beta_token, archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "wrong-instance", "{err}");
+
+        // Archives: unsafe names and links.
+        for (name, kind) in [
+            ("../evil.sync.txt", tar::EntryType::Regular),
+            ("/etc/passwd", tar::EntryType::Regular),
+            ("user/x.sync.txt", tar::EntryType::Regular),
+            ("bundle.sig", tar::EntryType::Symlink),
+        ] {
+            let err = client
+                .push(alpha, &s.alpha_token, raw_tar(name, kind, b"x"))
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), "unsafe-path", "{name}: {err}");
+        }
+        let err = client
+            .push(alpha, &s.alpha_token, b"garbage".repeat(200))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-bundle", "{err}");
+
+        // Bundles: a changed byte (hash), a changed manifest (signature),
+        // a signed private file, an unknown schema.
+        let good = files(&s.alpha.path("out"));
+        let mut tampered = good.clone();
+        let user = tampered
+            .keys()
+            .find(|k| k.starts_with("user/"))
+            .unwrap()
+            .clone();
+        let bytes = tampered.get_mut(&user).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] = b'X';
+        let err = client
+            .push(alpha, &s.alpha_token, pack_files(&tampered).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-bundle", "{err}");
+        assert!(matches!(err, ClientError::Rejected { status: 422, .. }));
+        let mut forged = good.clone();
+        let manifest = String::from_utf8(forged["manifest.sync.txt"].clone()).unwrap();
+        forged.insert(
+            "manifest.sync.txt".into(),
+            manifest.replace("Sequence: 1", "Sequence: 7").into_bytes(),
+        );
+        let err = client
+            .push(alpha, &s.alpha_token, pack_files(&forged).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-signature", "{err}");
+        let beta_signed = resigned(&s.beta, good.clone(), 3, |_| {});
+        let err = client
+            .push(alpha, &s.alpha_token, beta_signed)
+            .await
+            .unwrap_err();
+        assert!(
+            ["bad-signature", "wrong-instance"].contains(&code(&err)),
+            "{err}"
+        );
+        let private = resigned(&s.alpha, good.clone(), 2, |f| {
+            let text = String::from_utf8(f[&user].clone()).unwrap();
+            f.insert(
+                user.clone(),
+                text.replace("Sync-Scope: public", "Sync-Scope: private")
+                    .into_bytes(),
+            );
+        });
+        let err = client
+            .push(alpha, &s.alpha_token, private)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "private-file", "{err}");
+        let mut newer = good.clone();
+        newer.insert(
+            "manifest.sync.txt".into(),
+            manifest
+                .replace("Schema-Version: 1", "Schema-Version: 2")
+                .into_bytes(),
+        );
+        let err = client
+            .push(alpha, &s.alpha_token, pack_files(&newer).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "unknown-schema", "{err}");
+        assert_eq!(hub.sequence(alpha).await, None, "nothing was stored");
+
+        // Accepted, then the same again: unchanged.
+        let receipt = client
+            .push(alpha, &s.alpha_token, archive.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            (receipt.status.as_str(), receipt.sequence),
+            ("published", 1)
+        );
+        let again = client
+            .push(alpha, &s.alpha_token, archive.clone())
+            .await
+            .unwrap();
+        assert_eq!(again.status, "unchanged");
+        assert_eq!(again.etag, receipt.etag);
+
+        // Same sequence, other content; and a rollback after sequence 2.
+        let other = resigned(&s.alpha, good.clone(), 1, |f| {
+            f.remove(&user);
+        });
+        let err = client.push(alpha, &s.alpha_token, other).await.unwrap_err();
+        assert_eq!(code(&err), "stale-sequence", "{err}");
+        assert!(matches!(err, ClientError::Rejected { status: 409, .. }));
+        let second = resigned(&s.alpha, good.clone(), 2, |f| {
+            f.remove(&user);
+        });
+        // (the user's rows still reference it, but the hub checks format, not references)
+        assert_eq!(
+            client
+                .push(alpha, &s.alpha_token, second)
+                .await
+                .unwrap()
+                .sequence,
+            2
+        );
+        let err = client
+            .push(alpha, &s.alpha_token, archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "stale-sequence", "{err}");
+        assert_eq!(hub.sequence(alpha).await, Some(2));
+
+        // Revoked.
+        let id = s.alpha_token.split('_').nth(1).unwrap().to_owned();
+        wb_hub::admin::revoke_token(&hub.store, &id).await.unwrap();
+        let err = client
+            .push(alpha, &s.alpha_token, archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "revoked-token", "{err}");
+        assert_eq!(err.hub_code(), Some(ErrorCode::RevokedToken));
+        assert_eq!(hub.sequence(alpha).await, Some(2));
+        hub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
+    for (db, postgres) in backends().await {
+        let config = HubConfig::default()
+            .with_max_bundle_bytes(4096)
+            .with_body_timeout(Duration::from_secs(1));
+        let hub = Hub::start(&db.url, config).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let alpha = "alpha.example";
+        let archive = pack_dir(&s.alpha.path("out")).unwrap();
+        assert!(
+            archive.len() > 4096,
+            "the demo bundle exceeds the small limit"
+        );
+
+        // Declared too large: refused from Content-Length.
+        let err = client
+            .push(alpha, &s.alpha_token, archive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "too-large", "{err}");
+        assert!(matches!(err, ClientError::Rejected { status: 413, .. }));
+
+        // Too large while streaming (chunked, no Content-Length).
+        let auth = format!("Authorization: Bearer {}\r\n", s.alpha_token);
+        let mut chunked = Vec::new();
+        // 4112 bytes, without the final chunk: the hub must answer before
+        // the body ends (and has read everything sent, so no reset races
+        // its answer).
+        for size in [0x800, 0x800, 0x10] {
+            chunked.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+            chunked.extend(std::iter::repeat_n(b'a', size));
+            chunked.extend_from_slice(b"\r\n");
+        }
+        let status = raw_put(
+            hub.addr,
+            "/v1/instances/alpha.example/bundle",
+            format!("{auth}Transfer-Encoding: chunked\r\n"),
+            chunked,
+            false,
+        )
+        .await;
+        assert_eq!(status, Some(413));
+
+        // A slow sender hits the deadline.
+        let status = raw_put(
+            hub.addr,
+            "/v1/instances/alpha.example/bundle",
+            format!("{auth}Content-Length: 4000\r\n"),
+            archive[..100].to_vec(),
+            false,
+        )
+        .await;
+        assert_eq!(status, Some(408));
+
+        // A sender that hangs up mid-body.
+        let status = raw_put(
+            hub.addr,
+            "/v1/instances/alpha.example/bundle",
+            format!("{auth}Content-Length: 4000\r\n"),
+            archive[..100].to_vec(),
+            true,
+        )
+        .await;
+        assert!(matches!(status, None | Some(400)), "{status:?}");
+        assert_eq!(hub.sequence(alpha).await, None, "nothing was stored");
+        hub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let archive = s.alpha.export("out").await;
+        client
+            .push("alpha.example", &s.alpha_token, archive)
+            .await
+            .unwrap();
+
+        let listing = client.list().await.unwrap();
+        let entry = listing.iter().find(|i| i.name == "alpha.example").unwrap();
+        assert_eq!(entry.sequence, Some(1));
+        assert!(
+            listing
+                .iter()
+                .any(|i| i.name == "beta.example" && i.sequence.is_none())
+        );
+
+        // A pin that does not match: refused before anything is imported.
+        let cache = s.beta.path(".sync/pull");
+        let wrong = s.beta.public_key();
+        let err = pull_verified(&client, "alpha.example", &wrong, &cache, &Limits::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Verify { .. }), "{err}");
+        assert!(!cache.join("alpha.example/bundle").exists());
+        assert_eq!(s.beta.row_count().await, 0);
+
+        // The right pin: fetched, verified, imported.
+        let pin = s.alpha.public_key();
+        let pulled = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+            .await
+            .unwrap();
+        assert!(pulled.downloaded);
+        let options = ImportOptions {
+            expected_key: Some(pin.clone()),
+            ..ImportOptions::default()
+        };
+        let outcome = import_bundle(
+            &s.beta.instance,
+            &s.beta.keys(),
+            &pulled.dir,
+            &options,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome, ImportOutcome::Applied { sequence: 1, .. }),
+            "{outcome:?}"
+        );
+        assert!(s.beta.row_count().await > 0);
+        let requests = s.beta.instance.store().requests().await.unwrap();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.origin.as_str() == "alpha.example")
+        );
+
+        // Nothing new: 304, nothing downloaded.
+        let again = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+            .await
+            .unwrap();
+        assert!(!again.downloaded);
+        hub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn concurrent_uploads_through_two_hub_processes_one_wins() {
+    for (db, postgres) in backends().await {
+        let first = Hub::start(&db.url, HubConfig::default()).await;
+        let second = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&first, maker(postgres)).await;
+        let good = files(&s.alpha.path("out"));
+        let user = good
+            .keys()
+            .find(|k| k.starts_with("user/"))
+            .unwrap()
+            .clone();
+        let a = resigned(&s.alpha, good.clone(), 5, |_| {});
+        let b = resigned(&s.alpha, good.clone(), 5, |f| {
+            f.remove(&user);
+        });
+        let (c1, c2) = (first.client(), second.client());
+        let (r1, r2) = futures_util::future::join(
+            c1.push("alpha.example", &s.alpha_token, a),
+            c2.push("alpha.example", &s.alpha_token, b),
+        )
+        .await;
+        let outcomes = [r1, r2];
+        let wins = outcomes.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "{outcomes:?}");
+        let loser = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert_eq!(code(loser), "stale-sequence");
+        assert_eq!(first.sequence("alpha.example").await, Some(5));
+        second.stop().await;
+        first.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn etag_answers_304_and_unknown_instances_404() {
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let receipt = client
+            .push(
+                "alpha.example",
+                &s.alpha_token,
+                pack_dir(&s.alpha.path("out")).unwrap(),
+            )
+            .await
+            .unwrap();
+        let fetched = client.fetch("alpha.example", None).await.unwrap();
+        let wb_hub::client::Fetched::Archive { etag, bytes } = fetched else {
+            panic!("expected an archive");
+        };
+        assert_eq!(etag, receipt.etag);
+        assert_eq!(wb_syncfmt::sha256_hex(&bytes), etag);
+        assert!(matches!(
+            client.fetch("alpha.example", Some(&etag)).await.unwrap(),
+            wb_hub::client::Fetched::NotModified
+        ));
+        let err = client.fetch("beta.example", None).await.unwrap_err();
+        assert_eq!(code(&err), "not-found");
+        let err = client.fetch("nobody.example", None).await.unwrap_err();
+        assert_eq!(code(&err), "not-found");
+        hub.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn an_unreachable_hub_is_a_clear_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let client = HubClient::new(&format!("http://{addr}"), ClientConfig::default()).unwrap();
+    let err = client.list().await.unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+    assert!(HubClient::new("ftp://x", ClientConfig::default()).is_err());
+}
+
+#[actix_rt::test]
+async fn admin_commands_register_issue_and_revoke() {
+    for (db, _) in backends().await {
+        let hub_cmd = || {
+            let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("wb-hub");
+            cmd.env("WB_HUB_DATABASE_URL", &db.url)
+                .env_remove("WB_HUB_LOG");
+            cmd
+        };
+        let key = wb_crypto::SigningKey::generate()
+            .unwrap()
+            .public_key()
+            .to_minisign_base64();
+        let out = hub_cmd()
+            .args(["instance", "add", "gamma.example", "--key", "RWQnotakey"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            err.starts_with("error: --key is not an acceptable public key"),
+            "{err}"
+        );
+        hub_cmd()
+            .args(["instance", "add", "gamma.example", "--key", &key])
+            .assert()
+            .success();
+        let out = hub_cmd()
+            .args(["instance", "add", "gamma.example", "--key", &key])
+            .assert()
+            .failure();
+        assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("already registered"));
+        let out = hub_cmd()
+            .args(["token", "issue", "gamma.example"])
+            .assert()
+            .success();
+        let token = String::from_utf8(out.get_output().stdout.clone())
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(token.starts_with("wbt_"), "{token}");
+        let id = token.split('_').nth(1).unwrap();
+        let out = hub_cmd().args(["token", "revoke", id]).assert().success();
+        assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(id));
+        hub_cmd()
+            .args(["token", "revoke", "ffffffffffff"])
+            .assert()
+            .failure();
+        hub_cmd()
+            .args(["token", "issue", "nobody.example"])
+            .assert()
+            .failure();
+        let store = HubStore::connect(&db.url, false).await.unwrap();
+        let stored = store.token(id).await.unwrap().unwrap();
+        assert!(stored.revoked_at.is_some());
+        assert!(
+            !format!("{stored:?}").contains(&token[17..]),
+            "Debug hides the hash"
+        );
+        store.close().await;
+    }
+}

@@ -1,0 +1,236 @@
+// Hub queries shared by both backends, `include!`d into the `sqlite` and
+// `postgres` modules of hub/mod.rs (each defines `Db`). Portable SQL only:
+// `$N` placeholders, `ON CONFLICT … DO UPDATE … WHERE`, which SQLite (3.24+)
+// and Postgres both support.
+
+use sqlx::Row as _;
+use wb_model::{InstanceName, Timestamp};
+
+use super::{BundleInfo, HubInstance, HubToken, InstanceListing, NewBundle, PublishOutcome};
+use crate::{Result, StoreError};
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+pub(super) async fn applied_migrations(pool: &sqlx::Pool<Db>) -> Vec<i64> {
+    // A fresh database has no migration table yet: that reads as "none applied".
+    sqlx::query_scalar::<_, i64>("SELECT version FROM _wb_hub_migrations WHERE success = TRUE")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default()
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+fn to_i64(what: &'static str, value: u64) -> Result<i64> {
+    i64::try_from(value).map_err(|_| corrupt(what, format!("{value} is too large to store")))
+}
+
+fn get_u64(row: &DbRow, column: &'static str) -> Result<u64> {
+    let value = row.try_get::<i64, _>(column)?;
+    u64::try_from(value).map_err(|e| corrupt(column, e))
+}
+
+fn get_time(row: &DbRow, column: &'static str) -> Result<Timestamp> {
+    Timestamp::from_unix_micros(row.try_get::<i64, _>(column)?).map_err(|e| corrupt(column, e))
+}
+
+fn get_name(row: &DbRow, column: &'static str) -> Result<InstanceName> {
+    InstanceName::parse(&row.try_get::<String, _>(column)?).map_err(|e| corrupt(column, e))
+}
+
+fn instance_from_row(row: &DbRow) -> Result<HubInstance> {
+    Ok(HubInstance {
+        name: get_name(row, "name")?,
+        public_key: row.try_get("public_key")?,
+        registered_at: get_time(row, "registered_at")?,
+    })
+}
+
+fn token_from_row(row: &DbRow) -> Result<HubToken> {
+    let hash: Vec<u8> = row.try_get("secret_sha256")?;
+    Ok(HubToken {
+        id: row.try_get("id")?,
+        instance: get_name(row, "instance")?,
+        secret_sha256: hash
+            .try_into()
+            .map_err(|_| corrupt("secret_sha256", "not 32 bytes"))?,
+        created_at: get_time(row, "created_at")?,
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(|t| Timestamp::from_unix_micros(t).map_err(|e| corrupt("revoked_at", e)))
+            .transpose()?,
+    })
+}
+
+fn bundle_info_from_row(row: &DbRow) -> Result<BundleInfo> {
+    Ok(BundleInfo {
+        instance: get_name(row, "instance")?,
+        sequence: get_u64(row, "sequence")?,
+        manifest_sha256: row.try_get("manifest_sha256")?,
+        size: get_u64(row, "size")?,
+        etag: row.try_get("etag")?,
+        published_at: get_time(row, "published_at")?,
+    })
+}
+
+pub(super) async fn add_instance(pool: &sqlx::Pool<Db>, instance: &HubInstance) -> Result<()> {
+    sqlx::query("INSERT INTO hub_instances (name, public_key, registered_at) VALUES ($1, $2, $3)")
+        .bind(instance.name.as_str())
+        .bind(&instance.public_key)
+        .bind(instance.registered_at.unix_micros())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn instance(
+    pool: &sqlx::Pool<Db>,
+    name: &InstanceName,
+) -> Result<Option<HubInstance>> {
+    sqlx::query("SELECT name, public_key, registered_at FROM hub_instances WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(instance_from_row)
+        .transpose()
+}
+
+pub(super) async fn add_token(pool: &sqlx::Pool<Db>, token: &HubToken) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO hub_tokens (id, instance, secret_sha256, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token.id)
+    .bind(token.instance.as_str())
+    .bind(token.secret_sha256.to_vec())
+    .bind(token.created_at.unix_micros())
+    .bind(token.revoked_at.map(Timestamp::unix_micros))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn token(pool: &sqlx::Pool<Db>, id: &str) -> Result<Option<HubToken>> {
+    sqlx::query(
+        "SELECT id, instance, secret_sha256, created_at, revoked_at FROM hub_tokens WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(token_from_row)
+    .transpose()
+}
+
+pub(super) async fn revoke_token(pool: &sqlx::Pool<Db>, id: &str, at: Timestamp) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE hub_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at.unix_micros())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn publish(pool: &sqlx::Pool<Db>, bundle: &NewBundle) -> Result<PublishOutcome> {
+    let info = &bundle.info;
+    let sequence = to_i64("sequence", info.sequence)?;
+    let done = sqlx::query(
+        "INSERT INTO hub_bundles \
+         (instance, sequence, manifest_sha256, archive, size, etag, published_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (instance) DO UPDATE SET \
+         sequence = excluded.sequence, manifest_sha256 = excluded.manifest_sha256, \
+         archive = excluded.archive, size = excluded.size, etag = excluded.etag, \
+         published_at = excluded.published_at \
+         WHERE hub_bundles.sequence < excluded.sequence",
+    )
+    .bind(info.instance.as_str())
+    .bind(sequence)
+    .bind(&info.manifest_sha256)
+    .bind(&bundle.archive)
+    .bind(to_i64("size", info.size)?)
+    .bind(&info.etag)
+    .bind(info.published_at.unix_micros())
+    .execute(pool)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(PublishOutcome::Published);
+    }
+    // Not published: a bundle with an equal or higher sequence is stored.
+    // Rows are never deleted, so it is still there to compare with.
+    let stored = bundle_info(pool, &info.instance)
+        .await?
+        .ok_or_else(|| corrupt("hub_bundles", "conflicting row vanished"))?;
+    if stored.sequence == info.sequence && stored.manifest_sha256 == info.manifest_sha256 {
+        Ok(PublishOutcome::Unchanged)
+    } else {
+        Ok(PublishOutcome::Stale {
+            stored_sequence: stored.sequence,
+        })
+    }
+}
+
+pub(super) async fn bundle_info(
+    pool: &sqlx::Pool<Db>,
+    instance: &InstanceName,
+) -> Result<Option<BundleInfo>> {
+    sqlx::query(
+        "SELECT instance, sequence, manifest_sha256, size, etag, published_at \
+         FROM hub_bundles WHERE instance = $1",
+    )
+    .bind(instance.as_str())
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(bundle_info_from_row)
+    .transpose()
+}
+
+pub(super) async fn bundle(
+    pool: &sqlx::Pool<Db>,
+    instance: &InstanceName,
+) -> Result<Option<NewBundle>> {
+    let Some(row) = sqlx::query(
+        "SELECT instance, sequence, manifest_sha256, size, etag, published_at, archive \
+         FROM hub_bundles WHERE instance = $1",
+    )
+    .bind(instance.as_str())
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(NewBundle {
+        info: bundle_info_from_row(&row)?,
+        archive: row.try_get("archive")?,
+    }))
+}
+
+pub(super) async fn listing(pool: &sqlx::Pool<Db>) -> Result<Vec<InstanceListing>> {
+    let rows = sqlx::query(
+        "SELECT i.name, i.public_key, i.registered_at, b.instance, b.sequence, \
+         b.manifest_sha256, b.size, b.etag, b.published_at \
+         FROM hub_instances i LEFT JOIN hub_bundles b ON b.instance = i.name \
+         ORDER BY i.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let has_bundle = row.try_get::<Option<String>, _>("instance")?.is_some();
+            Ok(InstanceListing {
+                instance: instance_from_row(row)?,
+                bundle: if has_bundle {
+                    Some(bundle_info_from_row(row)?)
+                } else {
+                    None
+                },
+            })
+        })
+        .collect()
+}
