@@ -180,7 +180,8 @@ pub async fn push(
     let name = instance.name().to_string();
     let hub_url = url.clone();
     let receipt = on_actix_thread(move || async move {
-        let client = HubClient::new(&hub_url, ClientConfig::default())?;
+        let client = HubClient::new(&hub_url, ClientConfig::default())?
+            .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
         client.push(&name, &token, archive).await
     })
     .await?
@@ -275,7 +276,8 @@ async fn pull_one(
         cache.to_owned(),
     );
     let pulled = on_actix_thread(move || async move {
-        let client = HubClient::new(&hub_url, ClientConfig::default())?;
+        let client = HubClient::new(&hub_url, ClientConfig::default())?
+            .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
         pull_verified(&client, &peer, &pin, &cache_root, &Limits::default()).await
     })
     .await?

@@ -150,11 +150,26 @@ pub enum Fetched {
     },
 }
 
+/// Where the progress of an upload or download goes (a bar on a terminal,
+/// nothing by default). Byte counts are of the archive.
+pub trait TransferProgress {
+    /// A transfer of `total` bytes (when known), described by `what`, begins.
+    fn start(&self, what: &str, total: Option<u64>);
+    /// `bytes` more bytes went through.
+    fn advance(&self, bytes: u64);
+    /// The transfer is over (done or failed).
+    fn finish(&self);
+}
+
+/// Size of the chunks an upload is sent in, so progress can be reported.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
 /// A client of one hub.
 pub struct HubClient {
     base: String,
     client: awc::Client,
     config: ClientConfig,
+    progress: Option<std::rc::Rc<dyn TransferProgress>>,
 }
 
 impl std::fmt::Debug for HubClient {
@@ -193,6 +208,7 @@ impl HubClient {
             base,
             client,
             config,
+            progress: None,
         })
     }
 
@@ -235,6 +251,60 @@ impl HubClient {
             })
     }
 
+    /// The archive as a stream of chunks, reporting each to the progress.
+    fn upload_stream(
+        &self,
+        archive: Vec<u8>,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + 'static {
+        let archive = bytes::Bytes::from(archive);
+        let progress = self.progress.clone();
+        if let Some(progress) = &progress {
+            progress.start("uploading", Some(archive.len() as u64));
+        }
+        let chunks: Vec<bytes::Bytes> = (0..archive.len())
+            .step_by(UPLOAD_CHUNK)
+            .map(|start| archive.slice(start..archive.len().min(start + UPLOAD_CHUNK)))
+            .collect();
+        futures_util::stream::iter(chunks.into_iter().map(move |chunk| {
+            if let Some(progress) = &progress {
+                progress.advance(chunk.len() as u64);
+            }
+            Ok(chunk)
+        }))
+    }
+
+    /// Reads a download chunk by chunk, within the size limit, reporting
+    /// progress.
+    async fn download<S>(
+        &self,
+        url: &str,
+        response: &mut awc::ClientResponse<S>,
+    ) -> Result<Vec<u8>, ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    {
+        use futures_util::StreamExt as _;
+        let limit = self.config.max_download_bytes;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.next().await {
+            let chunk = chunk.map_err(|e| ClientError::Unexpected {
+                url: url.to_owned(),
+                detail: format!("reading the response failed: {e}"),
+            })?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ClientError::Unexpected {
+                    url: url.to_owned(),
+                    detail: format!("the archive is larger than the limit of {limit} bytes"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+            if let Some(progress) = &self.progress {
+                progress.advance(chunk.len() as u64);
+            }
+        }
+        Ok(bytes)
+    }
+
     async fn rejection<S>(&self, url: &str, mut response: awc::ClientResponse<S>) -> ClientError
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
@@ -262,6 +332,14 @@ impl HubClient {
         }
     }
 
+    /// This client, reporting the progress of uploads and downloads to
+    /// `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: std::rc::Rc<dyn TransferProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Uploads `archive` as the latest bundle of `instance` with `token`.
     ///
     /// # Errors
@@ -274,14 +352,18 @@ impl HubClient {
         archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
         let url = format!("{}/v1/instances/{instance}/bundle", self.base);
-        let mut response = self
+        let response = self
             .client
             .put(&url)
             .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
             .insert_header((header::CONTENT_TYPE, ARCHIVE_CONTENT_TYPE))
-            .send_body(archive)
-            .await
-            .map_err(|e| self.send_error(&url, e))?;
+            .insert_header((header::CONTENT_LENGTH, archive.len()))
+            .send_stream(self.upload_stream(archive))
+            .await;
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
+        let mut response = response.map_err(|e| self.send_error(&url, e))?;
         if !response.status().is_success() {
             return Err(self.rejection(&url, response).await);
         }
@@ -342,10 +424,22 @@ impl HubClient {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned())
             .unwrap_or_default();
-        let bytes = self
-            .body(&url, &mut response, self.config.max_download_bytes)
-            .await?;
-        Ok(Fetched::Archive { bytes, etag })
+        let total = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(progress) = &self.progress {
+            progress.start("downloading", total);
+        }
+        let bytes = self.download(&url, &mut response).await;
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
+        Ok(Fetched::Archive {
+            bytes: bytes?,
+            etag,
+        })
     }
 }
 

@@ -780,3 +780,63 @@ async fn admin_commands_register_issue_and_revoke() {
         store.close().await;
     }
 }
+
+/// One reported transfer: what, announced total, bytes advanced, finished.
+type Transfer = (String, Option<u64>, u64, bool);
+
+/// Counts what a transfer reports.
+#[derive(Default)]
+struct Counted {
+    log: std::cell::RefCell<Vec<Transfer>>,
+}
+
+impl wb_hub::client::TransferProgress for Counted {
+    fn start(&self, what: &str, total: Option<u64>) {
+        self.log
+            .borrow_mut()
+            .push((what.to_owned(), total, 0, false));
+    }
+    fn advance(&self, bytes: u64) {
+        if let Some(last) = self.log.borrow_mut().last_mut() {
+            last.2 += bytes;
+        }
+    }
+    fn finish(&self) {
+        if let Some(last) = self.log.borrow_mut().last_mut() {
+            last.3 = true;
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn uploads_and_downloads_report_their_progress() {
+    let db = TestDb::sqlite().await;
+    let hub = Hub::start(&db.url, HubConfig::default()).await;
+    let s = scene(&hub, maker(false)).await;
+    let counted = std::rc::Rc::new(Counted::default());
+    let client = hub.client().with_progress(counted.clone());
+    let archive = s.alpha.export("out").await;
+    let size = archive.len() as u64;
+    client
+        .push("alpha.example", &s.alpha_token, archive)
+        .await
+        .unwrap();
+    let fetched = client.fetch("alpha.example", None).await.unwrap();
+    let wb_hub::client::Fetched::Archive { bytes, .. } = fetched else {
+        panic!("expected an archive");
+    };
+    let log = counted.log.borrow().clone();
+    assert_eq!(
+        log,
+        vec![
+            ("uploading".to_owned(), Some(size), size, true),
+            (
+                "downloading".to_owned(),
+                Some(bytes.len() as u64),
+                bytes.len() as u64,
+                true
+            ),
+        ]
+    );
+    hub.stop().await;
+}
