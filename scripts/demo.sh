@@ -5,10 +5,11 @@
 # Usage: bash scripts/demo.sh [WORKDIR]   (default: a fresh temporary directory)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 work=${1:-$(mktemp -d -t wb-demo.XXXXXX)}
 
 cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p wb-cli
-wb() { "$root/target/debug/wb" "$@"; }
+wb() { "$target/debug/wb" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
 alpha="$work/alpha"
@@ -54,4 +55,4 @@ say "beta: its copy of alpha's rows re-exports byte-identically"
 wb -C "$beta" sync export --instance alpha.example --out relay/alpha.example
 diff -r "$alpha/data/public_sync" "$beta/relay/alpha.example" && echo "identical"
 
-say "done: instances in $work (try: $root/target/debug/wb -C $alpha serve)"
+say "done: instances in $work (try: $target/debug/wb -C $alpha serve)"

@@ -5,12 +5,13 @@
 # Usage: bash scripts/hub-demo.sh [WORKDIR]   (default: a fresh temporary directory)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 work=${1:-$(mktemp -d -t wb-hub-demo.XXXXXX)}
 mkdir -p "$work"
 
 cargo build --quiet --locked --manifest-path "$root/Cargo.toml" -p wb-cli -p wb-hub
-wb() { "$root/target/debug/wb" "$@"; }
-hub() { "$root/target/debug/wb-hub" --database-url "sqlite://$work/hub.db" "$@"; }
+wb() { "$target/debug/wb" "$@"; }
+hub() { "$target/debug/wb-hub" --database-url "sqlite://$work/hub.db" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
 say "three instances"
