@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_model::{
-    EffectiveScope, InstanceName, PublicComment, PublicInvite, PublicRequest, PublicUser,
-    PublicVouch, Reference, Relation, SyncScope, Uuid, effective_scope,
+    Comment, EffectiveScope, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest,
+    PublicUser, PublicVouch, Reference, Relation, Request, SyncScope, User, Uuid, Vouch,
+    effective_scope,
 };
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
 use wb_syncfmt::{
@@ -81,16 +82,89 @@ fn refused(path: &Path, reason: impl Into<String>) -> EngineError {
     }
 }
 
-/// The files of this instance's effectively public rows, in any order.
-async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
+/// Every row of the instance, read once per export.
+struct Rows {
+    users: Vec<User>,
+    requests: Vec<Request>,
+    comments: Vec<Comment>,
+    invites: Vec<Invite>,
+    vouches: Vec<Vouch>,
+}
+
+/// One row to export, borrowed from [`Rows`]: rows are rendered into files
+/// one at a time as they are written, so an export holds the rows and one
+/// file, never every file at once.
+enum Exported<'a> {
+    User(&'a User),
+    Request(&'a Request),
+    Comment(&'a Comment),
+    Invite(&'a Invite),
+    Vouch(&'a Vouch),
+}
+
+impl Exported<'_> {
+    /// The row's file.
+    fn to_file(&self, origin: &InstanceName) -> std::result::Result<SyncFile, String> {
+        match self {
+            Exported::User(u) => to_file(
+                EntityKind::User,
+                u.id,
+                origin,
+                u.updated_at,
+                &PublicUser::from(*u),
+            ),
+            Exported::Request(r) => to_file(
+                EntityKind::Request,
+                r.id,
+                origin,
+                r.updated_at,
+                &PublicRequest::from(*r),
+            ),
+            Exported::Comment(c) => to_file(
+                EntityKind::Comment,
+                c.id,
+                origin,
+                c.updated_at,
+                &PublicComment::from(*c),
+            ),
+            Exported::Invite(i) => to_file(
+                EntityKind::Invite,
+                i.id,
+                origin,
+                i.updated_at,
+                &PublicInvite::from(*i),
+            ),
+            Exported::Vouch(v) => to_file(
+                EntityKind::Vouch,
+                v.id,
+                origin,
+                v.updated_at,
+                &PublicVouch::from(*v),
+            ),
+        }
+    }
+}
+
+async fn all_rows(instance: &Instance) -> Result<Rows> {
     let store = instance.store();
-    let local = instance.name();
-    let users = store.users().await?;
-    let requests = store.requests().await?;
-    let comments = store.comments().await?;
-    let invites = store.invites().await?;
-    let vouches = store.vouches().await?;
-    let fail = |e: String| refused(Path::new("(export)"), e);
+    Ok(Rows {
+        users: store.users().await?,
+        requests: store.requests().await?,
+        comments: store.comments().await?,
+        invites: store.invites().await?,
+        vouches: store.vouches().await?,
+    })
+}
+
+/// This instance's effectively public rows, in any order.
+fn local_rows<'a>(rows: &'a Rows, local: &InstanceName) -> Vec<Exported<'a>> {
+    let Rows {
+        users,
+        requests,
+        comments,
+        invites,
+        vouches,
+    } = rows;
 
     // Whether each referenced row is exported. A user counts by its own
     // scope: a local public profile is exported, an imported one is public
@@ -100,21 +174,14 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
         .map(|u| (u.id, u.scope == SyncScope::Public))
         .collect();
     let mut request_ok: HashMap<Uuid, bool> = HashMap::with_capacity(requests.len());
-    let mut files = Vec::new();
+    let mut out = Vec::new();
 
-    for u in &users {
+    for u in users {
         if u.origin == *local && u.scope == SyncScope::Public {
-            let file = to_file(
-                EntityKind::User,
-                u.id,
-                local,
-                u.updated_at,
-                &PublicUser::from(u),
-            );
-            files.push(file.map_err(fail)?);
+            out.push(Exported::User(u));
         }
     }
-    for r in &requests {
+    for r in requests {
         let scope = if r.origin == *local {
             effective_scope(
                 r.scope,
@@ -126,14 +193,7 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
         };
         request_ok.insert(r.id, scope.is_exported());
         if r.origin == *local && scope == EffectiveScope::Public {
-            let file = to_file(
-                EntityKind::Request,
-                r.id,
-                local,
-                r.updated_at,
-                &PublicRequest::from(r),
-            );
-            files.push(file.map_err(fail)?);
+            out.push(Exported::Request(r));
         }
     }
     for c in comments.iter().filter(|c| c.origin == *local) {
@@ -142,14 +202,7 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
             reference(Relation::Author, c.author_id, &user_ok),
         ];
         if effective_scope(c.scope, false, &refs).is_exported() {
-            let file = to_file(
-                EntityKind::Comment,
-                c.id,
-                local,
-                c.updated_at,
-                &PublicComment::from(c),
-            );
-            files.push(file.map_err(fail)?);
+            out.push(Exported::Comment(c));
         }
     }
     for i in invites.iter().filter(|i| i.origin == *local) {
@@ -159,14 +212,7 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
                 .map(|id| reference(Relation::Invitee, id, &user_ok)),
         );
         if effective_scope(i.scope, false, &refs).is_exported() {
-            let file = to_file(
-                EntityKind::Invite,
-                i.id,
-                local,
-                i.updated_at,
-                &PublicInvite::from(i),
-            );
-            files.push(file.map_err(fail)?);
+            out.push(Exported::Invite(i));
         }
     }
     for v in vouches.iter().filter(|v| v.origin == *local) {
@@ -175,17 +221,10 @@ async fn local_files(instance: &Instance) -> Result<Vec<SyncFile>> {
             reference(Relation::Subject, v.subject_id, &user_ok),
         ];
         if effective_scope(v.scope, false, &refs).is_exported() {
-            let file = to_file(
-                EntityKind::Vouch,
-                v.id,
-                local,
-                v.updated_at,
-                &PublicVouch::from(v),
-            );
-            files.push(file.map_err(fail)?);
+            out.push(Exported::Vouch(v));
         }
     }
-    Ok(files)
+    out
 }
 
 async fn export_local(
@@ -199,11 +238,15 @@ async fn export_local(
     let (key, key_created) = instance_key(keys, name)?;
     let public_key = key.public_key().to_minisign_base64();
 
-    let files = local_files(instance).await?;
+    let rows = all_rows(instance).await?;
+    let files = local_rows(&rows, name);
     let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
     progress.start("exporting", files.len() as u64);
-    for file in &files {
-        writer.add(file).map_err(|e| refused(out, e.to_string()))?;
+    for row in &files {
+        let file = row
+            .to_file(name)
+            .map_err(|e| refused(Path::new("(export)"), e))?;
+        writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
         progress.step();
     }
     progress.finish();

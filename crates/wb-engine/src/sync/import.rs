@@ -8,8 +8,10 @@ use wb_crypto::{
 };
 use wb_model::{InstanceName, Timestamp, Uuid};
 use wb_store::{ImportBatch, ImportCounts, OriginState, StoreError};
-use wb_syncfmt::bundle::{BundleReader, Limits};
-use wb_syncfmt::{EntityKind, SyncFile, sha256_hex};
+use wb_syncfmt::bundle::{BundleReader, Limits, MAX_SIGNATURE_BYTES};
+use wb_syncfmt::{
+    EntityKind, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, SyncFile, sha256_hex,
+};
 
 use super::codec::{comment_from, invite_from, request_from, user_from, vouch_from};
 use super::{Progress, instance_key};
@@ -79,6 +81,9 @@ pub async fn import_bundle(
     progress: &dyn Progress,
 ) -> Result<ImportOutcome> {
     let (_, key_created) = instance_key(keys, instance.name())?;
+    if let Some(done) = already_applied(instance, dir, options).await? {
+        return Ok(done);
+    }
     let reader =
         BundleReader::open(dir, &options.limits).map_err(|e| refused(dir, e.to_string()))?;
     let manifest = reader.manifest();
@@ -187,6 +192,61 @@ pub async fn import_bundle(
         pinned_key,
         key_created,
     })
+}
+
+/// The quick answer to re-importing the bundle applied last: its manifest
+/// has the applied sequence and SHA-256 and its `bundle.sig` is byte for
+/// byte the signature verified then, with the same key as pinned (and as
+/// expected, if a key is expected). Then nothing in the directory can
+/// change the database, so its files are not walked, read or hashed.
+///
+/// `None` whenever anything differs or cannot be read: the full checks
+/// then run and name the problem.
+async fn already_applied(
+    instance: &Instance,
+    dir: &Path,
+    options: &ImportOptions,
+) -> Result<Option<ImportOutcome>> {
+    let read = |name: &str, limit: u64| -> Option<Vec<u8>> {
+        let path = dir.join(name);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > limit {
+            return None;
+        }
+        std::fs::read(&path).ok()
+    };
+    let Some(manifest_bytes) = read(MANIFEST_FILE_NAME, options.limits.max_manifest_bytes) else {
+        return Ok(None);
+    };
+    let Ok(manifest) = Manifest::parse_with_limit(
+        &manifest_bytes,
+        MANIFEST_FILE_NAME,
+        options.limits.max_manifest_bytes,
+    ) else {
+        return Ok(None);
+    };
+    let Ok(origin) = InstanceName::parse(&manifest.instance) else {
+        return Ok(None);
+    };
+    if origin == *instance.name() {
+        return Ok(None);
+    }
+    let Some(state) = instance.store().origin_state(&origin).await? else {
+        return Ok(None);
+    };
+    let same = manifest.sequence == state.last_sequence
+        && manifest.public_key == state.public_key
+        && options
+            .expected_key
+            .as_ref()
+            .is_none_or(|expected| *expected == manifest.public_key)
+        && sha256_hex(&manifest_bytes) == state.manifest_sha256
+        && read(SIGNATURE_FILE_NAME, MAX_SIGNATURE_BYTES).as_deref()
+            == Some(state.signature.as_bytes());
+    Ok(same.then_some(ImportOutcome::AlreadyApplied {
+        origin,
+        sequence: manifest.sequence,
+    }))
 }
 
 fn check_trusted_comment(
@@ -301,20 +361,6 @@ async fn check_references(instance: &Instance, dir: &Path, batch: &ImportBatch) 
                 "user",
                 invitee,
             ));
-        }
-    }
-    for v in &batch.vouches {
-        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
-            if !user_here(id).await? {
-                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
-            }
-        }
-    }
-    for v in &batch.vouches {
-        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
-            if !user_here(id).await? {
-                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
-            }
         }
     }
     for v in &batch.vouches {
