@@ -414,3 +414,55 @@ async fn vouches_are_unique_per_pair_and_never_for_oneself() {
         assert_eq!(roots, ["ada"], "{:?}", db.backend);
     }
 }
+
+/// An import whose rows are inserted in multi-row statements still names
+/// the one row whose id another origin already uses, and writes nothing.
+#[tokio::test]
+async fn an_import_colliding_with_another_origins_id_names_the_row_and_writes_nothing() {
+    for db in TestDb::all().await {
+        let local = user("ada", None);
+        db.store.insert_user(&local).await.unwrap();
+        let beta = InstanceName::parse("beta.example").unwrap();
+        let mut users: Vec<User> = (0..40)
+            .map(|i| User {
+                origin: beta.clone(),
+                email: None,
+                scope: SyncScope::Public,
+                ..user(&format!("b{i}"), None)
+            })
+            .collect();
+        // The 30th row reuses the local user's id.
+        users[29].id = local.id;
+        let batch = wb_store::ImportBatch {
+            state: wb_store::OriginState {
+                instance: beta.clone(),
+                public_key: "RWQ".into(),
+                last_sequence: 1,
+                manifest_sha256: "0".repeat(64),
+                signature: "sig".into(),
+                imported_at: at(7),
+            },
+            users,
+            requests: vec![],
+            comments: vec![],
+            invites: vec![],
+            vouches: vec![],
+        };
+        let err = db.store.apply_import(&batch).await.unwrap_err();
+        match &err {
+            StoreError::IdCollision {
+                kind: EntityKind::User,
+                id,
+            } => {
+                assert_eq!(id, &local.id.to_string(), "{:?}", db.backend);
+            }
+            other => panic!("{:?}: expected an id collision, got {other:?}", db.backend),
+        }
+        assert_eq!(
+            db.store.users().await.unwrap(),
+            vec![local],
+            "nothing written"
+        );
+        assert_eq!(db.store.origin_state(&beta).await.unwrap(), None);
+    }
+}
