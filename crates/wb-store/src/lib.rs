@@ -137,6 +137,38 @@ pub struct ImportCounts {
     pub retracted: u64,
 }
 
+impl Pool {
+    async fn close(&self) {
+        match self {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Applies `migrator`'s migrations not in `applied` (the versions the
+/// database records) and returns how many there were; refuses a database
+/// that records a version newer than any `migrator` knows. Shared by the
+/// instance and hub schemas.
+pub(crate) async fn run_migrations(
+    pool: &Pool,
+    migrator: &Migrator,
+    applied: &[i64],
+) -> Result<usize> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(found) = applied.iter().copied().max().filter(|v| *v > known) {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    match pool {
+        Pool::Sqlite(pool) => migrator.run(pool).await?,
+        Pool::Postgres(pool) => migrator.run(pool).await?,
+    }
+    Ok(migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count())
+}
+
 /// Runs the same backend function on whichever pool the store holds.
 macro_rules! on_backend {
     ($self:ident, $f:ident($($arg:expr),*)) => {
@@ -212,27 +244,13 @@ impl Store {
             Pool::Sqlite(pool) => (&SQLITE_MIGRATOR, sqlite::applied_migrations(pool).await),
             Pool::Postgres(pool) => (&POSTGRES_MIGRATOR, postgres::applied_migrations(pool).await),
         };
-        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-        if let Some(found) = before.iter().copied().max().filter(|v| *v > known) {
-            return Err(StoreError::NewerSchema { found, known });
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => migrator.run(pool).await?,
-            Pool::Postgres(pool) => migrator.run(pool).await?,
-        }
-        Ok(migrator
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .count())
+        run_migrations(&self.pool, migrator, &before).await
     }
 
     /// Closes the pool, waiting for connections to finish (and SQLite to
     /// checkpoint its WAL).
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-        }
+        self.pool.close().await;
     }
 
     /// Runs one statement without parameters (test-support schema set-up).

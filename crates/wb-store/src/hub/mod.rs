@@ -15,7 +15,7 @@
 use sqlx::migrate::Migrator;
 use wb_model::{InstanceName, Timestamp};
 
-use crate::{Pool, Result, Store, StoreError};
+use crate::{Pool, Result, Store};
 
 /// The table in which the hub's migrations are recorded.
 pub const MIGRATIONS_TABLE: &str = "_wb_hub_migrations";
@@ -151,26 +151,12 @@ impl HubStore {
         let sqlite = matches!(self.pool, Pool::Sqlite(_));
         let migrator = migrator(sqlite);
         let before = on_hub_backend!(self, applied_migrations());
-        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-        if let Some(found) = before.iter().copied().max().filter(|v| *v > known) {
-            return Err(StoreError::NewerSchema { found, known });
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => migrator.run(pool).await?,
-            Pool::Postgres(pool) => migrator.run(pool).await?,
-        }
-        Ok(migrator
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .count())
+        crate::run_migrations(&self.pool, &migrator, &before).await
     }
 
     /// Closes the pool.
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-        }
+        self.pool.close().await;
     }
 
     /// Registers an instance and its key. Fails with
