@@ -160,7 +160,7 @@ impl HubStore {
     }
 
     /// Registers an instance and its key. Fails with
-    /// [`StoreError::Constraint`] if the name is already registered.
+    /// [`StoreError::Constraint`](crate::StoreError::Constraint) if the name is already registered.
     pub async fn add_instance(&self, instance: &HubInstance) -> Result<()> {
         on_hub_backend!(self, add_instance(instance))
     }
@@ -171,7 +171,7 @@ impl HubStore {
     }
 
     /// Stores a new token (its secret already hashed). Fails with
-    /// [`StoreError::Constraint`] for an unknown instance or a reused id.
+    /// [`StoreError::Constraint`](crate::StoreError::Constraint) for an unknown instance or a reused id.
     pub async fn add_token(&self, token: &HubToken) -> Result<()> {
         on_hub_backend!(self, add_token(token))
     }
