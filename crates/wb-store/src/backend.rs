@@ -300,7 +300,7 @@ pub(crate) async fn accept_invite(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
-        // Dropping the transaction rolls the new user back.
+        tx.rollback().await?;
         return Err(StoreError::Constraint { constraint: "invite is no longer pending".into() });
     }
     tx.commit().await?;

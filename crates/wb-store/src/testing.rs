@@ -63,7 +63,9 @@ impl TestDb {
             .expect("create test schema");
         admin.close().await;
         let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let url = format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+        );
         let store = Store::connect(&url, false)
             .await
             .expect("connect to the test schema");
@@ -98,6 +100,10 @@ impl Drop for TestDb {
         let Some((base, schema)) = self.pg_schema.take() else {
             return;
         };
+        // A connection of this test still inside a transaction (dropped on an
+        // error path, its rollback not yet run) would hold locks that DROP
+        // SCHEMA waits on forever: end this test's sessions first; they are
+        // tagged with the schema's name as application_name.
         // Drop runs inside the test's runtime, which cannot be blocked on:
         // clean up from a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
@@ -109,6 +115,12 @@ impl Drop for TestDb {
             };
             runtime.block_on(async {
                 if let Ok(admin) = Store::connect(&base, false).await {
+                    let _ = admin
+                        .execute_raw(&format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
+                        ))
+                        .await;
                     let _ = admin
                         .execute_raw(&format!("DROP SCHEMA {schema} CASCADE"))
                         .await;
