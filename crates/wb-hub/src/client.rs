@@ -355,6 +355,9 @@ impl HubClient {
         let response = self
             .client
             .put(&url)
+            // One upload per connection: a hub that refuses early closes
+            // the connection, and a pooled one would fail the next request.
+            .force_close()
             .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
             .insert_header((header::CONTENT_TYPE, ARCHIVE_CONTENT_TYPE))
             .insert_header((header::CONTENT_LENGTH, archive.len()))

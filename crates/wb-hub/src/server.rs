@@ -90,6 +90,9 @@ struct HubState {
 struct Rejection {
     code: ErrorCode,
     message: String,
+    /// Answer with `Connection: close`: the request body may be unread, so
+    /// the connection must not be reused for another request.
+    close: bool,
 }
 
 impl Rejection {
@@ -97,7 +100,14 @@ impl Rejection {
         Self {
             code,
             message: message.into(),
+            close: false,
         }
+    }
+
+    /// This rejection, closing the connection after the answer.
+    fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     fn internal(what: &str, err: &dyn std::fmt::Display) -> Self {
@@ -124,6 +134,9 @@ impl ResponseError for Rejection {
         let mut response = HttpResponse::build(self.status_code());
         if self.code == ErrorCode::MissingToken {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.close {
+            response.force_close();
         }
         response.json(ErrorBody {
             code: self.code.as_str().to_owned(),
@@ -451,6 +464,22 @@ fn check_upload(
 }
 
 async fn upload(
+    state: web::Data<HubState>,
+    name: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Rejection> {
+    // Most refusals answer before the body is read (token, declared size,
+    // limit while streaming, deadline). A client that pooled such a
+    // connection would send its next request into a connection the hub is
+    // about to drop, so every refused upload closes its connection.
+    publish(state, name, req, payload)
+        .await
+        .map_err(Rejection::closing)
+}
+
+/// Checks, verifies and publishes one upload.
+async fn publish(
     state: web::Data<HubState>,
     name: web::Path<String>,
     req: HttpRequest,

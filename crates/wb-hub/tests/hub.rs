@@ -206,7 +206,7 @@ async fn raw_put(
     headers: String,
     body: Vec<u8>,
     close: bool,
-) -> Option<u16> {
+) -> RawAnswer {
     actix_rt::task::spawn_blocking(move || raw_put_blocking(addr, path, &headers, &body, close))
         .await
         .unwrap()
@@ -218,7 +218,7 @@ fn raw_put_blocking(
     headers: &str,
     body: &[u8],
     close: bool,
-) -> Option<u16> {
+) -> RawAnswer {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -236,9 +236,25 @@ fn raw_put_blocking(
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer);
-    text.strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|c| c.parse().ok())
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    RawAnswer {
+        status: text
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|c| c.parse().ok()),
+        closes: head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("connection: close")),
+    }
+}
+
+/// What a hand-written request got back.
+#[derive(Debug)]
+struct RawAnswer {
+    /// The status code, if an answer arrived.
+    status: Option<u16>,
+    /// Whether the answer said `Connection: close`.
+    closes: bool,
 }
 
 /// alpha and beta on one backend, alpha with the demo community exported,
@@ -333,7 +349,8 @@ async fn every_acceptance_rule_has_its_code_and_a_refusal_changes_nothing() {
             false,
         )
         .await;
-        assert_eq!(no_header, Some(401));
+        assert_eq!(no_header.status, Some(401));
+        assert!(no_header.closes, "a refused upload closes its connection");
         let err = client
             .push(
                 alpha,
@@ -544,7 +561,11 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
             false,
         )
         .await;
-        assert_eq!(status, Some(413));
+        assert_eq!(status.status, Some(413));
+        assert!(
+            status.closes,
+            "the unread rest of the body ends the connection"
+        );
 
         // A slow sender hits the deadline.
         let status = raw_put(
@@ -555,7 +576,7 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
             false,
         )
         .await;
-        assert_eq!(status, Some(408));
+        assert_eq!(status.status, Some(408));
 
         // A sender that hangs up mid-body.
         let status = raw_put(
@@ -566,7 +587,7 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
             true,
         )
         .await;
-        assert!(matches!(status, None | Some(400)), "{status:?}");
+        assert!(matches!(status.status, None | Some(400)), "{status:?}");
         assert_eq!(hub.sequence(alpha).await, None, "nothing was stored");
         hub.stop().await;
     }
