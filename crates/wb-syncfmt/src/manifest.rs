@@ -57,6 +57,18 @@ impl ManifestEntry {
     pub fn sha256_hex(&self) -> String {
         to_hex(&self.sha256)
     }
+
+    /// The entry for a file at `path` of `len` bytes whose SHA-256 is
+    /// `sha256_hex` (64 lowercase hex digits, as [`Self::sha256_hex`] gives
+    /// it); `None` when it is not.
+    #[must_use]
+    pub fn with_hex_digest(path: String, len: u64, sha256_hex: &str) -> Option<Self> {
+        Some(ManifestEntry {
+            path,
+            len,
+            sha256: from_hex(sha256_hex)?,
+        })
+    }
 }
 
 /// The contents of `manifest.sync.txt`.

@@ -143,14 +143,14 @@ impl BundleWriter {
     }
 
     /// Renders `file` and writes it to `<entity>/<id>.sync.txt`, unless the
-    /// same bytes are already there.
+    /// same bytes are already there; returns its manifest entry.
     ///
     /// # Errors
     ///
     /// A file that cannot be rendered (private, invalid fields, floats), a
     /// row added twice, a file whose instance differs from earlier files,
     /// and I/O errors.
-    pub fn add(&mut self, file: &SyncFile) -> Result<(), BundleError> {
+    pub fn add(&mut self, file: &SyncFile) -> Result<&ManifestEntry, BundleError> {
         let text = file.to_text().map_err(|source| BundleError::Write {
             path: crate::ident::excerpt(&file.relative_path()),
             source,
@@ -189,21 +189,13 @@ impl BundleWriter {
         } else {
             self.unchanged += 1;
         }
-        self.files.insert(entry.path.clone(), entry);
-        Ok(())
+        Ok(self.files.entry(entry.path.clone()).or_insert(entry))
     }
 
     /// Makes the file at `full` hold `bytes` (described by `entry`);
     /// returns whether it had to be written.
     fn store(&self, full: &Path, entry: &ManifestEntry, bytes: &[u8]) -> Result<bool, BundleError> {
-        let listed = self.previous.as_ref().and_then(|previous| {
-            previous
-                .files
-                .binary_search_by(|e| e.path.as_str().cmp(&entry.path))
-                .ok()
-                .map(|i| &previous.files[i])
-        });
-        let Some(listed) = listed else {
+        let Some(listed) = self.listed(&entry.path) else {
             // Not in the previous bundle: usually absent, so try to create
             // it directly; a leftover from an interrupted export is compared.
             return match write_new(full, bytes) {
@@ -236,17 +228,121 @@ impl BundleWriter {
         if let Some(meta) = meta
             && meta.is_file()
             && usize::try_from(meta.len()).ok() == Some(bytes.len())
+            && ((quick && self.older_than_previous(&meta))
+                || fs::read(full).map_err(io_error(full))? == bytes)
         {
-            let older = meta
-                .modified()
-                .ok()
-                .zip(self.previous_mtime)
-                .is_some_and(|(file, manifest)| file < manifest);
-            if (quick && older) || fs::read(full).map_err(io_error(full))? == bytes {
-                return Ok(false);
-            }
+            return Ok(false);
         }
         write_atomic(full, bytes, false)?;
+        Ok(true)
+    }
+
+    /// The previous manifest's entry for `path`.
+    fn listed(&self, path: &str) -> Option<&ManifestEntry> {
+        let previous = self.previous.as_ref()?;
+        previous
+            .files
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &previous.files[i])
+    }
+
+    /// Whether a file was last modified before the previous manifest was
+    /// written (then it is the file that manifest described, unless someone
+    /// edited it and turned its clock back).
+    fn older_than_previous(&self, meta: &fs::Metadata) -> bool {
+        meta.modified()
+            .ok()
+            .zip(self.previous_mtime)
+            .is_some_and(|(file, manifest)| file < manifest)
+    }
+
+    /// Keeps a file of the previous bundle without its bytes: when the
+    /// previous manifest lists exactly `entry` (same path, length and
+    /// SHA-256) and the file on disk is still the one it listed (a regular
+    /// file of that length, last modified before that manifest), the entry
+    /// goes into the new manifest as it is and `true` is returned. Otherwise
+    /// nothing is recorded and `false` is returned: render the file and
+    /// [`add`](Self::add) it.
+    ///
+    /// This is how an exporter that knows a row has not changed since the
+    /// last export (the same version, rendered into the same length and
+    /// digest) skips rendering it. It trusts the same quick check as
+    /// [`add`](Self::add) does for unchanged bytes; kept files count as
+    /// [`WrittenBundle::unchanged`].
+    ///
+    /// # Errors
+    ///
+    /// A path kept or added twice, a kept file of another instance than the
+    /// files added before it, and I/O errors.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use serde_json::Map;
+    /// # use time::macros::datetime;
+    /// use wb_syncfmt::bundle::BundleWriter;
+    /// # use wb_syncfmt::{CURRENT_SCHEMA_VERSION, EntityKind, Scope, SyncFile};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let file = SyncFile {
+    /// #     entity: EntityKind::User,
+    /// #     id: "01936f3e-5c1a-7b2e-9a4d-2f0c1e8b7a65".to_owned(),
+    /// #     instance: "alpha.example".to_owned(),
+    /// #     schema_version: CURRENT_SCHEMA_VERSION,
+    /// #     sync_scope: Scope::Public,
+    /// #     updated_at: datetime!(2026-11-24 10:00 UTC),
+    /// #     body: Map::new(),
+    /// # };
+    /// // A first export writes the file…
+    /// let mut writer = BundleWriter::create(tmp.path())?;
+    /// writer.add(&file)?;
+    /// # // File times are coarse (a clock tick): let the clock move on, so
+    /// # // that the manifest is newer than the file.
+    /// # std::thread::sleep(std::time::Duration::from_millis(20));
+    /// let written = writer.finish("alpha.example", "RWQexamplekey", 1)?;
+    /// let entry = written.manifest.files[0].clone();
+    /// // …the next one keeps it, knowing that its row has not changed.
+    /// let mut writer = BundleWriter::create(tmp.path())?;
+    /// assert!(writer.keep(&entry)?);
+    /// assert_eq!(writer.files(), vec![entry]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn keep(&mut self, entry: &ManifestEntry) -> Result<bool, BundleError> {
+        if self.files.contains_key(&entry.path) {
+            return Err(BundleError::DuplicateFile {
+                path: entry.path.clone(),
+            });
+        }
+        if self.listed(&entry.path) != Some(entry) {
+            return Ok(false);
+        }
+        let full = self.dir.join(&entry.path);
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error(&full)(e)),
+        };
+        if !(meta.is_file() && meta.len() == entry.len && self.older_than_previous(&meta)) {
+            return Ok(false);
+        }
+        // A kept file says what the previous manifest said: its instance.
+        if let Some(previous) = &self.previous {
+            match &self.instance {
+                Some((instance, _)) if *instance != previous.instance => {
+                    return Err(BundleError::InstanceMismatch {
+                        path: entry.path.clone(),
+                        expected: instance.clone(),
+                        found: previous.instance.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => self.instance = Some((previous.instance.clone(), entry.path.clone())),
+            }
+        }
+        self.unchanged += 1;
+        self.files.insert(entry.path.clone(), entry.clone());
         Ok(true)
     }
 

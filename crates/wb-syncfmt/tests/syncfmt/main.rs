@@ -10,6 +10,7 @@ mod corpus;
 mod file;
 mod manifest;
 mod props;
+mod writer_keep;
 
 use serde_json::{Map, Value, json};
 use time::macros::datetime;
