@@ -196,6 +196,130 @@ async fn export_is_deterministic_and_incremental() {
     }
 }
 
+/// Sets the modification time of every row file under `dir` to two seconds
+/// before the manifest's, as if the export had written them earlier (file
+/// times are a clock tick coarse, and a small export writes its files and
+/// its manifest within one tick).
+fn backdate_row_files(dir: &Path) {
+    let manifest = std::fs::metadata(dir.join("manifest.sync.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let earlier = manifest - std::time::Duration::from_secs(2);
+    for path in tree(dir).keys().filter(|p| p.contains('/')) {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(path))
+            .unwrap()
+            .set_modified(earlier)
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
+    for (alpha, _) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        let first = alpha.export("out").await;
+        assert_eq!((first.files, first.rendered), (10, 10));
+        let out = alpha.path("out");
+        backdate_row_files(&out);
+        let before = tree(&out);
+
+        // Nothing changed: every file is kept without reading its row.
+        let again = alpha.export("out").await;
+        assert_eq!(
+            (again.changed, again.rendered, again.written, again.files),
+            (false, 0, 0, 10)
+        );
+        assert_eq!(tree(&out), before);
+
+        // One profile edited: exactly that row is read and rendered.
+        let user = alpha.instance.local_user("ada").await.unwrap();
+        alpha
+            .instance
+            .update_profile("ada", "ada", "Ada O.", "Fixes bikes on Saturdays.")
+            .await
+            .unwrap();
+        let edited = alpha.export("out").await;
+        assert_eq!(
+            (edited.sequence, edited.rendered, edited.written),
+            (2, 1, 1)
+        );
+        let user_file = format!("user/{}.sync.txt", user.id);
+        let text = String::from_utf8(tree(&out)[&user_file].clone()).unwrap();
+        assert!(text.contains("Fixes bikes on Saturdays."), "{text}");
+        backdate_row_files(&out);
+        let current = tree(&out);
+
+        // A row file changed by hand after the export (same length): the
+        // next export notices, renders that row and restores its file; the
+        // bundle itself is unchanged.
+        let victim = current
+            .keys()
+            .find(|p| p.starts_with("request/"))
+            .unwrap()
+            .clone();
+        let mut bytes = current[&victim].clone();
+        let at = bytes.len() - 3;
+        bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(out.join(&victim), &bytes).unwrap();
+        let repaired = alpha.export("out").await;
+        assert_eq!(
+            (
+                repaired.changed,
+                repaired.sequence,
+                repaired.rendered,
+                repaired.written
+            ),
+            (false, 2, 1, 1)
+        );
+        assert_eq!(tree(&out), current);
+
+        // A row withdrawn and published again comes back rendered.
+        let request_id = victim
+            .strip_prefix("request/")
+            .and_then(|p| p.strip_suffix(".sync.txt"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut files_while_private = 0;
+        for scope in [SyncScope::Private, SyncScope::Public] {
+            alpha
+                .instance
+                .set_scope(EntityKind::Request, request_id, scope, "ada")
+                .await
+                .unwrap();
+            let summary = alpha.export("out").await;
+            backdate_row_files(&out);
+            assert_eq!(
+                tree(&out).contains_key(&victim),
+                scope == SyncScope::Public,
+                "{scope:?}"
+            );
+            if scope == SyncScope::Private {
+                // Withdrawn with its comments (held back); nothing rendered.
+                assert!(summary.removed >= 1, "{summary:?}");
+                assert_eq!(summary.rendered, 0, "{summary:?}");
+                files_while_private = summary.files;
+            } else {
+                // Back: exactly the files that return are rendered.
+                assert_eq!(summary.files, 10);
+                assert_eq!(summary.rendered, 10 - files_while_private, "{summary:?}");
+            }
+        }
+
+        // Another directory has no previous bundle: everything is rendered,
+        // into the same bytes.
+        let elsewhere = alpha.export("elsewhere").await;
+        assert_eq!(elsewhere.rendered, elsewhere.files);
+        let out_tree = tree(&out);
+        let elsewhere_tree = tree(&alpha.path("elsewhere"));
+        assert_eq!(elsewhere_tree, out_tree);
+    }
+}
+
 #[tokio::test]
 async fn round_trip_is_lossless_and_reimport_is_a_no_op() {
     for (alpha, beta) in pairs().await {

@@ -2,7 +2,8 @@
 // `sqlite` and `postgres` modules of lib.rs, each of which defines `Db` and
 // `begin`; everything here is therefore compiled once per backend, against
 // concrete sqlx types. Keep the SQL portable: `$N` placeholders, no
-// dialect-specific functions.
+// dialect-specific functions (the one exception, aggregating text, goes
+// through the `lines_of!` macro each module defines).
 
 use sqlx::Row as _;
 use wb_model::{
@@ -283,6 +284,17 @@ pub(crate) async fn insert_batch(pool: &sqlx::Pool<Db>, batch: &Batch) -> Result
     Ok(())
 }
 
+/// The new `updated_at` of a changed local row: the given time, or one
+/// microsecond past the old value when the clock has not moved past it.
+/// Every change to a row therefore moves its `updated_at` forward, which is
+/// what importers (newer wins) and the export's record of rendered files
+/// rely on.
+macro_rules! bump_updated_at {
+    ($at:literal) => {
+        concat!("CASE WHEN ", $at, " > updated_at THEN ", $at, " ELSE updated_at + 1 END")
+    };
+}
+
 pub(crate) async fn accept_invite(
     pool: &sqlx::Pool<Db>,
     invite_id: Uuid,
@@ -291,8 +303,11 @@ pub(crate) async fn accept_invite(
     let mut tx = begin(pool).await?;
     insert_user_on(&mut tx, new_user).await?;
     let done = sqlx::query(
-        "UPDATE invites SET invitee_id = $1, status = 'accepted', updated_at = $2 \
-         WHERE id = $3 AND status = 'pending'",
+        concat!(
+            "UPDATE invites SET invitee_id = $1, status = 'accepted', updated_at = ",
+            bump_updated_at!("$2"),
+            " WHERE id = $3 AND status = 'pending'"
+        ),
     )
     .bind(new_user.id.to_string())
     .bind(new_user.created_at.unix_micros())
@@ -310,7 +325,13 @@ pub(crate) async fn accept_invite(
 fn set_scope_sql(kind: EntityKind) -> &'static str {
     macro_rules! update {
         ($table:literal) => {
-            concat!("UPDATE ", $table, " SET sync_scope = $1, updated_at = $2 WHERE id = $3")
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET sync_scope = $1, updated_at = ",
+                bump_updated_at!("$2"),
+                " WHERE id = $3"
+            )
         };
     }
     match kind {
@@ -349,7 +370,11 @@ pub(crate) async fn update_profile(
     at: Timestamp,
 ) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE users SET display_name = $1, bio = $2, updated_at = $3 WHERE id = $4",
+        concat!(
+            "UPDATE users SET display_name = $1, bio = $2, updated_at = ",
+            bump_updated_at!("$3"),
+            " WHERE id = $4"
+        ),
     )
     .bind(display_name)
     .bind(bio)
@@ -554,6 +579,17 @@ type DbQuery<'a> = sqlx::query::Query<'a, Db, <Db as sqlx::Database>::Arguments>
 /// statement (measured with wb-bench: 256 rows were slower than 1).
 const INSERT_SIZES: [usize; 3] = [16, 4, 1];
 
+/// The largest statement of [`INSERT_SIZES`] for `left` rows (at least 1):
+/// its index and its size.
+fn statement_size(left: usize) -> (usize, usize) {
+    INSERT_SIZES
+        .iter()
+        .enumerate()
+        .find(|(_, size)| **size <= left)
+        .map(|(which, size)| (which, *size))
+        .unwrap_or((INSERT_SIZES.len() - 1, 1))
+}
+
 /// `<head> VALUES ($1, …, $columns), (…)` for `rows` rows.
 fn values_sql(head: &str, columns: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(head.len() + rows * columns * 6);
@@ -685,13 +721,7 @@ macro_rules! insert_new_rows {
         let rows = $rows;
         let mut start = 0;
         while start < rows.len() {
-            let left = rows.len() - start;
-            let (which, size) = INSERT_SIZES
-                .iter()
-                .enumerate()
-                .find(|(_, size)| **size <= left)
-                .map(|(which, size)| (which, *size))
-                .unwrap_or((INSERT_SIZES.len() - 1, 1));
+            let (which, size) = statement_size(rows.len() - start);
             let chunk = &rows[start..start + size];
             let sql: &'static str = $sqls[which].as_str();
             let mut query = sqlx::query(sql);
@@ -868,13 +898,19 @@ async fn fetch_all<T: Send + Unpin>(
         .try_map(move |row: DbRow| decode(&row).map_err(|e| sqlx::Error::Decode(Box::new(e))))
         .fetch_all(pool)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Decode(inner) => match inner.downcast::<StoreError>() {
-                Ok(decoded) => *decoded,
-                Err(other) => StoreError::Database(sqlx::Error::Decode(other)),
-            },
-            other => other.into(),
-        })
+        .map_err(decode_error)
+}
+
+/// A [`StoreError`] raised while decoding inside sqlx's `try_map`, back out
+/// of the `sqlx::Error::Decode` it travelled in.
+fn decode_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Decode(inner) => match inner.downcast::<StoreError>() {
+            Ok(decoded) => *decoded,
+            Err(other) => StoreError::Database(sqlx::Error::Decode(other)),
+        },
+        other => other.into(),
+    }
 }
 
 /// Every row of `sql` (which has no `ORDER BY`), sorted by creation time
@@ -982,4 +1018,149 @@ pub(crate) async fn root_users(pool: &sqlx::Pool<Db>) -> Result<Vec<User>> {
 pub(crate) async fn invites(pool: &sqlx::Pool<Db>) -> Result<Vec<Invite>> {
     let sql = select_invites!();
     fetch_all_by_creation(pool, sql, invite_from_row, |i| (i.created_at, i.id)).await
+}
+
+// ---- the export's record of rendered files -----------------------------------
+
+/// The heads of one table (see `RowHead`), packed by the database into one
+/// text of one line per row: `id local scope updated_at ref1 ref2
+/// rendered_at rendered_length rendered_sha256`, space-separated, absent
+/// values empty. None of these values can hold a space or a newline (UUIDs,
+/// scope words, integers, hex). One row instead of thousands: the drivers'
+/// cost per row (SQLite's worker thread hands every row over a channel) is
+/// what a narrow read of many rows spends its time on. `$ref1` and `$ref2`
+/// are the table's reference columns in `RowHead::refs` order, or `NULL`.
+macro_rules! select_heads {
+    ($table:literal, $entity:literal, $ref1:literal, $ref2:literal) => {
+        concat!(
+            "SELECT ",
+            lines_of!(concat!(
+                "t.id || ' ' || CASE WHEN t.origin = $1 THEN '1' ELSE '0' END || ' ' || \
+                 t.sync_scope || ' ' || CAST(t.updated_at AS TEXT) || ' ' || COALESCE(",
+                $ref1,
+                ", '') || ' ' || COALESCE(",
+                $ref2,
+                ", '') || ' ' || COALESCE(CAST(e.updated_at AS TEXT), '') || ' ' || \
+                 COALESCE(CAST(e.length AS TEXT), '') || ' ' || COALESCE(e.sha256, '')"
+            )),
+            " FROM ",
+            $table,
+            " t LEFT JOIN export_files e ON e.entity = '",
+            $entity,
+            "' AND e.id = t.id"
+        )
+    };
+}
+
+fn select_heads_sql(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::User => select_heads!("users", "user", "NULL", "NULL"),
+        EntityKind::Request => select_heads!("requests", "request", "t.author_id", "NULL"),
+        EntityKind::Comment => select_heads!("comments", "comment", "t.request_id", "t.author_id"),
+        EntityKind::Invite => select_heads!("invites", "invite", "t.inviter_id", "t.invitee_id"),
+        EntityKind::Vouch => {
+            select_heads!("vouches", "vouch", "t.voucher_user_id", "t.subject_user_id")
+        }
+    }
+}
+
+/// One line of `select_heads!`.
+fn head_from_line(line: &str) -> Result<crate::RowHead> {
+    let bad = || corrupt("row head", line);
+    let fields: Vec<&str> = line.split(' ').collect();
+    let [id, local, scope, updated_at, ref1, ref2, rendered_at, length, sha256] = fields[..]
+    else {
+        return Err(bad());
+    };
+    let uuid = |text: &str, what| Uuid::parse_str(text).map_err(|e| corrupt(what, e));
+    let opt_uuid = |text: &str, what| (!text.is_empty()).then(|| uuid(text, what)).transpose();
+    let micros = |text: &str, what| {
+        text.parse::<i64>()
+            .map_err(|e| corrupt(what, e))
+            .and_then(|n| Timestamp::from_unix_micros(n).map_err(|e| corrupt(what, e)))
+    };
+    let rendered = if rendered_at.is_empty() {
+        None
+    } else {
+        Some(crate::RenderedFile {
+            updated_at: micros(rendered_at, "rendered_at")?,
+            length: length.parse().map_err(|e| corrupt("rendered_length", e))?,
+            sha256: sha256.to_owned(),
+        })
+    };
+    Ok(crate::RowHead {
+        id: uuid(id, "id")?,
+        local: match local {
+            "1" => true,
+            "0" => false,
+            _ => return Err(bad()),
+        },
+        scope: scope.parse().map_err(|e: String| corrupt("sync_scope", e))?,
+        updated_at: micros(updated_at, "updated_at")?,
+        refs: [opt_uuid(ref1, "reference")?, opt_uuid(ref2, "reference")?],
+        rendered,
+    })
+}
+
+pub(crate) async fn row_heads(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    local: &InstanceName,
+) -> Result<Vec<crate::RowHead>> {
+    let packed: Option<String> = sqlx::query_scalar(select_heads_sql(kind))
+        .bind(local.as_str())
+        .fetch_one(pool)
+        .await?;
+    packed.as_deref().map_or(Ok(Vec::new()), |text| text.split('\n').map(head_from_line).collect())
+}
+
+/// Multi-row upserts of `export_files`, one per size in [`INSERT_SIZES`].
+static UPSERT_RENDERED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    INSERT_SIZES
+        .iter()
+        .map(|&rows| {
+            values_sql("INSERT INTO export_files (entity, id, updated_at, length, sha256)", 5, rows)
+                + " ON CONFLICT (entity, id) DO UPDATE SET updated_at = excluded.updated_at, \
+                   length = excluded.length, sha256 = excluded.sha256"
+        })
+        .collect()
+});
+
+pub(crate) async fn record_rendered(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    rendered: &[(Uuid, crate::RenderedFile)],
+    forget: &[Uuid],
+) -> Result<()> {
+    if rendered.is_empty() && forget.is_empty() {
+        return Ok(());
+    }
+    let entity = kind.as_str();
+    let mut tx = begin(pool).await?;
+    for id in forget {
+        sqlx::query("DELETE FROM export_files WHERE entity = $1 AND id = $2")
+            .bind(entity)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut start = 0;
+    while start < rendered.len() {
+        let (which, size) = statement_size(rendered.len() - start);
+        let sql: &'static str = UPSERT_RENDERED[which].as_str();
+        let mut query = sqlx::query(sql);
+        for (id, file) in &rendered[start..start + size] {
+            let length = i64::try_from(file.length).map_err(|e| corrupt("length", e))?;
+            query = query
+                .bind(entity)
+                .bind(id.to_string())
+                .bind(file.updated_at.unix_micros())
+                .bind(length)
+                .bind(file.sha256.as_str());
+        }
+        query.execute(&mut *tx).await?;
+        start += size;
+    }
+    tx.commit().await?;
+    Ok(())
 }

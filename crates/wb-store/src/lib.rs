@@ -137,6 +137,41 @@ pub struct ImportCounts {
     pub retracted: u64,
 }
 
+/// A row as the export first sees it: what decides whether it is exported
+/// and whether its file must be rendered again, without its text (see
+/// [`Store::row_heads`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowHead {
+    /// The row's id.
+    pub id: Uuid,
+    /// Whether the row is the local instance's own.
+    pub local: bool,
+    /// The row's own scope.
+    pub scope: SyncScope,
+    /// The row's version: every change moves it forward.
+    pub updated_at: Timestamp,
+    /// The rows it references, in this order: none for a user; the author
+    /// for a request; the request and the author for a comment; the inviter
+    /// and the invitee (once accepted) for an invite; the voucher and the
+    /// subject for a vouch.
+    pub refs: [Option<Uuid>; 2],
+    /// What the export last rendered this row into, if it did.
+    pub rendered: Option<RenderedFile>,
+}
+
+/// The file a row was rendered into by an export: recorded so that the next
+/// export can keep it without rendering the row again while the row's
+/// `updated_at` has not moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// The row's `updated_at` when it was rendered.
+    pub updated_at: Timestamp,
+    /// The file's length in bytes.
+    pub length: u64,
+    /// The file's SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
 impl Pool {
     async fn close(&self) {
         match self {
@@ -317,6 +352,27 @@ impl Store {
         on_backend!(self, set_meta(META_EXPORT_STATE, value.trim_end()))
     }
 
+    /// Every row of `kind` with its version, scope and references but not
+    /// its text, each with the file the export last rendered it into; rows
+    /// whose origin is `local` are marked [`RowHead::local`]. In no
+    /// particular order. One narrow query: an export reads this first and
+    /// then reads in full only the rows it has to render.
+    pub async fn row_heads(&self, kind: EntityKind, local: &InstanceName) -> Result<Vec<RowHead>> {
+        on_backend!(self, row_heads(kind, local))
+    }
+
+    /// Records, in one transaction, the files an export rendered rows of
+    /// `kind` into (replacing earlier records of those rows), and forgets
+    /// the records of the rows in `forget` (no longer exported).
+    pub async fn record_rendered(
+        &self,
+        kind: EntityKind,
+        rendered: &[(Uuid, RenderedFile)],
+        forget: &[Uuid],
+    ) -> Result<()> {
+        on_backend!(self, record_rendered(kind, rendered, forget))
+    }
+
     /// What is known of the other instance `instance`, if anything was
     /// imported from it.
     pub async fn origin_state(&self, instance: &InstanceName) -> Result<Option<OriginState>> {
@@ -494,6 +550,13 @@ impl Store {
 mod sqlite {
     type Db = sqlx::Sqlite;
 
+    /// The lines of `$expr` over a query's rows, joined by newlines.
+    macro_rules! lines_of {
+        ($expr:expr) => {
+            concat!("group_concat(", $expr, ", char(10))")
+        };
+    }
+
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
@@ -503,6 +566,13 @@ mod sqlite {
 
 mod postgres {
     type Db = sqlx::Postgres;
+
+    /// The lines of `$expr` over a query's rows, joined by newlines.
+    macro_rules! lines_of {
+        ($expr:expr) => {
+            concat!("string_agg(", $expr, ", chr(10))")
+        };
+    }
 
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin().await

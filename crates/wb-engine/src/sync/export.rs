@@ -1,17 +1,18 @@
 //! `wb sync export`: the effectively public rows as a signed bundle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_model::{
-    Comment, EffectiveScope, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest,
-    PublicUser, PublicVouch, Reference, Relation, Request, SyncScope, User, Uuid, Vouch,
-    effective_scope,
+    InstanceName, PublicComment, PublicInvite, PublicRequest, PublicUser, PublicVouch, Reference,
+    Relation, SyncScope, Timestamp, Uuid, effective_scope,
 };
+use wb_store::{RenderedFile, RowHead};
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
 use wb_syncfmt::{
-    CURRENT_SCHEMA_VERSION, EntityKind, Manifest, SIGNATURE_FILE_NAME, SyncFile, sha256_hex,
+    CURRENT_SCHEMA_VERSION, EntityKind, Manifest, ManifestEntry, SIGNATURE_FILE_NAME,
+    SYNC_FILE_SUFFIX, SyncFile, sha256_hex,
 };
 
 use super::codec::to_file;
@@ -29,6 +30,11 @@ pub struct ExportSummary {
     pub changed: bool,
     /// Row files in the bundle.
     pub files: u64,
+    /// Rows read in full and rendered into their files; the other files
+    /// were kept from the bundle already in the directory without reading
+    /// their rows, because the rows had not changed since they were
+    /// rendered (see `docs/performance.md`).
+    pub rendered: u64,
     /// Files written because they were new or changed.
     pub written: u64,
     /// Files removed because their rows are no longer exported.
@@ -82,149 +88,147 @@ fn refused(path: &Path, reason: impl Into<String>) -> EngineError {
     }
 }
 
-/// Every row of the instance, read once per export.
-struct Rows {
-    users: Vec<User>,
-    requests: Vec<Request>,
-    comments: Vec<Comment>,
-    invites: Vec<Invite>,
-    vouches: Vec<Vouch>,
-}
+/// The heads of every row (see [`RowHead`]), by kind, in the order of
+/// [`KINDS`].
+struct Heads([Vec<RowHead>; 5]);
 
-/// One row to export, borrowed from [`Rows`]: rows are rendered into files
-/// one at a time as they are written, so an export holds the rows and one
-/// file, never every file at once.
-enum Exported<'a> {
-    User(&'a User),
-    Request(&'a Request),
-    Comment(&'a Comment),
-    Invite(&'a Invite),
-    Vouch(&'a Vouch),
-}
+/// The kinds in the order effective scopes are decided: each depends only
+/// on kinds before it.
+const KINDS: [EntityKind; 5] = [
+    EntityKind::User,
+    EntityKind::Request,
+    EntityKind::Comment,
+    EntityKind::Invite,
+    EntityKind::Vouch,
+];
 
-impl Exported<'_> {
-    /// The row's file.
-    fn to_file(&self, origin: &InstanceName) -> std::result::Result<SyncFile, String> {
-        match self {
-            Exported::User(u) => to_file(
-                EntityKind::User,
-                u.id,
-                origin,
-                u.updated_at,
-                &PublicUser::from(*u),
-            ),
-            Exported::Request(r) => to_file(
-                EntityKind::Request,
-                r.id,
-                origin,
-                r.updated_at,
-                &PublicRequest::from(*r),
-            ),
-            Exported::Comment(c) => to_file(
-                EntityKind::Comment,
-                c.id,
-                origin,
-                c.updated_at,
-                &PublicComment::from(*c),
-            ),
-            Exported::Invite(i) => to_file(
-                EntityKind::Invite,
-                i.id,
-                origin,
-                i.updated_at,
-                &PublicInvite::from(*i),
-            ),
-            Exported::Vouch(v) => to_file(
-                EntityKind::Vouch,
-                v.id,
-                origin,
-                v.updated_at,
-                &PublicVouch::from(*v),
-            ),
+impl Heads {
+    async fn read(instance: &Instance) -> Result<Heads> {
+        let store = instance.store();
+        let name = instance.name();
+        let mut heads: [Vec<RowHead>; 5] = Default::default();
+        for (slot, kind) in heads.iter_mut().zip(KINDS) {
+            *slot = store.row_heads(store_kind(kind), name).await?;
         }
+        Ok(Heads(heads))
     }
-}
 
-async fn all_rows(instance: &Instance) -> Result<Rows> {
-    let store = instance.store();
-    Ok(Rows {
-        users: store.users().await?,
-        requests: store.requests().await?,
-        comments: store.comments().await?,
-        invites: store.invites().await?,
-        vouches: store.vouches().await?,
-    })
-}
-
-/// This instance's effectively public rows, in any order.
-fn local_rows<'a>(rows: &'a Rows, local: &InstanceName) -> Vec<Exported<'a>> {
-    let Rows {
-        users,
-        requests,
-        comments,
-        invites,
-        vouches,
-    } = rows;
-
-    // Whether each referenced row is exported. A user counts by its own
-    // scope: a local public profile is exported, an imported one is public
-    // unless its origin withdrew it.
-    let user_ok: HashMap<Uuid, bool> = users
-        .iter()
-        .map(|u| (u.id, u.scope == SyncScope::Public))
-        .collect();
-    let mut request_ok: HashMap<Uuid, bool> = HashMap::with_capacity(requests.len());
-    let mut out = Vec::new();
-
-    for u in users {
-        if u.origin == *local && u.scope == SyncScope::Public {
-            out.push(Exported::User(u));
-        }
-    }
-    for r in requests {
-        let scope = if r.origin == *local {
-            effective_scope(
-                r.scope,
-                false,
-                &[reference(Relation::Author, r.author_id, &user_ok)],
-            )
-        } else {
-            effective_scope(r.scope, true, &[])
+    /// This instance's effectively public rows, by kind, in any order.
+    fn exported(&self) -> [Vec<&RowHead>; 5] {
+        let [users, requests, comments, invites, vouches] = &self.0;
+        let mut out: [Vec<&RowHead>; 5] = Default::default();
+        // Whether each referenced row is exported. A user counts by its own
+        // scope: a local public profile is exported, an imported one is
+        // public unless its origin withdrew it.
+        let user_ok: HashMap<Uuid, bool> = users
+            .iter()
+            .map(|u| (u.id, u.scope == SyncScope::Public))
+            .collect();
+        let mut request_ok: HashMap<Uuid, bool> = HashMap::with_capacity(requests.len());
+        let refs = |head: &RowHead, relations: [(Relation, &HashMap<Uuid, bool>); 2]| {
+            head.refs
+                .iter()
+                .zip(relations)
+                .filter_map(|(id, (relation, known))| id.map(|id| reference(relation, id, known)))
+                .collect::<Vec<_>>()
         };
-        request_ok.insert(r.id, scope.is_exported());
-        if r.origin == *local && scope == EffectiveScope::Public {
-            out.push(Exported::Request(r));
-        }
-    }
-    for c in comments.iter().filter(|c| c.origin == *local) {
-        let refs = [
-            reference(Relation::Request, c.request_id, &request_ok),
-            reference(Relation::Author, c.author_id, &user_ok),
-        ];
-        if effective_scope(c.scope, false, &refs).is_exported() {
-            out.push(Exported::Comment(c));
-        }
-    }
-    for i in invites.iter().filter(|i| i.origin == *local) {
-        let mut refs = vec![reference(Relation::Inviter, i.inviter_id, &user_ok)];
-        refs.extend(
-            i.invitee_id
-                .map(|id| reference(Relation::Invitee, id, &user_ok)),
+
+        out[0].extend(
+            users
+                .iter()
+                .filter(|u| u.local && u.scope == SyncScope::Public),
         );
-        if effective_scope(i.scope, false, &refs).is_exported() {
-            out.push(Exported::Invite(i));
+        for r in requests {
+            let scope = if r.local {
+                let author = r.refs[0].map(|id| reference(Relation::Author, id, &user_ok));
+                effective_scope(r.scope, false, author.as_slice())
+            } else {
+                effective_scope(r.scope, true, &[])
+            };
+            request_ok.insert(r.id, scope.is_exported());
+            if r.local && scope.is_exported() {
+                out[1].push(r);
+            }
         }
-    }
-    for v in vouches.iter().filter(|v| v.origin == *local) {
-        let refs = [
-            reference(Relation::Voucher, v.voucher_id, &user_ok),
-            reference(Relation::Subject, v.subject_id, &user_ok),
-        ];
-        if effective_scope(v.scope, false, &refs).is_exported() {
-            out.push(Exported::Vouch(v));
+        for (slot, (heads, relations)) in out[2..].iter_mut().zip([
+            (
+                comments,
+                [
+                    (Relation::Request, &request_ok),
+                    (Relation::Author, &user_ok),
+                ],
+            ),
+            (
+                invites,
+                [(Relation::Inviter, &user_ok), (Relation::Invitee, &user_ok)],
+            ),
+            (
+                vouches,
+                [(Relation::Voucher, &user_ok), (Relation::Subject, &user_ok)],
+            ),
+        ]) {
+            slot.extend(heads.iter().filter(|h| {
+                h.local && effective_scope(h.scope, false, &refs(h, relations)).is_exported()
+            }));
         }
+        out
     }
-    out
+}
+
+fn store_kind(kind: EntityKind) -> wb_model::EntityKind {
+    match kind {
+        EntityKind::User => wb_model::EntityKind::User,
+        EntityKind::Request => wb_model::EntityKind::Request,
+        EntityKind::Comment => wb_model::EntityKind::Comment,
+        EntityKind::Invite => wb_model::EntityKind::Invite,
+        EntityKind::Vouch => wb_model::EntityKind::Vouch,
+    }
+}
+
+/// Rows of one kind to render: fetched one by one when few (an incremental
+/// export), all at once otherwise.
+const FETCH_ONE_BY_ONE: usize = 64;
+
+/// Reads the rows of `kind` whose heads are `wanted` and renders each into
+/// its file, handing it to `add`. Rows that vanished since their heads
+/// were read are skipped.
+async fn render_rows(
+    instance: &Instance,
+    kind: EntityKind,
+    wanted: &[&RowHead],
+    add: &mut dyn FnMut(Uuid, Timestamp, std::result::Result<SyncFile, String>) -> Result<()>,
+) -> Result<()> {
+    let store = instance.store();
+    let origin = instance.name();
+    let few = wanted.len() <= FETCH_ONE_BY_ONE;
+    let ids: HashSet<Uuid> = wanted.iter().map(|h| h.id).collect();
+    macro_rules! render {
+        ($one:ident, $all:ident, $public:ident) => {{
+            let rows = if few {
+                let mut rows = Vec::with_capacity(wanted.len());
+                for head in wanted {
+                    rows.extend(store.$one(head.id).await?);
+                }
+                rows
+            } else {
+                let mut rows = store.$all().await?;
+                rows.retain(|row| ids.contains(&row.id));
+                rows
+            };
+            for row in &rows {
+                let file = to_file(kind, row.id, origin, row.updated_at, &$public::from(row));
+                add(row.id, row.updated_at, file)?;
+            }
+        }};
+    }
+    match kind {
+        EntityKind::User => render!(user, users, PublicUser),
+        EntityKind::Request => render!(request, requests, PublicRequest),
+        EntityKind::Comment => render!(comment, comments, PublicComment),
+        EntityKind::Invite => render!(invite, invites, PublicInvite),
+        EntityKind::Vouch => render!(vouch, vouches, PublicVouch),
+    }
+    Ok(())
 }
 
 async fn export_local(
@@ -238,16 +242,71 @@ async fn export_local(
     let (key, key_created) = instance_key(keys, name)?;
     let public_key = key.public_key().to_minisign_base64();
 
-    let rows = all_rows(instance).await?;
-    let files = local_rows(&rows, name);
+    let heads = Heads::read(instance).await?;
+    let exported = heads.exported();
+    let total: usize = exported.iter().map(Vec::len).sum();
     let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
-    progress.start("exporting", files.len() as u64);
-    for row in &files {
-        let file = row
-            .to_file(name)
-            .map_err(|e| refused(Path::new("(export)"), e))?;
-        writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
-        progress.step();
+    // Files of the previous bundle in `out` can be kept unread only if that
+    // bundle is this instance's, in this schema.
+    let reuse = writer
+        .previous_manifest()
+        .is_some_and(|m| m.instance == name.as_str() && m.schema_version == CURRENT_SCHEMA_VERSION);
+    progress.start("exporting", total as u64);
+    let mut rendered_rows = 0;
+    for ((kind, heads), all) in KINDS.into_iter().zip(&exported).zip(&heads.0) {
+        // Keep the files of rows unchanged since they were rendered.
+        let mut render = Vec::new();
+        for head in heads {
+            let kept = match (&head.rendered, reuse) {
+                (Some(r), true) if r.updated_at == head.updated_at => {
+                    let path = format!("{kind}/{}{SYNC_FILE_SUFFIX}", head.id);
+                    match ManifestEntry::with_hex_digest(path, r.length, &r.sha256) {
+                        Some(entry) => writer
+                            .keep(&entry)
+                            .map_err(|e| refused(out, e.to_string()))?,
+                        None => false,
+                    }
+                }
+                _ => false,
+            };
+            if kept {
+                progress.step();
+            } else {
+                render.push(*head);
+            }
+        }
+        // Render the rest, and record what they became.
+        let mut rendered = Vec::new();
+        render_rows(instance, kind, &render, &mut |id, updated_at, file| {
+            let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
+            let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
+            rendered.push((
+                id,
+                RenderedFile {
+                    updated_at,
+                    length: entry.len,
+                    sha256: entry.sha256_hex(),
+                },
+            ));
+            progress.step();
+            Ok(())
+        })
+        .await?;
+        rendered_rows += rendered.len() as u64;
+        let previous: HashMap<Uuid, &RenderedFile> = render
+            .iter()
+            .filter_map(|h| h.rendered.as_ref().map(|r| (h.id, r)))
+            .collect();
+        rendered.retain(|(id, file)| previous.get(id) != Some(&file));
+        let exported_ids: HashSet<Uuid> = heads.iter().map(|h| h.id).collect();
+        let forget: Vec<Uuid> = all
+            .iter()
+            .filter(|h| h.rendered.is_some() && !exported_ids.contains(&h.id))
+            .map(|h| h.id)
+            .collect();
+        store
+            .record_rendered(store_kind(kind), &rendered, &forget)
+            .await?;
     }
     progress.finish();
 
@@ -288,7 +347,8 @@ async fn export_local(
         origin: name.clone(),
         sequence,
         changed: !unchanged,
-        files: files.len() as u64,
+        files: total as u64,
+        rendered: rendered_rows,
         written: written.written,
         removed: written.removed,
         key_created,
@@ -428,6 +488,7 @@ async fn export_copy(
         sequence: state.last_sequence,
         changed,
         files: files.len() as u64,
+        rendered: files.len() as u64,
         written: written.written,
         removed: written.removed,
         key_created: None,
