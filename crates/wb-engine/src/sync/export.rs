@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_model::{
-    InstanceName, PublicComment, PublicInvite, PublicRequest, PublicUser, PublicVouch, Reference,
-    Relation, SyncScope, Timestamp, Uuid, effective_scope,
+    Comment, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest, PublicUser,
+    PublicVouch, Reference, Relation, Request, SyncScope, Timestamp, User, Uuid, Vouch,
+    effective_scope,
 };
 use wb_store::{RenderedFile, RowHead};
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
@@ -189,13 +190,100 @@ fn store_kind(kind: EntityKind) -> wb_model::EntityKind {
 /// export), all at once otherwise.
 const FETCH_ONE_BY_ONE: usize = 64;
 
-/// Reads the rows of `kind` whose heads are `wanted` and renders each into
-/// its file, handing it to `add`. Rows that vanished since their heads
-/// were read are skipped.
+/// Every row of the instance, read in full: what an export into a
+/// directory without a reusable bundle renders from.
+struct Rows {
+    users: Vec<User>,
+    requests: Vec<Request>,
+    comments: Vec<Comment>,
+    invites: Vec<Invite>,
+    vouches: Vec<Vouch>,
+}
+
+impl Rows {
+    async fn read(instance: &Instance) -> Result<Rows> {
+        let store = instance.store();
+        Ok(Rows {
+            users: store.users().await?,
+            requests: store.requests().await?,
+            comments: store.comments().await?,
+            invites: store.invites().await?,
+            vouches: store.vouches().await?,
+        })
+    }
+
+    /// The rows' heads, as [`Store::row_heads`](wb_store::Store::row_heads)
+    /// would read them, without the records of rendered files.
+    fn heads(&self, local: &InstanceName) -> Heads {
+        fn head(
+            id: Uuid,
+            origin: &InstanceName,
+            local: &InstanceName,
+            scope: SyncScope,
+            updated_at: Timestamp,
+            refs: [Option<Uuid>; 2],
+        ) -> RowHead {
+            RowHead {
+                id,
+                local: origin == local,
+                scope,
+                updated_at,
+                refs,
+                rendered: None,
+            }
+        }
+        let h = |id, origin, scope, at, refs| head(id, origin, local, scope, at, refs);
+        Heads([
+            self.users
+                .iter()
+                .map(|u| h(u.id, &u.origin, u.scope, u.updated_at, [None, None]))
+                .collect(),
+            self.requests
+                .iter()
+                .map(|r| {
+                    h(
+                        r.id,
+                        &r.origin,
+                        r.scope,
+                        r.updated_at,
+                        [Some(r.author_id), None],
+                    )
+                })
+                .collect(),
+            self.comments
+                .iter()
+                .map(|c| {
+                    let refs = [Some(c.request_id), Some(c.author_id)];
+                    h(c.id, &c.origin, c.scope, c.updated_at, refs)
+                })
+                .collect(),
+            self.invites
+                .iter()
+                .map(|i| {
+                    let refs = [Some(i.inviter_id), i.invitee_id];
+                    h(i.id, &i.origin, i.scope, i.updated_at, refs)
+                })
+                .collect(),
+            self.vouches
+                .iter()
+                .map(|v| {
+                    let refs = [Some(v.voucher_id), Some(v.subject_id)];
+                    h(v.id, &v.origin, v.scope, v.updated_at, refs)
+                })
+                .collect(),
+        ])
+    }
+}
+
+/// Renders the rows of `kind` whose heads are `wanted` into their files,
+/// handing each to `add`: from `loaded` when every row was read already,
+/// otherwise read now. Rows that vanished since their heads were read are
+/// skipped.
 async fn render_rows(
     instance: &Instance,
     kind: EntityKind,
     wanted: &[&RowHead],
+    loaded: Option<&Rows>,
     add: &mut dyn FnMut(Uuid, Timestamp, std::result::Result<SyncFile, String>) -> Result<()>,
 ) -> Result<()> {
     let store = instance.store();
@@ -204,18 +292,23 @@ async fn render_rows(
     let ids: HashSet<Uuid> = wanted.iter().map(|h| h.id).collect();
     macro_rules! render {
         ($one:ident, $all:ident, $public:ident) => {{
-            let rows = if few {
-                let mut rows = Vec::with_capacity(wanted.len());
-                for head in wanted {
-                    rows.extend(store.$one(head.id).await?);
+            let fetched;
+            let rows: Vec<&_> = match loaded {
+                Some(rows) => rows.$all.iter().filter(|r| ids.contains(&r.id)).collect(),
+                None if few => {
+                    let mut rows = Vec::with_capacity(wanted.len());
+                    for head in wanted {
+                        rows.extend(store.$one(head.id).await?);
+                    }
+                    fetched = rows;
+                    fetched.iter().collect()
                 }
-                rows
-            } else {
-                let mut rows = store.$all().await?;
-                rows.retain(|row| ids.contains(&row.id));
-                rows
+                None => {
+                    fetched = store.$all().await?;
+                    fetched.iter().filter(|r| ids.contains(&r.id)).collect()
+                }
             };
-            for row in &rows {
+            for row in rows {
                 let file = to_file(kind, row.id, origin, row.updated_at, &$public::from(row));
                 add(row.id, row.updated_at, file)?;
             }
@@ -242,15 +335,23 @@ async fn export_local(
     let (key, key_created) = instance_key(keys, name)?;
     let public_key = key.public_key().to_minisign_base64();
 
-    let heads = Heads::read(instance).await?;
-    let exported = heads.exported();
-    let total: usize = exported.iter().map(Vec::len).sum();
     let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
     // Files of the previous bundle in `out` can be kept unread only if that
-    // bundle is this instance's, in this schema.
+    // bundle is this instance's, in this schema. Without one, every row is
+    // rendered: read them all at once, and leave the records of rendered
+    // files as they are (reading them would cost more than it saves; a
+    // stale record only makes a later export render that row again).
     let reuse = writer
         .previous_manifest()
         .is_some_and(|m| m.instance == name.as_str() && m.schema_version == CURRENT_SCHEMA_VERSION);
+    let (heads, loaded) = if reuse {
+        (Heads::read(instance).await?, None)
+    } else {
+        let rows = Rows::read(instance).await?;
+        (rows.heads(name), Some(rows))
+    };
+    let exported = heads.exported();
+    let total: usize = exported.iter().map(Vec::len).sum();
     progress.start("exporting", total as u64);
     let mut rendered_rows = 0;
     for ((kind, heads), all) in KINDS.into_iter().zip(&exported).zip(&heads.0) {
@@ -277,22 +378,31 @@ async fn export_local(
         }
         // Render the rest, and record what they became.
         let mut rendered = Vec::new();
-        render_rows(instance, kind, &render, &mut |id, updated_at, file| {
-            let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
-            let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
-            rendered.push((
-                id,
-                RenderedFile {
-                    updated_at,
-                    length: entry.len,
-                    sha256: entry.sha256_hex(),
-                },
-            ));
-            progress.step();
-            Ok(())
-        })
+        render_rows(
+            instance,
+            kind,
+            &render,
+            loaded.as_ref(),
+            &mut |id, updated_at, file| {
+                let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
+                let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
+                rendered.push((
+                    id,
+                    RenderedFile {
+                        updated_at,
+                        length: entry.len,
+                        sha256: entry.sha256_hex(),
+                    },
+                ));
+                progress.step();
+                Ok(())
+            },
+        )
         .await?;
         rendered_rows += rendered.len() as u64;
+        if !reuse {
+            continue;
+        }
         let previous: HashMap<Uuid, &RenderedFile> = render
             .iter()
             .filter_map(|h| h.rendered.as_ref().map(|r| (h.id, r)))
