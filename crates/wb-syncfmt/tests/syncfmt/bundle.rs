@@ -8,29 +8,11 @@ use serde_json::json;
 use wb_syncfmt::bundle::{
     BundleError, BundleReader, BundleWriter, Limits, WrittenBundle, write_signature,
 };
-use wb_syncfmt::{EntityKind, Manifest, ManifestEntry, Scope, SyncFile};
+use wb_syncfmt::{Manifest, ManifestEntry, Scope, SyncFile};
 
-use crate::sample_file;
+use crate::{request, rows, user};
 
 const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
-
-fn user(n: u32) -> SyncFile {
-    let mut file = sample_file();
-    file.entity = EntityKind::User;
-    file.id = format!("01936f3e-0000-7000-8000-{n:012x}");
-    file.body = crate::object(json!({"username": format!("user{n}")}));
-    file
-}
-
-fn request(n: u32) -> SyncFile {
-    let mut file = sample_file();
-    file.id = format!("01936f3e-5c1a-7b2e-9a4d-{n:012x}");
-    file
-}
-
-fn rows() -> Vec<SyncFile> {
-    vec![request(2), user(1), request(1), user(2)]
-}
 
 /// Exports `files` into `dir` as `wb sync export` would: the sequence goes
 /// up only when the file list changed.

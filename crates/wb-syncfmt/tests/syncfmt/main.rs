@@ -72,3 +72,24 @@ pub fn check(input: &[u8], path: &str, expected: Result<(), &str>) {
         (Err(err), Ok(())) => panic!("{path}: expected to parse, got: {err}"),
     }
 }
+
+/// User `n`: a public user file with its own id and username.
+pub fn user(n: u32) -> SyncFile {
+    let mut file = sample_file();
+    file.entity = EntityKind::User;
+    file.id = format!("01936f3e-0000-7000-8000-{n:012x}");
+    file.body = object(json!({"username": format!("user{n}")}));
+    file
+}
+
+/// Request `n`: the sample request with its own id.
+pub fn request(n: u32) -> SyncFile {
+    let mut file = sample_file();
+    file.id = format!("01936f3e-5c1a-7b2e-9a4d-{n:012x}");
+    file
+}
+
+/// Two users and two requests, out of order.
+pub fn rows() -> Vec<SyncFile> {
+    vec![request(2), user(1), request(1), user(2)]
+}

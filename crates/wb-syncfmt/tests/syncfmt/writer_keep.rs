@@ -6,11 +6,10 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
-use serde_json::json;
 use wb_syncfmt::bundle::{BundleError, BundleWriter, WrittenBundle};
-use wb_syncfmt::{EntityKind, ManifestEntry, SyncFile};
+use wb_syncfmt::{ManifestEntry, SyncFile};
 
-use crate::sample_file;
+use crate::{request, rows, user};
 
 const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 const INSTANCE: &str = "alpha.example";
@@ -20,22 +19,15 @@ fn tick() {
     sleep(Duration::from_millis(20));
 }
 
-fn user(n: u32) -> SyncFile {
-    let mut file = sample_file();
-    file.entity = EntityKind::User;
-    file.id = format!("01936f3e-0000-7000-8000-{n:012x}");
-    file.body = crate::object(json!({"username": format!("user{n}")}));
-    file
-}
-
-fn request(n: u32) -> SyncFile {
-    let mut file = sample_file();
-    file.id = format!("01936f3e-5c1a-7b2e-9a4d-{n:012x}");
-    file
-}
-
-fn rows() -> Vec<SyncFile> {
-    vec![request(2), user(1), request(1), user(2)]
+/// The entry `written` lists for `file`.
+fn entry_of(written: &WrittenBundle, file: &SyncFile) -> ManifestEntry {
+    written
+        .manifest
+        .files
+        .iter()
+        .find(|e| e.path == file.relative_path())
+        .unwrap()
+        .clone()
 }
 
 /// A first export of `files` into `dir`, sequence 1, with the clock moved
@@ -135,13 +127,7 @@ fn keep_refuses_a_file_rewritten_after_the_manifest_and_add_repairs_it() {
     let (_tmp, dir) = bundle_dir();
     let first = first_export(&dir, &rows());
     let file = request(1);
-    let entry = first
-        .manifest
-        .files
-        .iter()
-        .find(|e| e.path == file.relative_path())
-        .unwrap()
-        .clone();
+    let entry = entry_of(&first, &file);
     let full = dir.join(&entry.path);
     let text = file.to_text().unwrap();
 
@@ -190,13 +176,7 @@ fn keeping_or_adding_a_path_twice_is_refused() {
     let (_tmp, dir) = bundle_dir();
     let first = first_export(&dir, &rows());
     let file = request(1);
-    let entry = first
-        .manifest
-        .files
-        .iter()
-        .find(|e| e.path == file.relative_path())
-        .unwrap()
-        .clone();
+    let entry = entry_of(&first, &file);
 
     let mut writer = BundleWriter::create(&dir).unwrap();
     assert!(writer.keep(&entry).unwrap());
