@@ -315,6 +315,37 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
             }
         }
 
+        // Records made by another version of the software are forgotten:
+        // the next export renders everything again, then none.
+        let store = alpha.instance.store();
+        assert!(
+            store
+                .rendered_by()
+                .await
+                .unwrap()
+                .is_some_and(|r| r.starts_with("wb-engine "))
+        );
+        // (the same records, as if an older version had made them)
+        let mut records = Vec::new();
+        for kind in EntityKind::ALL.iter().copied() {
+            let heads = store.row_heads(kind, alpha.instance.name()).await.unwrap();
+            let made: Vec<_> = heads
+                .into_iter()
+                .filter_map(|h| h.rendered.map(|r| (h.id, r)))
+                .collect();
+            records.push((kind, made));
+        }
+        assert_eq!(records.iter().map(|(_, r)| r.len()).sum::<usize>(), 10);
+        store.reset_rendered("wb-engine 0.0.0-older").await.unwrap();
+        for (kind, made) in &records {
+            store.record_rendered(*kind, made, &[]).await.unwrap();
+        }
+        for expected in [10, 0] {
+            let summary = alpha.export("out").await;
+            backdate_row_files(&out);
+            assert_eq!(summary.rendered, expected, "{summary:?}");
+        }
+
         // Another directory has no previous bundle: everything is rendered,
         // into the same bytes.
         let elsewhere = alpha.export("elsewhere").await;

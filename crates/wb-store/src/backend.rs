@@ -1164,3 +1164,18 @@ pub(crate) async fn record_rendered(
     tx.commit().await?;
     Ok(())
 }
+
+pub(crate) async fn reset_rendered(pool: &sqlx::Pool<Db>, key: &str, renderer: &str) -> Result<()> {
+    let mut tx = begin(pool).await?;
+    sqlx::query("DELETE FROM export_files").execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO instance_meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(renderer)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

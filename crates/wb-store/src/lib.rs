@@ -48,6 +48,7 @@ static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/instance/p
 const META_INSTANCE_NAME: &str = "instance_name";
 /// Key of the last exported bundle: `"<sequence> <manifest sha256>"`.
 const META_EXPORT_STATE: &str = "export_state";
+const META_RENDERED_BY: &str = "export_files_renderer";
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,6 +360,20 @@ impl Store {
     /// then reads in full only the rows it has to render.
     pub async fn row_heads(&self, kind: EntityKind, local: &InstanceName) -> Result<Vec<RowHead>> {
         on_backend!(self, row_heads(kind, local))
+    }
+
+    /// Which renderer made the records of rendered files (the name given to
+    /// the last [`Store::reset_rendered`]), if any.
+    pub async fn rendered_by(&self) -> Result<Option<String>> {
+        on_backend!(self, meta(META_RENDERED_BY))
+    }
+
+    /// Forgets every record of rendered files, in one transaction with
+    /// noting that records from now on are made by `renderer`. An export
+    /// calls this when the software that renders rows has changed, as old
+    /// records describe files the new one might render differently.
+    pub async fn reset_rendered(&self, renderer: &str) -> Result<()> {
+        on_backend!(self, reset_rendered(META_RENDERED_BY, renderer))
     }
 
     /// Records, in one transaction, the files an export rendered rows of

@@ -655,3 +655,43 @@ async fn local_changes_always_move_updated_at_forward() {
         );
     }
 }
+
+#[tokio::test]
+async fn resetting_forgets_every_record_and_names_the_renderer() {
+    for db in TestDb::all().await {
+        assert_eq!(
+            db.store.rendered_by().await.unwrap(),
+            None,
+            "{:?}",
+            db.backend
+        );
+        let u = user("ada", alpha(), SyncScope::Public, at(10));
+        db.store.insert_user(&u).await.unwrap();
+        db.store
+            .record_rendered(EntityKind::User, &[(u.id, file(1, u.updated_at))], &[])
+            .await
+            .unwrap();
+        assert!(
+            heads(&db.store, EntityKind::User, &alpha()).await[0]
+                .rendered
+                .is_some()
+        );
+
+        db.store.reset_rendered("renderer 2").await.unwrap();
+        assert_eq!(
+            db.store.rendered_by().await.unwrap().as_deref(),
+            Some("renderer 2"),
+            "{:?}",
+            db.backend
+        );
+        let got = heads(&db.store, EntityKind::User, &alpha()).await;
+        assert_eq!(got[0].rendered, None, "{:?}", db.backend);
+        assert_eq!(got[0].id, u.id, "the row itself stays");
+
+        db.store.reset_rendered("renderer 3").await.unwrap();
+        assert_eq!(
+            db.store.rendered_by().await.unwrap().as_deref(),
+            Some("renderer 3")
+        );
+    }
+}

@@ -186,6 +186,11 @@ fn store_kind(kind: EntityKind) -> wb_model::EntityKind {
     }
 }
 
+/// What renders rows into files, as recorded with the records of rendered
+/// files: records made by another version are forgotten, since a file is a
+/// function of its row *and* of the code that renders it.
+const RENDERER: &str = concat!("wb-engine ", env!("CARGO_PKG_VERSION"));
+
 /// Rows of one kind to render: fetched one by one when few (an incremental
 /// export), all at once otherwise.
 const FETCH_ONE_BY_ONE: usize = 64;
@@ -344,6 +349,9 @@ async fn export_local(
     let reuse = writer
         .previous_manifest()
         .is_some_and(|m| m.instance == name.as_str() && m.schema_version == CURRENT_SCHEMA_VERSION);
+    if reuse && store.rendered_by().await?.as_deref() != Some(RENDERER) {
+        store.reset_rendered(RENDERER).await?;
+    }
     let (heads, loaded) = if reuse {
         (Heads::read(instance).await?, None)
     } else {
