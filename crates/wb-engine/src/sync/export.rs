@@ -220,24 +220,14 @@ impl Rows {
     /// The rows' heads, as [`Store::row_heads`](wb_store::Store::row_heads)
     /// would read them, without the records of rendered files.
     fn heads(&self, local: &InstanceName) -> Heads {
-        fn head(
-            id: Uuid,
-            origin: &InstanceName,
-            local: &InstanceName,
-            scope: SyncScope,
-            updated_at: Timestamp,
-            refs: [Option<Uuid>; 2],
-        ) -> RowHead {
-            RowHead {
-                id,
-                local: origin == local,
-                scope,
-                updated_at,
-                refs,
-                rendered: None,
-            }
-        }
-        let h = |id, origin, scope, at, refs| head(id, origin, local, scope, at, refs);
+        let h = |id, origin: &InstanceName, scope, updated_at, refs| RowHead {
+            id,
+            local: origin == local,
+            scope,
+            updated_at,
+            refs,
+            rendered: None,
+        };
         Heads([
             self.users
                 .iter()
