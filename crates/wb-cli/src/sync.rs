@@ -56,10 +56,11 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 format!("unchanged, still sequence {}", summary.sequence)
             };
             println!(
-                "exported {} files of {} to {} ({what}): {} written, {} removed",
+                "exported {} files of {} to {} ({what}): {} rows rendered, {} files written, {} removed",
                 summary.files,
                 summary.origin,
                 out.display(),
+                summary.rendered,
                 summary.written,
                 summary.removed
             );

@@ -334,6 +334,10 @@ async fn two_instances_exchange_bundles_by_directory() {
             "{stdout}"
         );
         assert!(stdout.contains("(sequence 1)"), "{stdout}");
+        assert!(
+            stdout.contains("10 rows rendered, 10 files written, 0 removed"),
+            "{stdout}"
+        );
         assert!(out.stderr.is_empty(), "no key warning: the key existed");
         let bundle = alpha.dir.path().join("data/public_sync");
         let manifest = std::fs::read_to_string(bundle.join("manifest.sync.txt")).unwrap();
