@@ -56,7 +56,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 format!("unchanged, still sequence {}", summary.sequence)
             };
             println!(
-                "exported {} files of {} to {} ({what}): {} rows rendered, {} files written, {} removed",
+                "exported {} files of {} to {} ({what}): {} rendered, {} written, {} removed",
                 summary.files,
                 summary.origin,
                 out.display(),

@@ -335,7 +335,7 @@ async fn two_instances_exchange_bundles_by_directory() {
         );
         assert!(stdout.contains("(sequence 1)"), "{stdout}");
         assert!(
-            stdout.contains("10 rows rendered, 10 files written, 0 removed"),
+            stdout.contains("10 rendered, 10 written, 0 removed"),
             "{stdout}"
         );
         assert!(out.stderr.is_empty(), "no key warning: the key existed");
