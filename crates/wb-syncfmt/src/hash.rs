@@ -16,13 +16,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// 32 bytes as 64 lowercase hex digits.
 pub(crate) fn to_hex(digest: &[u8; 32]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(64);
-    for &b in digest {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
+    push_hex(&mut out, digest);
     out
+}
+
+/// Appends `digest` to `out` as 64 lowercase hex digits.
+pub(crate) fn push_hex(out: &mut String, digest: &[u8; 32]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 64];
+    for (pair, &b) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
 }
 
 /// Parses exactly 64 lowercase hex digits.

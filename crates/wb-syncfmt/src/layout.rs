@@ -20,6 +20,16 @@ pub(crate) fn relative_path(entity: EntityKind, id: &str) -> String {
 /// Checks that `path` is safe and of the form `<entity>/<uuid>.sync.txt`,
 /// returning the entity and the id; the error is the rule it breaks.
 pub(crate) fn check_bundle_path(path: &str) -> Result<(EntityKind, &str), &'static str> {
+    // The one shape a valid path has, checked without allocating: manifests
+    // of 100k files check every path when read and when written. Anything
+    // else goes through the rules below, to name the one it breaks.
+    if let Some((dir, name)) = path.split_once('/')
+        && let Some(entity) = EntityKind::ALL.into_iter().find(|k| k.as_str() == dir)
+        && let Some(id) = name.strip_suffix(SYNC_FILE_SUFFIX)
+        && is_canonical_uuid(id)
+    {
+        return Ok((entity, id));
+    }
     if path.is_empty() {
         return Err("empty path");
     }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::error::{ParseError, ParseErrorKind, WriteError};
-use crate::hash::{from_hex, to_hex};
+use crate::hash::{from_hex, push_hex, to_hex};
 use crate::ident::{excerpt, is_valid_instance_name, is_valid_public_key, parse_canonical_u64};
 use crate::layout::check_bundle_path;
 use crate::schema::{self, CURRENT_SCHEMA_VERSION};
@@ -139,14 +139,11 @@ impl Manifest {
                 });
             }
             previous = Some(&entry.path);
+            push_hex(&mut out, &entry.sha256);
             // Writing into a String cannot fail.
-            let _ = writeln!(
-                out,
-                "{} {} {}",
-                to_hex(&entry.sha256),
-                entry.len,
-                entry.path
-            );
+            let _ = write!(out, " {} ", entry.len);
+            out.push_str(&entry.path);
+            out.push('\n');
         }
         Ok(out)
     }
