@@ -11,7 +11,8 @@ pub(super) fn is_temp_name(name: &str) -> bool {
     name.len() > 5 && name.starts_with('.') && name.ends_with(".tmp")
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// The temporary file `write_atomic` writes `path` through.
+pub(super) fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

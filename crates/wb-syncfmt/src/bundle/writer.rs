@@ -9,7 +9,8 @@
 //! the manifest, a crash between files and manifest) is compared byte for
 //! byte and replaced atomically.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ use std::time::SystemTime;
 use super::fs_util::{is_temp_name, write_atomic};
 use super::{BundleError, MAX_SIGNATURE_BYTES, io_error};
 use crate::entity::EntityKind;
-use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
+use crate::hash::sha256_hex;
+use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, check_bundle_path};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::schema::CURRENT_SCHEMA_VERSION;
 use crate::sync_file::SyncFile;
@@ -37,6 +39,11 @@ use crate::sync_file::SyncFile;
 /// 5. sign [`WrittenBundle::manifest_bytes`] and store the signature with
 ///    [`write_signature`].
 ///
+/// An exporter that knows which few rows changed since it wrote the bundle
+/// in a directory can instead open it with [`BundleWriter::update`], which
+/// starts from that bundle's files, and [`add`](Self::add) and
+/// [`remove`](Self::remove) only those rows.
+///
 /// One writer per directory at a time.
 #[derive(Debug)]
 pub struct BundleWriter {
@@ -51,6 +58,20 @@ pub struct BundleWriter {
     entity_dirs: HashSet<EntityKind>,
     written: u64,
     unchanged: u64,
+    /// Set when opened by [`BundleWriter::update`].
+    update: Option<Update>,
+}
+
+/// The state of a writer opened by [`BundleWriter::update`], whose `files`
+/// start as the previous manifest's.
+#[derive(Debug, Default)]
+struct Update {
+    /// Paths added or kept in this run (and not removed since).
+    touched: HashSet<String>,
+    /// Paths whose file was written in this run (and not removed since).
+    written: HashSet<String>,
+    /// Paths removed in this run: their files go in `finish`.
+    removed: BTreeSet<String>,
 }
 
 /// What [`BundleWriter::finish`] did.
@@ -133,7 +154,116 @@ impl BundleWriter {
             entity_dirs: HashSet::new(),
             written: 0,
             unchanged: 0,
+            update: None,
         })
+    }
+
+    /// Opens the bundle in `dir` to change some of its files, starting from
+    /// the files its manifest lists, **if** that manifest's SHA-256 is
+    /// `manifest_sha256` (lowercase hex); otherwise (no manifest, or another
+    /// one) returns `None`: use [`BundleWriter::create`].
+    ///
+    /// Unlike `create`, this neither lists the directory nor looks at the
+    /// files: it trusts them to be what the manifest says, because the
+    /// caller wrote that very manifest and knows (say, from a journal of
+    /// changes) which rows changed since. [`add`](Self::add) replaces or adds
+    /// a file, [`remove`](Self::remove) drops one, and
+    /// [`finish`](Self::finish) deletes only the removed files: its cost is
+    /// that of the manifest and the files touched, not of the bundle.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, a manifest that is a symbolic link or not a file, and a
+    /// malformed manifest.
+    pub fn update(
+        dir: impl AsRef<Path>,
+        manifest_sha256: &str,
+    ) -> Result<Option<BundleWriter>, BundleError> {
+        let dir = dir.as_ref().to_owned();
+        let manifest_path = dir.join(MANIFEST_FILE_NAME);
+        let meta = match fs::symlink_metadata(&manifest_path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&manifest_path)(e)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(BundleError::Symlink {
+                path: MANIFEST_FILE_NAME.to_owned(),
+            });
+        }
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let bytes = fs::read(&manifest_path).map_err(io_error(&manifest_path))?;
+        if sha256_hex(&bytes) != manifest_sha256 {
+            return Ok(None);
+        }
+        let previous = Manifest::parse(&bytes, MANIFEST_FILE_NAME)?;
+        let files: BTreeMap<String, ManifestEntry> = previous
+            .files
+            .iter()
+            .map(|entry| (entry.path.clone(), entry.clone()))
+            .collect();
+        let instance = previous
+            .files
+            .first()
+            .map(|first| (previous.instance.clone(), first.path.clone()));
+        Ok(Some(BundleWriter {
+            dir,
+            files,
+            instance,
+            previous: Some(previous),
+            previous_mtime: meta.modified().ok(),
+            entity_dirs: HashSet::new(),
+            written: 0,
+            unchanged: 0,
+            update: Some(Update::default()),
+        }))
+    }
+
+    /// Whether `path` was added or kept in this run already.
+    fn touched(&self, path: &str) -> bool {
+        match &self.update {
+            Some(update) => update.touched.contains(path),
+            None => self.files.contains_key(path),
+        }
+    }
+
+    /// Notes that `path` now holds a file of this run.
+    fn touch(&mut self, path: &str) {
+        if let Some(update) = &mut self.update {
+            update.touched.insert(path.to_owned());
+            update.removed.remove(path);
+        }
+    }
+
+    /// Makes sure the directory of `entity` exists and is a directory.
+    fn entity_dir(&mut self, entity: EntityKind) -> Result<(), BundleError> {
+        if self.entity_dirs.contains(&entity) {
+            return Ok(());
+        }
+        let entity_dir = self.dir.join(entity.as_str());
+        match fs::symlink_metadata(&entity_dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(BundleError::Symlink {
+                    path: entity.as_str().to_owned(),
+                });
+            }
+            Ok(_) => {
+                return Err(BundleError::UnexpectedPath {
+                    path: entity.as_str().to_owned(),
+                    what: "file",
+                    reason: "an entity's name is reserved for its directory",
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&entity_dir).map_err(io_error(&entity_dir))?;
+            }
+            Err(e) => return Err(io_error(&entity_dir)(e)),
+        }
+        self.entity_dirs.insert(entity);
+        Ok(())
     }
 
     /// The manifest that was in the directory when the writer was created.
@@ -168,28 +298,56 @@ impl BundleWriter {
             Some(_) => {}
             None => self.instance = Some((file.instance.clone(), path.clone())),
         }
-        if self.files.contains_key(&path) {
+        if self.touched(&path) {
             return Err(BundleError::DuplicateFile { path });
         }
-        if !self.entity_dirs.contains(&file.entity) {
-            let entity_dir = self.dir.join(file.entity.as_str());
-            match fs::create_dir(&entity_dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(io_error(&entity_dir)(e));
-                }
-                _ => {}
-            }
-            self.entity_dirs.insert(file.entity);
-        }
+        self.entity_dir(file.entity)?;
         let full = self.dir.join(&path);
         let bytes = text.as_bytes();
         let entry = ManifestEntry::for_bytes(path, bytes);
         if self.store(&full, &entry, bytes)? {
             self.written += 1;
+            if let Some(update) = &mut self.update {
+                update.written.insert(entry.path.clone());
+            }
         } else {
             self.unchanged += 1;
         }
-        Ok(self.files.entry(entry.path.clone()).or_insert(entry))
+        self.touch(&entry.path);
+        Ok(match self.files.entry(entry.path.clone()) {
+            Entry::Occupied(mut slot) => {
+                slot.insert(entry);
+                slot.into_mut()
+            }
+            Entry::Vacant(slot) => slot.insert(entry),
+        })
+    }
+
+    /// Drops the file at `path` (`<entity>/<id>.sync.txt`) from the bundle,
+    /// even if added in this run (adding it again afterwards is allowed):
+    /// [`finish`](Self::finish) deletes it. Returns whether the bundle held
+    /// it. A writer from [`create`](Self::create) deletes every file not
+    /// added anyway; this is for one from [`update`](Self::update), which
+    /// deletes only what it is told to — whether listed or not, so that a
+    /// file an interrupted run left there goes too (counted in
+    /// [`WrittenBundle::removed`] when there was a file).
+    ///
+    /// # Errors
+    ///
+    /// A path that is not a bundle file's path.
+    pub fn remove(&mut self, path: &str) -> Result<bool, BundleError> {
+        check_bundle_path(path).map_err(|reason| BundleError::UnexpectedPath {
+            path: crate::ident::excerpt(path),
+            what: "file",
+            reason,
+        })?;
+        let held = self.files.remove(path).is_some();
+        if let Some(update) = &mut self.update {
+            update.touched.remove(path);
+            update.written.remove(path);
+            update.removed.insert(path.to_owned());
+        }
+        Ok(held)
     }
 
     /// Makes the file at `full` hold `bytes` (described by `entry`);
@@ -310,13 +468,22 @@ impl BundleWriter {
     /// # }
     /// ```
     pub fn keep(&mut self, entry: &ManifestEntry) -> Result<bool, BundleError> {
-        if self.files.contains_key(&entry.path) {
+        if self.touched(&entry.path) {
             return Err(BundleError::DuplicateFile {
                 path: entry.path.clone(),
             });
         }
         if self.listed(&entry.path) != Some(entry) {
             return Ok(false);
+        }
+        if self.update.is_some() {
+            // Opened by `update`: the files are trusted, and this one is
+            // in the bundle already, unless it was removed.
+            let kept = self.files.get(&entry.path) == Some(entry);
+            if kept {
+                self.touch(&entry.path);
+            }
+            return Ok(kept);
         }
         let full = self.dir.join(&entry.path);
         let meta = match fs::symlink_metadata(&full) {
@@ -388,8 +555,14 @@ impl BundleWriter {
             source,
         })?;
         let mut removed = 0;
-        for entity in EntityKind::ALL {
-            removed += self.retract(entity)?;
+        let mut unchanged = self.unchanged;
+        if let Some(update) = &self.update {
+            removed = self.delete_removed(&update.removed)?;
+            unchanged = (self.files.len() as u64).saturating_sub(update.written.len() as u64);
+        } else {
+            for entity in EntityKind::ALL {
+                removed += self.retract(entity)?;
+            }
         }
         let manifest_path = self.dir.join(MANIFEST_FILE_NAME);
         let manifest_written = !same_bytes_on_disk(&manifest_path, text.as_bytes())?;
@@ -400,10 +573,61 @@ impl BundleWriter {
             manifest,
             manifest_bytes: text.into_bytes(),
             written: self.written,
-            unchanged: self.unchanged,
+            unchanged,
             removed,
             manifest_written,
         })
+    }
+
+    /// Deletes the files of `removed` (paths checked by `remove`) and any
+    /// temporary file an interrupted write left beside them, then the
+    /// directories of entities left without files; returns how many files
+    /// there were.
+    fn delete_removed(&self, removed: &BTreeSet<String>) -> Result<u64, BundleError> {
+        let mut count = 0;
+        let mut entities = BTreeSet::new();
+        for path in removed {
+            // Never delete through a link: the entity directory must be one.
+            if let Some((entity, _)) = path.split_once('/') {
+                let sub = self.dir.join(entity);
+                match fs::symlink_metadata(&sub) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        return Err(BundleError::Symlink {
+                            path: entity.to_owned(),
+                        });
+                    }
+                    Ok(meta) if meta.is_dir() => {}
+                    // No directory, so no file to delete.
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error(&sub)(e)),
+                }
+            }
+            let full = self.dir.join(path);
+            for (target, counted) in [(super::fs_util::temp_path(&full), false), (full, true)] {
+                match fs::remove_file(&target) {
+                    Ok(()) => count += u64::from(counted),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(&target)(e)),
+                }
+            }
+            if let Some((entity, _)) = path.split_once('/') {
+                entities.insert(entity);
+            }
+        }
+        for entity in entities {
+            let prefix = format!("{entity}/");
+            let left = self
+                .files
+                .range(prefix.clone()..)
+                .next()
+                .is_some_and(|(path, _)| path.starts_with(&prefix));
+            if !left {
+                // Best effort: a directory still holding something stays.
+                let _ = fs::remove_dir(self.dir.join(entity));
+            }
+        }
+        Ok(count)
     }
 
     /// Removes the files of `entity` not added in this run; returns how many.

@@ -11,6 +11,7 @@ mod file;
 mod manifest;
 mod props;
 mod writer_keep;
+mod writer_update;
 
 use serde_json::{Map, Value, json};
 use time::macros::datetime;
