@@ -1052,6 +1052,54 @@ macro_rules! select_heads {
     };
 }
 
+/// `select_heads!` of the rows whose id is in the JSON array `$2` or that
+/// reference one in the JSON array `$3`.
+macro_rules! select_heads_matching {
+    ($table:literal, $entity:literal, $ref1:literal, $ref2:literal) => {
+        concat!(
+            select_heads!($table, $entity, $ref1, $ref2),
+            " WHERE t.id IN ",
+            json_texts!("$2"),
+            " OR ",
+            $ref1,
+            " IN ",
+            json_texts!("$3"),
+            " OR ",
+            $ref2,
+            " IN ",
+            json_texts!("$3")
+        )
+    };
+}
+
+fn select_heads_matching_sql(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::User => concat!(
+            select_heads!("users", "user", "NULL", "NULL"),
+            " WHERE t.id IN ",
+            json_texts!("$2"),
+            // Users reference nothing; `$3` is named only so that Postgres
+            // knows every parameter's type.
+            " AND CAST($3 AS TEXT) IS NOT NULL"
+        ),
+        EntityKind::Request => {
+            select_heads_matching!("requests", "request", "t.author_id", "NULL")
+        }
+        EntityKind::Comment => {
+            select_heads_matching!("comments", "comment", "t.request_id", "t.author_id")
+        }
+        EntityKind::Invite => {
+            select_heads_matching!("invites", "invite", "t.inviter_id", "t.invitee_id")
+        }
+        EntityKind::Vouch => select_heads_matching!(
+            "vouches",
+            "vouch",
+            "t.voucher_user_id",
+            "t.subject_user_id"
+        ),
+    }
+}
+
 fn select_heads_sql(kind: EntityKind) -> &'static str {
     match kind {
         EntityKind::User => select_heads!("users", "user", "NULL", "NULL"),
@@ -1112,6 +1160,74 @@ pub(crate) async fn row_heads(
         .fetch_one(pool)
         .await?;
     packed.as_deref().map_or(Ok(Vec::new()), |text| text.split('\n').map(head_from_line).collect())
+}
+
+/// `ids` as a JSON array of strings (UUIDs need no escaping).
+fn json_ids(ids: &[Uuid]) -> String {
+    let mut out = String::with_capacity(2 + ids.len() * 39);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(&id.to_string());
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
+pub(crate) async fn row_heads_matching(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    local: &InstanceName,
+    ids: &[Uuid],
+    referencing: &[Uuid],
+) -> Result<Vec<crate::RowHead>> {
+    let packed: Option<String> = sqlx::query_scalar(select_heads_matching_sql(kind))
+        .bind(local.as_str())
+        .bind(json_ids(ids))
+        .bind(json_ids(referencing))
+        .fetch_one(pool)
+        .await?;
+    packed.as_deref().map_or(Ok(Vec::new()), |text| text.split('\n').map(head_from_line).collect())
+}
+
+pub(crate) async fn export_changes(pool: &sqlx::Pool<Db>, limit: usize) -> Result<crate::Changes> {
+    let mut tx = begin(pool).await?;
+    lock_journal(&mut tx).await?;
+    let through: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM export_changes")
+        .fetch_one(&mut *tx)
+        .await?;
+    let wanted = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let entries = sqlx::query("SELECT entity, id FROM export_changes WHERE seq <= $1 ORDER BY seq LIMIT $2")
+        .bind(through)
+        .bind(wanted)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if entries.len() > limit {
+        return Ok(crate::Changes { through, rows: None });
+    }
+    let mut seen = HashSet::new();
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let kind: EntityKind = get_text(entry, "entity")?.parse().map_err(|e: String| corrupt("entity", e))?;
+        let id = get_uuid(entry, "id")?;
+        if seen.insert((kind, id)) {
+            rows.push((kind, id));
+        }
+    }
+    Ok(crate::Changes { through, rows: Some(rows) })
+}
+
+pub(crate) async fn forget_changes(pool: &sqlx::Pool<Db>, through: i64) -> Result<()> {
+    sqlx::query("DELETE FROM export_changes WHERE seq <= $1")
+        .bind(through)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Multi-row upserts of `export_files`, one per size in [`INSERT_SIZES`].

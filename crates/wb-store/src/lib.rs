@@ -160,6 +160,18 @@ pub struct RowHead {
     pub rendered: Option<RenderedFile>,
 }
 
+/// The export's journal of changes as one export reads it (see
+/// [`Store::export_changes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changes {
+    /// The last entry of the journal when it was read (0: empty), to hand
+    /// to [`Store::forget_changes`] once the export is written.
+    pub through: i64,
+    /// The rows changed, each once, in the order first changed; `None`
+    /// when the journal held more entries than the limit asked for.
+    pub rows: Option<Vec<(EntityKind, Uuid)>>,
+}
+
 /// The file a row was rendered into by an export: recorded so that the next
 /// export can keep it without rendering the row again while the row's
 /// `updated_at` has not moved.
@@ -360,6 +372,39 @@ impl Store {
     /// then reads in full only the rows it has to render.
     pub async fn row_heads(&self, kind: EntityKind, local: &InstanceName) -> Result<Vec<RowHead>> {
         on_backend!(self, row_heads(kind, local))
+    }
+
+    /// The heads (as [`Store::row_heads`]) of the rows of `kind` whose id
+    /// is in `ids` or that reference any row in `referencing` (by any of
+    /// [`RowHead::refs`]). In no particular order.
+    pub async fn row_heads_matching(
+        &self,
+        kind: EntityKind,
+        local: &InstanceName,
+        ids: &[Uuid],
+        referencing: &[Uuid],
+    ) -> Result<Vec<RowHead>> {
+        if ids.is_empty() && referencing.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self, row_heads_matching(kind, local, ids, referencing))
+    }
+
+    /// The rows changed since an export last handled the journal: every
+    /// insert, update or delete of a local row, and every deletion or
+    /// change of scope of another instance's row, as the database's
+    /// triggers note them (migration 0005). At most `limit` entries are
+    /// read: beyond that [`Changes::rows`] is `None`, and an export looks
+    /// at every row instead.
+    pub async fn export_changes(&self, limit: usize) -> Result<Changes> {
+        on_backend!(self, export_changes(limit))
+    }
+
+    /// Deletes the journal's entries up to `through` (from
+    /// [`Store::export_changes`]): an export calls this once what it wrote
+    /// reflects them. Changes noted since stay for the next export.
+    pub async fn forget_changes(&self, through: i64) -> Result<()> {
+        on_backend!(self, forget_changes(through))
     }
 
     /// Which renderer made the records of rendered files (the name given to
@@ -572,8 +617,23 @@ mod sqlite {
         };
     }
 
+    /// The values of the JSON array of text in parameter `$param`, as a
+    /// subquery for `IN`.
+    macro_rules! json_texts {
+        ($param:literal) => {
+            concat!("(SELECT value FROM json_each(", $param, "))")
+        };
+    }
+
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Makes the export's journal read in `tx` see every entry numbered
+    /// below its last: a no-op, as `BEGIN IMMEDIATE` already waited for
+    /// any other writer to finish.
+    async fn lock_journal(_tx: &mut sqlx::Transaction<'static, Db>) -> sqlx::Result<()> {
+        Ok(())
     }
 
     include!("backend.rs");
@@ -589,8 +649,33 @@ mod postgres {
         };
     }
 
+    /// The values of the JSON array of text in parameter `$param`, as a
+    /// subquery for `IN`.
+    macro_rules! json_texts {
+        ($param:literal) => {
+            concat!(
+                "(SELECT json_array_elements_text(CAST(",
+                $param,
+                " AS json)))"
+            )
+        };
+    }
+
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin().await
+    }
+
+    /// Makes the export's journal read in `tx` see every entry numbered
+    /// below its last. Postgres draws `seq` when a row is written but shows
+    /// it at commit, so a transaction still open may hold a lower number
+    /// than one already visible; this lock waits for every transaction that
+    /// wrote to the journal to end, and holds new writers back until `tx`
+    /// ends (they then draw higher numbers).
+    async fn lock_journal(tx: &mut sqlx::Transaction<'static, Db>) -> sqlx::Result<()> {
+        sqlx::query("LOCK TABLE export_changes IN EXCLUSIVE MODE")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     include!("backend.rs");

@@ -89,6 +89,13 @@ impl TestDb {
         dbs
     }
 
+    /// Runs one SQL statement on the database behind the store's API, as an
+    /// operator with a SQL shell could: for tests of what the database
+    /// itself notices (the export's journal triggers).
+    pub async fn execute(&self, sql: &str) -> crate::Result<()> {
+        self.store.execute_raw(sql).await
+    }
+
     /// The temporary directory of a SQLite database.
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(tempfile::TempDir::path)
