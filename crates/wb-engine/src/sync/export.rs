@@ -270,27 +270,36 @@ impl Rows {
     }
 }
 
+/// Where [`render_rows`] finds the rows it renders.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Every row, read already.
+    Loaded(&'a Rows),
+    /// Read each row now, one by one.
+    OneByOne,
+    /// Read the whole table now.
+    Table,
+}
+
 /// Renders the rows of `kind` whose heads are `wanted` into their files,
-/// handing each to `add`: from `loaded` when every row was read already,
-/// otherwise read now. Rows that vanished since their heads were read are
-/// skipped.
+/// handing each to `add`, reading them from `source`. Rows that vanished
+/// since their heads were read are skipped.
 async fn render_rows(
     instance: &Instance,
     kind: EntityKind,
     wanted: &[&RowHead],
-    loaded: Option<&Rows>,
+    source: Source<'_>,
     add: &mut dyn FnMut(Uuid, Timestamp, std::result::Result<SyncFile, String>) -> Result<()>,
 ) -> Result<()> {
     let store = instance.store();
     let origin = instance.name();
-    let few = wanted.len() <= FETCH_ONE_BY_ONE;
     let ids: HashSet<Uuid> = wanted.iter().map(|h| h.id).collect();
     macro_rules! render {
         ($one:ident, $all:ident, $public:ident) => {{
             let fetched;
-            let rows: Vec<&_> = match loaded {
-                Some(rows) => rows.$all.iter().filter(|r| ids.contains(&r.id)).collect(),
-                None if few => {
+            let rows: Vec<&_> = match source {
+                Source::Loaded(rows) => rows.$all.iter().filter(|r| ids.contains(&r.id)).collect(),
+                Source::OneByOne => {
                     let mut rows = Vec::with_capacity(wanted.len());
                     for head in wanted {
                         rows.extend(store.$one(head.id).await?);
@@ -298,7 +307,7 @@ async fn render_rows(
                     fetched = rows;
                     fetched.iter().collect()
                 }
-                None => {
+                Source::Table => {
                     fetched = store.$all().await?;
                     fetched.iter().filter(|r| ids.contains(&r.id)).collect()
                 }
@@ -319,6 +328,11 @@ async fn render_rows(
     Ok(())
 }
 
+/// Journal entries (see [`Store::export_changes`](wb_store::Store::export_changes))
+/// up to which an export renders only the rows they name and the rows that
+/// reference them; with more, it looks at every row's head instead.
+const JOURNAL_LIMIT: usize = 1024;
+
 async fn export_local(
     instance: &Instance,
     keys: &KeyStore,
@@ -329,8 +343,92 @@ async fn export_local(
     let name = instance.name();
     let (key, key_created) = instance_key(keys, name)?;
     let public_key = key.public_key().to_minisign_base64();
+    let fail = |e: wb_syncfmt::bundle::BundleError| refused(out, e.to_string());
 
-    let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
+    // Read the journal first: a change made from here on is noted after
+    // `through` and stays for the next export.
+    let changes = store.export_changes(JOURNAL_LIMIT).await?;
+    let (stored, stored_digest) = store.export_state().await?;
+    // When `out` holds the very manifest this instance last wrote, rendered
+    // by this renderer, its files are trusted and only the rows the journal
+    // names are looked at (ARCHITECTURE.md, "Incremental export").
+    let mut updating = None;
+    if let (Some(changed), Some(digest)) = (&changes.rows, &stored_digest)
+        && store.rendered_by().await?.as_deref() == Some(RENDERER)
+        && let Some(writer) = BundleWriter::update(out, digest).map_err(fail)?
+    {
+        updating = Some((writer, changed));
+    }
+    let (writer, rendered) = match updating {
+        Some((mut writer, changed)) => {
+            let rendered = render_changed(instance, &mut writer, changed, out, progress).await?;
+            (writer, rendered)
+        }
+        None => {
+            let mut writer = BundleWriter::create(out).map_err(fail)?;
+            let rendered = render_all(instance, &mut writer, out, progress).await?;
+            (writer, rendered)
+        }
+    };
+
+    // The content is unchanged when the manifest it would have under the
+    // last sequence is the one last exported: then keep the number, and the
+    // same bytes (Ed25519 signatures are deterministic) wherever it goes.
+    let candidate = Manifest {
+        instance: name.to_string(),
+        public_key: public_key.clone(),
+        schema_version: CURRENT_SCHEMA_VERSION,
+        sequence: stored.max(1),
+        files: writer.files(),
+    };
+    let candidate_text = candidate
+        .to_text()
+        .map_err(|e| refused(out, e.to_string()))?;
+    let unchanged = stored > 0
+        && stored_digest.as_deref() == Some(sha256_hex(candidate_text.as_bytes()).as_str());
+    let sequence = if unchanged { stored } else { stored + 1 };
+    if !unchanged {
+        store.set_export_state(sequence, None).await?;
+    }
+    let written = writer
+        .finish(name.as_str(), &public_key, sequence)
+        .map_err(fail)?;
+    let digest = sha256_hex(&written.manifest_bytes);
+    if !unchanged {
+        store.set_export_state(sequence, Some(&digest)).await?;
+    }
+    let comment = bundle_trusted_comment(name.as_str(), sequence)?;
+    let signature = sign_minisign(&key, &written.manifest_bytes, &comment);
+    let sig_path = out.join(SIGNATURE_FILE_NAME);
+    if std::fs::read(&sig_path).ok().as_deref() != Some(signature.as_bytes()) {
+        write_signature(out, signature.as_bytes()).map_err(fail)?;
+    }
+    // What `out` holds now reflects every change noted up to `through`.
+    store.forget_changes(changes.through).await?;
+    Ok(ExportSummary {
+        origin: name.clone(),
+        sequence,
+        changed: !unchanged,
+        files: candidate.files.len() as u64,
+        rendered,
+        written: written.written,
+        removed: written.removed,
+        key_created,
+    })
+}
+
+/// Renders every exported row into `writer` (from [`BundleWriter::create`]),
+/// keeping the files of rows unchanged since they were rendered when the
+/// directory held this instance's previous bundle; returns how many rows
+/// were rendered.
+async fn render_all(
+    instance: &Instance,
+    writer: &mut BundleWriter,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let store = instance.store();
+    let name = instance.name();
     // Files of the previous bundle in `out` can be kept unread only if that
     // bundle is this instance's, in this schema. Without one, every row is
     // rendered: read them all at once, and leave the records of rendered
@@ -356,111 +454,240 @@ async fn export_local(
         // Keep the files of rows unchanged since they were rendered.
         let mut render = Vec::new();
         for head in heads {
-            let kept = match (&head.rendered, reuse) {
-                (Some(r), true) if r.updated_at == head.updated_at => {
-                    let path = format!("{kind}/{}{SYNC_FILE_SUFFIX}", head.id);
-                    match ManifestEntry::with_hex_digest(path, r.length, &r.sha256) {
-                        Some(entry) => writer
-                            .keep(&entry)
-                            .map_err(|e| refused(out, e.to_string()))?,
-                        None => false,
-                    }
-                }
-                _ => false,
-            };
+            let kept = reuse && keep_unchanged(writer, kind, head).map_err(|e| refused(out, e))?;
             if kept {
                 progress.step();
             } else {
                 render.push(*head);
             }
         }
-        // Render the rest, and record what they became.
-        let mut rendered = Vec::new();
-        render_rows(
-            instance,
-            kind,
-            &render,
-            loaded.as_ref(),
-            &mut |id, updated_at, file| {
-                let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
-                let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
-                rendered.push((
-                    id,
-                    RenderedFile {
-                        updated_at,
-                        length: entry.len,
-                        sha256: entry.sha256_hex(),
-                    },
-                ));
-                progress.step();
-                Ok(())
-            },
-        )
-        .await?;
+        let source = match &loaded {
+            Some(rows) => Source::Loaded(rows),
+            None if render.len() <= FETCH_ONE_BY_ONE => Source::OneByOne,
+            None => Source::Table,
+        };
+        let rendered =
+            render_and_add(instance, writer, kind, &render, source, out, progress).await?;
         rendered_rows += rendered.len() as u64;
         if !reuse {
             continue;
         }
-        let previous: HashMap<Uuid, &RenderedFile> = render
-            .iter()
-            .filter_map(|h| h.rendered.as_ref().map(|r| (h.id, r)))
-            .collect();
-        rendered.retain(|(id, file)| previous.get(id) != Some(&file));
         let exported_ids: HashSet<Uuid> = heads.iter().map(|h| h.id).collect();
         let forget: Vec<Uuid> = all
             .iter()
             .filter(|h| h.rendered.is_some() && !exported_ids.contains(&h.id))
             .map(|h| h.id)
             .collect();
-        store
-            .record_rendered(store_kind(kind), &rendered, &forget)
-            .await?;
+        record(instance, kind, &render, rendered, &forget).await?;
     }
     progress.finish();
+    Ok(rendered_rows)
+}
 
-    // The content is unchanged when the manifest it would have under the
-    // last sequence is the one last exported: then keep the number, and the
-    // same bytes (Ed25519 signatures are deterministic) wherever it goes.
-    let (stored, stored_digest) = store.export_state().await?;
-    let candidate = Manifest {
-        instance: name.to_string(),
-        public_key: public_key.clone(),
-        schema_version: CURRENT_SCHEMA_VERSION,
-        sequence: stored.max(1),
-        files: writer.files(),
+/// Renders into `writer` (from [`BundleWriter::update`]) the rows the
+/// journal names as `changed`, and the rows whose effective scope they may
+/// have changed: the rows referencing a changed user or request, and the
+/// comments on requests of a changed user. Every other file of the bundle
+/// stays as it is. Returns how many rows were rendered.
+async fn render_changed(
+    instance: &Instance,
+    writer: &mut BundleWriter,
+    changed: &[(wb_model::EntityKind, Uuid)],
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let store = instance.store();
+    let name = instance.name();
+    let mut ids: [Vec<Uuid>; 5] = Default::default();
+    for (kind, id) in changed {
+        if let Some(i) = KINDS.iter().position(|k| store_kind(*k) == *kind) {
+            ids[i].push(*id);
+        }
+    }
+    let [users, requests, comments, invites, vouches] = &ids;
+    let matching = |kind, ids: &[Uuid], referencing: &[Uuid]| {
+        let ids = ids.to_vec();
+        let referencing = referencing.to_vec();
+        async move {
+            store
+                .row_heads_matching(store_kind(kind), name, &ids, &referencing)
+                .await
+        }
     };
-    let candidate_text = candidate
-        .to_text()
-        .map_err(|e| refused(out, e.to_string()))?;
-    let unchanged = stored > 0
-        && stored_digest.as_deref() == Some(sha256_hex(candidate_text.as_bytes()).as_str());
-    let sequence = if unchanged { stored } else { stored + 1 };
-    if !unchanged {
-        store.set_export_state(sequence, None).await?;
+    // The affected rows of each kind.
+    let mut heads: [Vec<RowHead>; 5] = Default::default();
+    heads[0] = matching(EntityKind::User, users, &[]).await?;
+    heads[1] = matching(EntityKind::Request, requests, users).await?;
+    let request_ids: Vec<Uuid> = requests
+        .iter()
+        .copied()
+        .chain(heads[1].iter().map(|h| h.id))
+        .chain(users.iter().copied())
+        .collect();
+    heads[2] = matching(EntityKind::Comment, comments, &request_ids).await?;
+    heads[3] = matching(EntityKind::Invite, invites, users).await?;
+    heads[4] = matching(EntityKind::Vouch, vouches, users).await?;
+    // The rows they reference, whose export decides theirs: the requests
+    // of comments, then the users of everything.
+    let have = |heads: &[RowHead]| heads.iter().map(|h| h.id).collect::<HashSet<_>>();
+    let known_requests = have(&heads[1]);
+    let more_requests: Vec<Uuid> = heads[2]
+        .iter()
+        .filter_map(|h| h.refs[0])
+        .filter(|id| !known_requests.contains(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut extra_requests = matching(EntityKind::Request, &more_requests, &[]).await?;
+    let known_users = have(&heads[0]);
+    let more_users: Vec<Uuid> = heads[1..]
+        .iter()
+        .flatten()
+        .chain(&extra_requests)
+        .flat_map(|h| h.refs.into_iter().flatten())
+        .filter(|id| !known_users.contains(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut extra_users = matching(EntityKind::User, &more_users, &[]).await?;
+    // The referenced rows are context, not affected: their own files have
+    // not changed.
+    let context = [have(&extra_users), have(&extra_requests)];
+    let affected = |i: usize, head: &RowHead| {
+        head.local && context.get(i).is_none_or(|ids| !ids.contains(&head.id))
+    };
+    heads[0].append(&mut extra_users);
+    heads[1].append(&mut extra_requests);
+    let heads = Heads(heads);
+    let exported = heads.exported();
+    let total: usize = (0..KINDS.len())
+        .map(|i| heads.0[i].iter().filter(|h| affected(i, h)).count())
+        .sum();
+    progress.start("exporting", total as u64);
+    let mut rendered_rows = 0;
+    for (i, kind) in KINDS.into_iter().enumerate() {
+        let exported_ids: HashSet<Uuid> = exported[i].iter().map(|h| h.id).collect();
+        let mut render = Vec::new();
+        let mut forget = Vec::new();
+        let changed_here: HashSet<Uuid> = ids[i].iter().copied().collect();
+        for head in exported[i].iter().copied().filter(|h| affected(i, h)) {
+            // A row the journal names is rendered even if its `updated_at`
+            // did not move (a change in SQL by hand); a row only referencing
+            // one keeps its file if it was rendered at this version.
+            if !changed_here.contains(&head.id)
+                && keep_unchanged(writer, kind, head).map_err(|e| refused(out, e))?
+            {
+                progress.step();
+            } else {
+                render.push(head);
+            }
+        }
+        // Rows no longer exported, and rows deleted, leave the bundle.
+        let found = have(&heads.0[i]);
+        let gone = heads.0[i]
+            .iter()
+            .filter(|h| affected(i, h) && !exported_ids.contains(&h.id))
+            .map(|h| h.id)
+            .chain(ids[i].iter().copied().filter(|id| !found.contains(id)));
+        for id in gone {
+            writer
+                .remove(&format!("{kind}/{id}{SYNC_FILE_SUFFIX}"))
+                .map_err(|e| refused(out, e.to_string()))?;
+            forget.push(id);
+            progress.step();
+        }
+        let rendered = render_and_add(
+            instance,
+            writer,
+            kind,
+            &render,
+            Source::OneByOne,
+            out,
+            progress,
+        )
+        .await?;
+        rendered_rows += rendered.len() as u64;
+        record(instance, kind, &render, rendered, &forget).await?;
     }
-    let written = writer
-        .finish(name.as_str(), &public_key, sequence)
-        .map_err(|e| refused(out, e.to_string()))?;
-    let digest = sha256_hex(&written.manifest_bytes);
-    if !unchanged {
-        store.set_export_state(sequence, Some(&digest)).await?;
+    progress.finish();
+    Ok(rendered_rows)
+}
+
+/// Keeps the file of `head`'s row when the row has not changed since it was
+/// rendered into exactly the file the previous manifest lists.
+fn keep_unchanged(
+    writer: &mut BundleWriter,
+    kind: EntityKind,
+    head: &RowHead,
+) -> std::result::Result<bool, String> {
+    let Some(r) = head
+        .rendered
+        .as_ref()
+        .filter(|r| r.updated_at == head.updated_at)
+    else {
+        return Ok(false);
+    };
+    let path = format!("{kind}/{}{SYNC_FILE_SUFFIX}", head.id);
+    match ManifestEntry::with_hex_digest(path, r.length, &r.sha256) {
+        Some(entry) => writer.keep(&entry).map_err(|e| e.to_string()),
+        None => Ok(false),
     }
-    let comment = bundle_trusted_comment(name.as_str(), sequence)?;
-    let signature = sign_minisign(&key, &written.manifest_bytes, &comment);
-    let sig_path = out.join(SIGNATURE_FILE_NAME);
-    if std::fs::read(&sig_path).ok().as_deref() != Some(signature.as_bytes()) {
-        write_signature(out, signature.as_bytes()).map_err(|e| refused(out, e.to_string()))?;
-    }
-    Ok(ExportSummary {
-        origin: name.clone(),
-        sequence,
-        changed: !unchanged,
-        files: total as u64,
-        rendered: rendered_rows,
-        written: written.written,
-        removed: written.removed,
-        key_created,
-    })
+}
+
+/// Renders the rows of `render` into `writer`; returns what each became.
+async fn render_and_add(
+    instance: &Instance,
+    writer: &mut BundleWriter,
+    kind: EntityKind,
+    render: &[&RowHead],
+    source: Source<'_>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<(Uuid, RenderedFile)>> {
+    let mut rendered = Vec::new();
+    render_rows(
+        instance,
+        kind,
+        render,
+        source,
+        &mut |id, updated_at, file| {
+            let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
+            let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
+            rendered.push((
+                id,
+                RenderedFile {
+                    updated_at,
+                    length: entry.len,
+                    sha256: entry.sha256_hex(),
+                },
+            ));
+            progress.step();
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(rendered)
+}
+
+/// Records what the rows of `kind` were rendered into (skipping records
+/// that did not change) and forgets the records of `forget`.
+async fn record(
+    instance: &Instance,
+    kind: EntityKind,
+    render: &[&RowHead],
+    mut rendered: Vec<(Uuid, RenderedFile)>,
+    forget: &[Uuid],
+) -> Result<()> {
+    let previous: HashMap<Uuid, &RenderedFile> = render
+        .iter()
+        .filter_map(|h| h.rendered.as_ref().map(|r| (h.id, r)))
+        .collect();
+    rendered.retain(|(id, file)| previous.get(id) != Some(&file));
+    instance
+        .store()
+        .record_rendered(store_kind(kind), &rendered, forget)
+        .await?;
+    Ok(())
 }
 
 /// This instance's copy of `origin`'s rows, byte-identical to the bundle it
