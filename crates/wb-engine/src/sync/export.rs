@@ -359,6 +359,7 @@ async fn export_local(
     {
         updating = Some((writer, changed));
     }
+    let journaled = updating.is_some();
     let (writer, rendered) = match updating {
         Some((mut writer, changed)) => {
             let rendered = render_changed(instance, &mut writer, changed, out, progress).await?;
@@ -374,18 +375,28 @@ async fn export_local(
     // The content is unchanged when the manifest it would have under the
     // last sequence is the one last exported: then keep the number, and the
     // same bytes (Ed25519 signatures are deterministic) wherever it goes.
-    let candidate = Manifest {
-        instance: name.to_string(),
-        public_key: public_key.clone(),
-        schema_version: CURRENT_SCHEMA_VERSION,
-        sequence: stored.max(1),
-        files: writer.files(),
+    // Updating, the previous manifest *is* the one last exported (same
+    // digest), so comparing its files with the new ones is enough.
+    let unchanged = if journaled {
+        writer.has_previous_files()
+            && writer
+                .previous_manifest()
+                .is_some_and(|m| m.public_key == public_key && m.instance == name.as_str())
+    } else {
+        let candidate = Manifest {
+            instance: name.to_string(),
+            public_key: public_key.clone(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            sequence: stored.max(1),
+            files: writer.files(),
+        };
+        let candidate_text = candidate
+            .to_text()
+            .map_err(|e| refused(out, e.to_string()))?;
+        stored > 0
+            && stored_digest.as_deref() == Some(sha256_hex(candidate_text.as_bytes()).as_str())
     };
-    let candidate_text = candidate
-        .to_text()
-        .map_err(|e| refused(out, e.to_string()))?;
-    let unchanged = stored > 0
-        && stored_digest.as_deref() == Some(sha256_hex(candidate_text.as_bytes()).as_str());
+    let files = writer.file_count();
     let sequence = if unchanged { stored } else { stored + 1 };
     if !unchanged {
         store.set_export_state(sequence, None).await?;
@@ -409,7 +420,7 @@ async fn export_local(
         origin: name.clone(),
         sequence,
         changed: !unchanged,
-        files: candidate.files.len() as u64,
+        files,
         rendered,
         written: written.written,
         removed: written.removed,

@@ -513,6 +513,22 @@ impl BundleWriter {
         Ok(true)
     }
 
+    /// Whether the files added (or kept) so far are exactly the previous
+    /// manifest's, entry for entry; false without a previous manifest. Does
+    /// no I/O and copies nothing.
+    #[must_use]
+    pub fn has_previous_files(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|previous| previous.files.iter().eq(self.files.values()))
+    }
+
+    /// How many files the bundle holds so far.
+    #[must_use]
+    pub fn file_count(&self) -> u64 {
+        self.files.len() as u64
+    }
+
     /// The files added so far, sorted by path: the manifest's file list.
     /// Does no I/O.
     #[must_use]
