@@ -15,7 +15,7 @@ pub struct TerminalProgress {
 impl Progress for TerminalProgress {
     fn start(&self, what: &str, total: u64) {
         let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} files") {
+        if let Ok(style) = ProgressStyle::with_template("{msg:>15} [{bar:40}] {pos}/{len}") {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_owned());

@@ -1020,6 +1020,71 @@ pub(crate) async fn invites(pool: &sqlx::Pool<Db>) -> Result<Vec<Invite>> {
     fetch_all_by_creation(pool, sql, invite_from_row, |i| (i.created_at, i.id)).await
 }
 
+pub(crate) async fn row_count(pool: &sqlx::Pool<Db>, kind: EntityKind) -> Result<u64> {
+    let sql = match kind {
+        EntityKind::User => "SELECT COUNT(*) FROM users",
+        EntityKind::Request => "SELECT COUNT(*) FROM requests",
+        EntityKind::Comment => "SELECT COUNT(*) FROM comments",
+        EntityKind::Invite => "SELECT COUNT(*) FROM invites",
+        EntityKind::Vouch => "SELECT COUNT(*) FROM vouches",
+    };
+    let count: i64 = sqlx::query_scalar(sql).fetch_one(pool).await?;
+    u64::try_from(count).map_err(|e| corrupt("row count", e))
+}
+
+/// Hands every row of `sql` to `each`, decoded, as it arrives from the
+/// database, until `each` returns false.
+async fn scan<T>(
+    pool: &sqlx::Pool<Db>,
+    sql: &'static str,
+    decode: fn(&DbRow) -> Result<T>,
+    each: &mut dyn FnMut(T) -> bool,
+) -> Result<()> {
+    use futures_util::TryStreamExt as _;
+    let mut rows = sqlx::query(sql).fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        if !each(decode(&row)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn scan_users(
+    pool: &sqlx::Pool<Db>,
+    each: &mut dyn FnMut(User) -> bool,
+) -> Result<()> {
+    scan(pool, select_users!(), user_from_row, each).await
+}
+
+pub(crate) async fn scan_requests(
+    pool: &sqlx::Pool<Db>,
+    each: &mut dyn FnMut(Request) -> bool,
+) -> Result<()> {
+    scan(pool, select_requests!(), request_from_row, each).await
+}
+
+pub(crate) async fn scan_comments(
+    pool: &sqlx::Pool<Db>,
+    each: &mut dyn FnMut(Comment) -> bool,
+) -> Result<()> {
+    scan(pool, select_comments!(), comment_from_row, each).await
+}
+
+pub(crate) async fn scan_invites(
+    pool: &sqlx::Pool<Db>,
+    each: &mut dyn FnMut(Invite) -> bool,
+) -> Result<()> {
+    scan(pool, select_invites!(), invite_from_row, each).await
+}
+
+pub(crate) async fn scan_vouches(
+    pool: &sqlx::Pool<Db>,
+    each: &mut dyn FnMut(Vouch) -> bool,
+) -> Result<()> {
+    scan(pool, select_vouches!(), vouch_from_row, each).await
+}
+
 // ---- the export's record of rendered files -----------------------------------
 
 /// The heads of one table (see `RowHead`), packed by the database into one

@@ -407,6 +407,39 @@ impl Store {
         on_backend!(self, forget_changes(through))
     }
 
+    /// How many rows of `kind` the database holds (of every origin).
+    pub async fn row_count(&self, kind: EntityKind) -> Result<u64> {
+        on_backend!(self, row_count(kind))
+    }
+
+    /// Hands every user to `each` as it is read, in no particular order,
+    /// until `each` returns false: all of them without holding them all
+    /// (what an export into an empty directory reads). The `scan_*`
+    /// methods of the other kinds do the same.
+    pub async fn scan_users(&self, each: &mut dyn FnMut(User) -> bool) -> Result<()> {
+        on_backend!(self, scan_users(each))
+    }
+
+    /// Every request, as [`Store::scan_users`] hands users.
+    pub async fn scan_requests(&self, each: &mut dyn FnMut(Request) -> bool) -> Result<()> {
+        on_backend!(self, scan_requests(each))
+    }
+
+    /// Every comment, as [`Store::scan_users`] hands users.
+    pub async fn scan_comments(&self, each: &mut dyn FnMut(Comment) -> bool) -> Result<()> {
+        on_backend!(self, scan_comments(each))
+    }
+
+    /// Every invite, as [`Store::scan_users`] hands users.
+    pub async fn scan_invites(&self, each: &mut dyn FnMut(Invite) -> bool) -> Result<()> {
+        on_backend!(self, scan_invites(each))
+    }
+
+    /// Every vouch, as [`Store::scan_users`] hands users.
+    pub async fn scan_vouches(&self, each: &mut dyn FnMut(Vouch) -> bool) -> Result<()> {
+        on_backend!(self, scan_vouches(each))
+    }
+
     /// Which renderer made the records of rendered files (the name given to
     /// the last [`Store::reset_rendered`]), if any.
     pub async fn rendered_by(&self) -> Result<Option<String>> {

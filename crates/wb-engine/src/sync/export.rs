@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_model::{
-    Comment, InstanceName, Invite, PublicComment, PublicInvite, PublicRequest, PublicUser,
-    PublicVouch, Reference, Relation, Request, SyncScope, Timestamp, User, Uuid, Vouch,
-    effective_scope,
+    InstanceName, PublicComment, PublicInvite, PublicRequest, PublicUser, PublicVouch, Reference,
+    Relation, SyncScope, Timestamp, Uuid, effective_scope,
 };
 use wb_store::{RenderedFile, RowHead};
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
@@ -116,63 +115,72 @@ impl Heads {
 
     /// This instance's effectively public rows, by kind, in any order.
     fn exported(&self) -> [Vec<&RowHead>; 5] {
-        let [users, requests, comments, invites, vouches] = &self.0;
+        let mut decide = Decide::default();
         let mut out: [Vec<&RowHead>; 5] = Default::default();
-        // Whether each referenced row is exported. A user counts by its own
-        // scope: a local public profile is exported, an imported one is
-        // public unless its origin withdrew it.
-        let user_ok: HashMap<Uuid, bool> = users
-            .iter()
-            .map(|u| (u.id, u.scope == SyncScope::Public))
-            .collect();
-        let mut request_ok: HashMap<Uuid, bool> = HashMap::with_capacity(requests.len());
-        let refs = |head: &RowHead, relations: [(Relation, &HashMap<Uuid, bool>); 2]| {
+        for ((slot, heads), kind) in out.iter_mut().zip(&self.0).zip(KINDS) {
+            slot.extend(heads.iter().filter(|h| decide.exported(kind, h)));
+        }
+        out
+    }
+}
+
+/// Decides which rows are exported, seeing the rows kind by kind in the
+/// order of [`KINDS`] (every row of a kind before any row of the next), so
+/// that an export can decide each row as it reads it.
+#[derive(Default)]
+struct Decide {
+    /// Whether each user seen counts as exported when referenced: by its
+    /// own scope (a local public profile is exported; an imported one is
+    /// public unless its origin withdrew it).
+    user_ok: HashMap<Uuid, bool>,
+    /// Whether each request seen is effectively public.
+    request_ok: HashMap<Uuid, bool>,
+}
+
+impl Decide {
+    /// Whether `head`'s row is this instance's and effectively public;
+    /// notes what rows of later kinds need to know of it.
+    fn exported(&mut self, kind: EntityKind, head: &RowHead) -> bool {
+        let refs = |relations: [(Relation, &HashMap<Uuid, bool>); 2]| {
             head.refs
                 .iter()
                 .zip(relations)
                 .filter_map(|(id, (relation, known))| id.map(|id| reference(relation, id, known)))
                 .collect::<Vec<_>>()
         };
-
-        out[0].extend(
-            users
-                .iter()
-                .filter(|u| u.local && u.scope == SyncScope::Public),
-        );
-        for r in requests {
-            let scope = if r.local {
-                let author = r.refs[0].map(|id| reference(Relation::Author, id, &user_ok));
-                effective_scope(r.scope, false, author.as_slice())
-            } else {
-                effective_scope(r.scope, true, &[])
-            };
-            request_ok.insert(r.id, scope.is_exported());
-            if r.local && scope.is_exported() {
-                out[1].push(r);
+        let local_public = |refs: Vec<Reference>| {
+            head.local && effective_scope(head.scope, false, &refs).is_exported()
+        };
+        match kind {
+            EntityKind::User => {
+                let public = head.scope == SyncScope::Public;
+                self.user_ok.insert(head.id, public);
+                head.local && public
             }
+            EntityKind::Request => {
+                let scope = if head.local {
+                    let author =
+                        head.refs[0].map(|id| reference(Relation::Author, id, &self.user_ok));
+                    effective_scope(head.scope, false, author.as_slice())
+                } else {
+                    effective_scope(head.scope, true, &[])
+                };
+                self.request_ok.insert(head.id, scope.is_exported());
+                head.local && scope.is_exported()
+            }
+            EntityKind::Comment => local_public(refs([
+                (Relation::Request, &self.request_ok),
+                (Relation::Author, &self.user_ok),
+            ])),
+            EntityKind::Invite => local_public(refs([
+                (Relation::Inviter, &self.user_ok),
+                (Relation::Invitee, &self.user_ok),
+            ])),
+            EntityKind::Vouch => local_public(refs([
+                (Relation::Voucher, &self.user_ok),
+                (Relation::Subject, &self.user_ok),
+            ])),
         }
-        for (slot, (heads, relations)) in out[2..].iter_mut().zip([
-            (
-                comments,
-                [
-                    (Relation::Request, &request_ok),
-                    (Relation::Author, &user_ok),
-                ],
-            ),
-            (
-                invites,
-                [(Relation::Inviter, &user_ok), (Relation::Invitee, &user_ok)],
-            ),
-            (
-                vouches,
-                [(Relation::Voucher, &user_ok), (Relation::Subject, &user_ok)],
-            ),
-        ]) {
-            slot.extend(heads.iter().filter(|h| {
-                h.local && effective_scope(h.scope, false, &refs(h, relations)).is_exported()
-            }));
-        }
-        out
     }
 }
 
@@ -195,86 +203,29 @@ const RENDERER: &str = concat!("wb-engine ", env!("CARGO_PKG_VERSION"));
 /// export), all at once otherwise.
 const FETCH_ONE_BY_ONE: usize = 64;
 
-/// Every row of the instance, read in full: what an export into a
-/// directory without a reusable bundle renders from.
-struct Rows {
-    users: Vec<User>,
-    requests: Vec<Request>,
-    comments: Vec<Comment>,
-    invites: Vec<Invite>,
-    vouches: Vec<Vouch>,
-}
-
-impl Rows {
-    async fn read(instance: &Instance) -> Result<Rows> {
-        let store = instance.store();
-        Ok(Rows {
-            users: store.users().await?,
-            requests: store.requests().await?,
-            comments: store.comments().await?,
-            invites: store.invites().await?,
-            vouches: store.vouches().await?,
-        })
-    }
-
-    /// The rows' heads, as [`Store::row_heads`](wb_store::Store::row_heads)
-    /// would read them, without the records of rendered files.
-    fn heads(&self, local: &InstanceName) -> Heads {
-        let h = |id, origin: &InstanceName, scope, updated_at, refs| RowHead {
-            id,
-            local: origin == local,
-            scope,
-            updated_at,
-            refs,
-            rendered: None,
-        };
-        Heads([
-            self.users
-                .iter()
-                .map(|u| h(u.id, &u.origin, u.scope, u.updated_at, [None, None]))
-                .collect(),
-            self.requests
-                .iter()
-                .map(|r| {
-                    h(
-                        r.id,
-                        &r.origin,
-                        r.scope,
-                        r.updated_at,
-                        [Some(r.author_id), None],
-                    )
-                })
-                .collect(),
-            self.comments
-                .iter()
-                .map(|c| {
-                    let refs = [Some(c.request_id), Some(c.author_id)];
-                    h(c.id, &c.origin, c.scope, c.updated_at, refs)
-                })
-                .collect(),
-            self.invites
-                .iter()
-                .map(|i| {
-                    let refs = [Some(i.inviter_id), i.invitee_id];
-                    h(i.id, &i.origin, i.scope, i.updated_at, refs)
-                })
-                .collect(),
-            self.vouches
-                .iter()
-                .map(|v| {
-                    let refs = [Some(v.voucher_id), Some(v.subject_id)];
-                    h(v.id, &v.origin, v.scope, v.updated_at, refs)
-                })
-                .collect(),
-        ])
+/// The head of a row read in full, as [`Store::row_heads`](wb_store::Store::row_heads)
+/// would read it, without the record of its rendered file.
+fn head(
+    id: Uuid,
+    origin: &InstanceName,
+    local: &InstanceName,
+    scope: SyncScope,
+    updated_at: Timestamp,
+    refs: [Option<Uuid>; 2],
+) -> RowHead {
+    RowHead {
+        id,
+        local: origin == local,
+        scope,
+        updated_at,
+        refs,
+        rendered: None,
     }
 }
 
 /// Where [`render_rows`] finds the rows it renders.
 #[derive(Clone, Copy)]
-enum Source<'a> {
-    /// Every row, read already.
-    Loaded(&'a Rows),
+enum Source {
     /// Read each row now, one by one.
     OneByOne,
     /// Read the whole table now.
@@ -288,7 +239,7 @@ async fn render_rows(
     instance: &Instance,
     kind: EntityKind,
     wanted: &[&RowHead],
-    source: Source<'_>,
+    source: Source,
     add: &mut dyn FnMut(Uuid, Timestamp, std::result::Result<SyncFile, String>) -> Result<()>,
 ) -> Result<()> {
     let store = instance.store();
@@ -298,7 +249,6 @@ async fn render_rows(
         ($one:ident, $all:ident, $public:ident) => {{
             let fetched;
             let rows: Vec<&_> = match source {
-                Source::Loaded(rows) => rows.$all.iter().filter(|r| ids.contains(&r.id)).collect(),
                 Source::OneByOne => {
                     let mut rows = Vec::with_capacity(wanted.len());
                     for head in wanted {
@@ -442,47 +392,41 @@ async fn render_all(
     let name = instance.name();
     // Files of the previous bundle in `out` can be kept unread only if that
     // bundle is this instance's, in this schema. Without one, every row is
-    // rendered: read them all at once, and leave the records of rendered
-    // files as they are (reading them would cost more than it saves; a
-    // stale record only makes a later export render that row again).
+    // rendered as it is read, and the records of rendered files are left as
+    // they are (reading them would cost more than it saves; a stale record
+    // only makes a later export render that row again).
     let reuse = writer
         .previous_manifest()
         .is_some_and(|m| m.instance == name.as_str() && m.schema_version == CURRENT_SCHEMA_VERSION);
-    if reuse && store.rendered_by().await?.as_deref() != Some(RENDERER) {
+    if !reuse {
+        return render_streamed(instance, writer, out, progress).await;
+    }
+    if store.rendered_by().await?.as_deref() != Some(RENDERER) {
         store.reset_rendered(RENDERER).await?;
     }
-    let (heads, loaded) = if reuse {
-        (Heads::read(instance).await?, None)
-    } else {
-        let rows = Rows::read(instance).await?;
-        (rows.heads(name), Some(rows))
-    };
+    let heads = Heads::read(instance).await?;
     let exported = heads.exported();
     let total: usize = exported.iter().map(Vec::len).sum();
-    progress.start("exporting", total as u64);
+    progress.start("exporting files", total as u64);
     let mut rendered_rows = 0;
     for ((kind, heads), all) in KINDS.into_iter().zip(&exported).zip(&heads.0) {
         // Keep the files of rows unchanged since they were rendered.
         let mut render = Vec::new();
         for head in heads {
-            let kept = reuse && keep_unchanged(writer, kind, head).map_err(|e| refused(out, e))?;
-            if kept {
+            if keep_unchanged(writer, kind, head).map_err(|e| refused(out, e))? {
                 progress.step();
             } else {
                 render.push(*head);
             }
         }
-        let source = match &loaded {
-            Some(rows) => Source::Loaded(rows),
-            None if render.len() <= FETCH_ONE_BY_ONE => Source::OneByOne,
-            None => Source::Table,
+        let source = if render.len() <= FETCH_ONE_BY_ONE {
+            Source::OneByOne
+        } else {
+            Source::Table
         };
         let rendered =
             render_and_add(instance, writer, kind, &render, source, out, progress).await?;
         rendered_rows += rendered.len() as u64;
-        if !reuse {
-            continue;
-        }
         let exported_ids: HashSet<Uuid> = heads.iter().map(|h| h.id).collect();
         let forget: Vec<Uuid> = all
             .iter()
@@ -493,6 +437,99 @@ async fn render_all(
     }
     progress.finish();
     Ok(rendered_rows)
+}
+
+/// Renders every exported row into `writer`, reading each table once, in
+/// the order of [`KINDS`], and deciding and rendering each row as it
+/// arrives, so that rows are never all in memory and reading overlaps
+/// rendering (and the writer's storing thread); returns how many rows were
+/// rendered.
+async fn render_streamed(
+    instance: &Instance,
+    writer: &mut BundleWriter,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let store = instance.store();
+    let name = instance.name();
+    let mut total = 0;
+    for kind in KINDS {
+        total += store.row_count(store_kind(kind)).await?;
+    }
+    progress.start("exporting rows", total);
+    let mut decide = Decide::default();
+    let mut rendered = 0;
+    let mut failed = None;
+    // Decides one row and renders it if exported; false (with `failed`
+    // set) stops the scan.
+    let mut each = |kind: EntityKind,
+                    head: RowHead,
+                    file: &dyn Fn() -> std::result::Result<SyncFile, String>| {
+        progress.step();
+        if !decide.exported(kind, &head) {
+            return true;
+        }
+        let added = file()
+            .map_err(|e| refused(Path::new("(export)"), e))
+            .and_then(|file| {
+                writer
+                    .add(&file)
+                    .map(|_| ())
+                    .map_err(|e| refused(out, e.to_string()))
+            });
+        match added {
+            Ok(()) => {
+                rendered += 1;
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    };
+    macro_rules! scan {
+        ($scan:ident, $kind:expr, $public:ident, |$row:ident| $refs:expr) => {
+            store
+                .$scan(&mut |$row| {
+                    let refs = $refs;
+                    let row_head = head(
+                        $row.id,
+                        &$row.origin,
+                        name,
+                        $row.scope,
+                        $row.updated_at,
+                        refs,
+                    );
+                    each($kind, row_head, &|| {
+                        to_file($kind, $row.id, name, $row.updated_at, &$public::from(&$row))
+                    })
+                })
+                .await?
+        };
+    }
+    scan!(scan_users, EntityKind::User, PublicUser, |u| [None, None]);
+    scan!(scan_requests, EntityKind::Request, PublicRequest, |r| [
+        Some(r.author_id),
+        None
+    ]);
+    scan!(scan_comments, EntityKind::Comment, PublicComment, |c| [
+        Some(c.request_id),
+        Some(c.author_id)
+    ]);
+    scan!(scan_invites, EntityKind::Invite, PublicInvite, |i| [
+        Some(i.inviter_id),
+        i.invitee_id
+    ]);
+    scan!(scan_vouches, EntityKind::Vouch, PublicVouch, |v| [
+        Some(v.voucher_id),
+        Some(v.subject_id)
+    ]);
+    progress.finish();
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(rendered),
+    }
 }
 
 /// Renders into `writer` (from [`BundleWriter::update`]) the rows the
@@ -574,7 +611,7 @@ async fn render_changed(
     let total: usize = (0..KINDS.len())
         .map(|i| heads.0[i].iter().filter(|h| affected(i, h)).count())
         .sum();
-    progress.start("exporting", total as u64);
+    progress.start("exporting files", total as u64);
     let mut rendered_rows = 0;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let exported_ids: HashSet<Uuid> = exported[i].iter().map(|h| h.id).collect();
@@ -651,7 +688,7 @@ async fn render_and_add(
     writer: &mut BundleWriter,
     kind: EntityKind,
     render: &[&RowHead],
-    source: Source<'_>,
+    source: Source,
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<Vec<(Uuid, RenderedFile)>> {
@@ -806,7 +843,7 @@ async fn export_copy(
     }
 
     let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
-    progress.start("exporting", files.len() as u64);
+    progress.start("exporting files", files.len() as u64);
     for file in &files {
         writer.add(file).map_err(|e| refused(out, e.to_string()))?;
         progress.step();

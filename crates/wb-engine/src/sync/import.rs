@@ -169,7 +169,7 @@ pub async fn import_bundle(
         invites: Vec::new(),
         vouches: Vec::new(),
     };
-    progress.start("verifying", manifest.files.len() as u64);
+    progress.start("verifying files", manifest.files.len() as u64);
     for entry in reader.entries() {
         let file = entry.map_err(|e| refused(dir, e.to_string()))?;
         add_row(&mut batch, &key, &file)

@@ -29,7 +29,8 @@ use crate::Result;
 
 /// Where the progress of long work goes. All methods default to nothing.
 pub trait Progress {
-    /// Work of `total` steps, described by `what`, begins.
+    /// Work of `total` steps, described by `what` (which names what a
+    /// step is: "exporting files", "exporting rows"), begins.
     fn start(&self, what: &str, total: u64) {
         let _ = (what, total);
     }

@@ -7,13 +7,17 @@
 //! manifest is one `lstat` — the quick check of `make` and `rsync`, so an
 //! unchanged export reads no file back. Anything else (a file touched after
 //! the manifest, a crash between files and manifest) is compared byte for
-//! byte and replaced atomically.
+//! byte and replaced atomically. Files are stored by a thread of the
+//! writer's own, so that rendering one file overlaps storing the one
+//! before: the writer uses two cores where it can.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 use std::time::SystemTime;
 
 use super::fs_util::{is_temp_name, write_atomic};
@@ -60,6 +64,8 @@ pub struct BundleWriter {
     unchanged: u64,
     /// Set when opened by [`BundleWriter::update`].
     update: Option<Update>,
+    /// The thread storing added files, once a file was added.
+    storer: Option<Storer>,
 }
 
 /// The state of a writer opened by [`BundleWriter::update`], whose `files`
@@ -68,8 +74,6 @@ pub struct BundleWriter {
 struct Update {
     /// Paths added or kept in this run (and not removed since).
     touched: HashSet<String>,
-    /// Paths whose file was written in this run (and not removed since).
-    written: HashSet<String>,
     /// Paths removed in this run: their files go in `finish`.
     removed: BTreeSet<String>,
 }
@@ -155,6 +159,7 @@ impl BundleWriter {
             written: 0,
             unchanged: 0,
             update: None,
+            storer: None,
         })
     }
 
@@ -218,6 +223,7 @@ impl BundleWriter {
             written: 0,
             unchanged: 0,
             update: Some(Update::default()),
+            storer: None,
         }))
     }
 
@@ -272,8 +278,11 @@ impl BundleWriter {
         self.previous.as_ref()
     }
 
-    /// Renders `file` and writes it to `<entity>/<id>.sync.txt`, unless the
-    /// same bytes are already there; returns its manifest entry.
+    /// Renders `file` for `<entity>/<id>.sync.txt` and returns its manifest
+    /// entry. The file is written, unless the same bytes are already there,
+    /// by a thread of the writer's own while the caller renders the next:
+    /// it is on disk when [`finish`](Self::finish) returns, and an error
+    /// storing it is reported by a later `add` or by `finish`.
     ///
     /// # Errors
     ///
@@ -303,16 +312,25 @@ impl BundleWriter {
         }
         self.entity_dir(file.entity)?;
         let full = self.dir.join(&path);
-        let bytes = text.as_bytes();
-        let entry = ManifestEntry::for_bytes(path, bytes);
-        if self.store(&full, &entry, bytes)? {
-            self.written += 1;
-            if let Some(update) = &mut self.update {
-                update.written.insert(entry.path.clone());
-            }
-        } else {
-            self.unchanged += 1;
-        }
+        let entry = ManifestEntry::for_bytes(path, text.as_bytes());
+        let listed = match self.listed(&entry.path) {
+            None => Listed::No,
+            Some(l) if l.len == entry.len && l.sha256 == entry.sha256 => Listed::Same,
+            Some(_) => Listed::Different,
+        };
+        let storer = match &mut self.storer {
+            Some(storer) => storer,
+            None => self.storer.insert(
+                Storer::spawn(self.previous_mtime, self.update.is_some())
+                    .map_err(io_error(&self.dir))?,
+            ),
+        };
+        storer.send(Job {
+            full,
+            path: entry.path.clone(),
+            bytes: text.into_bytes(),
+            listed,
+        })?;
         self.touch(&entry.path);
         Ok(match self.files.entry(entry.path.clone()) {
             Entry::Occupied(mut slot) => {
@@ -344,55 +362,9 @@ impl BundleWriter {
         let held = self.files.remove(path).is_some();
         if let Some(update) = &mut self.update {
             update.touched.remove(path);
-            update.written.remove(path);
             update.removed.insert(path.to_owned());
         }
         Ok(held)
-    }
-
-    /// Makes the file at `full` hold `bytes` (described by `entry`);
-    /// returns whether it had to be written.
-    fn store(&self, full: &Path, entry: &ManifestEntry, bytes: &[u8]) -> Result<bool, BundleError> {
-        let Some(listed) = self.listed(&entry.path) else {
-            // Not in the previous bundle: usually absent, so try to create
-            // it directly; a leftover from an interrupted export is compared.
-            return match write_new(full, bytes) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    self.replace_unless_same(full, bytes, false)
-                }
-                Err(e) => Err(io_error(full)(e)),
-            };
-        };
-        let quick = listed.len == entry.len && listed.sha256 == entry.sha256;
-        self.replace_unless_same(full, bytes, quick)
-    }
-
-    /// Replaces the file at `full` atomically unless it holds `bytes`. With
-    /// `quick` (the previous manifest lists these very bytes), a regular
-    /// file of the right length modified before that manifest is taken to
-    /// hold them without reading it.
-    fn replace_unless_same(
-        &self,
-        full: &Path,
-        bytes: &[u8],
-        quick: bool,
-    ) -> Result<bool, BundleError> {
-        let meta = match fs::symlink_metadata(full) {
-            Ok(meta) => Some(meta),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_error(full)(e)),
-        };
-        if let Some(meta) = meta
-            && meta.is_file()
-            && usize::try_from(meta.len()).ok() == Some(bytes.len())
-            && ((quick && self.older_than_previous(&meta))
-                || fs::read(full).map_err(io_error(full))? == bytes)
-        {
-            return Ok(false);
-        }
-        write_atomic(full, bytes, false)?;
-        Ok(true)
     }
 
     /// The previous manifest's entry for `path`.
@@ -409,10 +381,7 @@ impl BundleWriter {
     /// written (then it is the file that manifest described, unless someone
     /// edited it and turned its clock back).
     fn older_than_previous(&self, meta: &fs::Metadata) -> bool {
-        meta.modified()
-            .ok()
-            .zip(self.previous_mtime)
-            .is_some_and(|(file, manifest)| file < manifest)
+        older_than(meta, self.previous_mtime)
     }
 
     /// Keeps a file of the previous bundle without its bytes: when the
@@ -455,10 +424,13 @@ impl BundleWriter {
     /// // A first export writes the file…
     /// let mut writer = BundleWriter::create(tmp.path())?;
     /// writer.add(&file)?;
-    /// # // File times are coarse (a clock tick): let the clock move on, so
-    /// # // that the manifest is newer than the file.
-    /// # std::thread::sleep(std::time::Duration::from_millis(20));
     /// let written = writer.finish("alpha.example", "RWQexamplekey", 1)?;
+    /// # // File times are coarse (a clock tick) and a one-file bundle is
+    /// # // written within one: make the file older than the manifest, as the
+    /// # // files of a real export mostly are.
+    /// # let manifest = std::fs::metadata(tmp.path().join("manifest.sync.txt"))?.modified()?;
+    /// # std::fs::File::options().write(true).open(tmp.path().join(file.relative_path()))?
+    /// #     .set_modified(manifest - std::time::Duration::from_secs(2))?;
     /// let entry = written.manifest.files[0].clone();
     /// // …the next one keeps it, knowing that its row has not changed.
     /// let mut writer = BundleWriter::create(tmp.path())?;
@@ -545,11 +517,18 @@ impl BundleWriter {
     /// An invalid instance name, public key or sequence (0), an `instance`
     /// other than the added files', and I/O errors.
     pub fn finish(
-        self,
+        mut self,
         instance: &str,
         public_key: &str,
         sequence: u64,
     ) -> Result<WrittenBundle, BundleError> {
+        // Every added file is on disk before anything is deleted or listed.
+        let stored = match &mut self.storer {
+            Some(storer) => storer.join()?,
+            None => Stored::default(),
+        };
+        self.written += stored.written;
+        self.unchanged += stored.unchanged;
         if let Some((files_instance, path)) = &self.instance
             && files_instance != instance
         {
@@ -574,7 +553,12 @@ impl BundleWriter {
         let mut unchanged = self.unchanged;
         if let Some(update) = &self.update {
             removed = self.delete_removed(&update.removed)?;
-            unchanged = (self.files.len() as u64).saturating_sub(update.written.len() as u64);
+            let still_written = stored
+                .written_paths
+                .iter()
+                .filter(|path| self.files.contains_key(*path))
+                .count();
+            unchanged = (self.files.len() as u64).saturating_sub(still_written as u64);
         } else {
             for entity in EntityKind::ALL {
                 removed += self.retract(entity)?;
@@ -675,6 +659,201 @@ impl BundleWriter {
         }
         Ok(removed)
     }
+}
+
+/// How a file to store relates to the previous manifest.
+#[derive(Clone, Copy, Debug)]
+enum Listed {
+    /// Not listed: usually absent, so created directly.
+    No,
+    /// Listed with other bytes: replaced unless it already holds these.
+    Different,
+    /// Listed with these very bytes: the quick check may keep it unread.
+    Same,
+}
+
+/// One added file, for the storing thread.
+#[derive(Debug)]
+struct Job {
+    full: PathBuf,
+    path: String,
+    bytes: Vec<u8>,
+    listed: Listed,
+}
+
+/// What the storing thread did.
+#[derive(Debug, Default)]
+struct Stored {
+    written: u64,
+    unchanged: u64,
+    /// The paths written, when asked to track them (update mode).
+    written_paths: Vec<String>,
+}
+
+/// Files handed to the storing thread at a time: one wake-up per batch
+/// rather than per file.
+const BATCH_FILES: usize = 32;
+
+/// Batches queued for the storing thread, at most: the renderer runs this
+/// far ahead of it.
+const QUEUED_BATCHES: usize = 8;
+
+/// Stores added files on a thread of its own, in the order added, so that
+/// rendering the next file overlaps writing this one: on tmpfs, creating a
+/// small file costs about as much as rendering it. The first error stops
+/// the thread; it is reported by the next `send` or by `join`.
+#[derive(Debug)]
+struct Storer {
+    sender: Option<mpsc::SyncSender<Vec<Job>>>,
+    thread: Option<thread::JoinHandle<Result<Stored, BundleError>>>,
+    /// Jobs not yet handed over.
+    batch: Vec<Job>,
+}
+
+impl Storer {
+    fn spawn(previous_mtime: Option<SystemTime>, track_paths: bool) -> io::Result<Storer> {
+        let (sender, receiver) = mpsc::sync_channel::<Vec<Job>>(QUEUED_BATCHES);
+        let thread = thread::Builder::new()
+            .name("bundle-writer".to_owned())
+            .spawn(move || {
+                let mut done = Stored::default();
+                for job in receiver.into_iter().flatten() {
+                    if store_file(&job.full, &job.bytes, job.listed, previous_mtime)? {
+                        done.written += 1;
+                        if track_paths {
+                            done.written_paths.push(job.path);
+                        }
+                    } else {
+                        done.unchanged += 1;
+                    }
+                }
+                Ok(done)
+            })?;
+        Ok(Storer {
+            sender: Some(sender),
+            thread: Some(thread),
+            batch: Vec::with_capacity(BATCH_FILES),
+        })
+    }
+
+    /// Queues `job`; reports the error that stopped the thread, if one did.
+    fn send(&mut self, job: Job) -> Result<(), BundleError> {
+        self.batch.push(job);
+        if self.batch.len() < BATCH_FILES {
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    /// Hands the jobs queued so far to the thread.
+    fn flush(&mut self) -> Result<(), BundleError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_FILES));
+        let stopped = match &self.sender {
+            Some(sender) => sender.send(batch).is_err(),
+            None => true,
+        };
+        if stopped {
+            // The thread ended early, which only an error makes it do.
+            self.join()?;
+            return Err(stopped_error());
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued file is stored; what the thread did, or the
+    /// error that stopped it.
+    fn join(&mut self) -> Result<Stored, BundleError> {
+        if self.thread.is_some() {
+            // A stopped thread reports its own error below.
+            let _ = self.flush();
+        }
+        self.sender = None;
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| Err(stopped_error())),
+            None => Err(stopped_error()),
+        }
+    }
+}
+
+impl Drop for Storer {
+    /// A writer dropped without `finish` still waits for the files it
+    /// queued, so none is written after it is gone.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+/// The error of a writer whose storing thread is gone.
+fn stopped_error() -> BundleError {
+    BundleError::Io {
+        path: PathBuf::new(),
+        source: io::Error::other("the bundle writer stopped after an earlier error"),
+    }
+}
+
+/// Makes the file at `full` hold `bytes`; returns whether it had to be
+/// written.
+fn store_file(
+    full: &Path,
+    bytes: &[u8],
+    listed: Listed,
+    previous_mtime: Option<SystemTime>,
+) -> Result<bool, BundleError> {
+    match listed {
+        // Not in the previous bundle: usually absent, so try to create it
+        // directly; a leftover from an interrupted export is compared.
+        Listed::No => match write_new(full, bytes) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                replace_unless_same(full, bytes, false, previous_mtime)
+            }
+            Err(e) => Err(io_error(full)(e)),
+        },
+        Listed::Different => replace_unless_same(full, bytes, false, previous_mtime),
+        Listed::Same => replace_unless_same(full, bytes, true, previous_mtime),
+    }
+}
+
+/// Replaces the file at `full` atomically unless it holds `bytes`. With
+/// `quick` (the previous manifest lists these very bytes), a regular file of
+/// the right length modified before that manifest is taken to hold them
+/// without reading it.
+fn replace_unless_same(
+    full: &Path,
+    bytes: &[u8],
+    quick: bool,
+    previous_mtime: Option<SystemTime>,
+) -> Result<bool, BundleError> {
+    let meta = match fs::symlink_metadata(full) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(full)(e)),
+    };
+    if let Some(meta) = meta
+        && meta.is_file()
+        && usize::try_from(meta.len()).ok() == Some(bytes.len())
+        && ((quick && older_than(&meta, previous_mtime))
+            || fs::read(full).map_err(io_error(full))? == bytes)
+    {
+        return Ok(false);
+    }
+    write_atomic(full, bytes, false)?;
+    Ok(true)
+}
+
+/// Whether a file was last modified before `manifest_mtime` (then it is the
+/// file that manifest described, unless someone edited it and turned its
+/// clock back).
+fn older_than(meta: &fs::Metadata, manifest_mtime: Option<SystemTime>) -> bool {
+    meta.modified()
+        .ok()
+        .zip(manifest_mtime)
+        .is_some_and(|(file, manifest)| file < manifest)
 }
 
 /// Writes `bundle.sig` into the bundle at `dir`, atomically.

@@ -39,14 +39,14 @@ fn sign(dir: &Path, written: &WrittenBundle) {
 }
 
 /// A first export of `files` into `dir` with `create`, sequence 1, signed,
-/// with the clock moved on between the files and the manifest.
+/// with the files older than the manifest.
 fn first_export(dir: &Path, files: &[SyncFile]) -> WrittenBundle {
     let mut writer = BundleWriter::create(dir).unwrap();
     for file in files {
         writer.add(file).unwrap();
     }
-    tick();
     let written = writer.finish(INSTANCE, KEY, 1).unwrap();
+    crate::backdate_row_files(dir);
     sign(dir, &written);
     written
 }
