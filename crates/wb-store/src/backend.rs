@@ -15,7 +15,6 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{Batch, ImportBatch, ImportCounts, OriginState, Result, StoreError};
 
-type DbRow = <Db as sqlx::Database>::Row;
 type DbConn = <Db as sqlx::Database>::Connection;
 
 /// Versions recorded in sqlx's migration table; empty on a fresh database.
@@ -52,33 +51,85 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
 }
 
-fn get_text(row: &DbRow, column: &'static str) -> Result<String> {
-    Ok(row.try_get::<String, _>(column)?)
+/// The named columns of one row: as the driver hands it, or as the database
+/// packed it into a JSON object (`scan`).
+trait Fields {
+    fn text(&self, column: &'static str) -> Result<String>;
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>>;
+    fn int(&self, column: &'static str) -> Result<i64>;
 }
 
-fn get_uuid(row: &DbRow, column: &'static str) -> Result<Uuid> {
+impl Fields for DbRow {
+    fn text(&self, column: &'static str) -> Result<String> {
+        Ok(self.try_get::<String, _>(column)?)
+    }
+
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(column)?)
+    }
+
+    fn int(&self, column: &'static str) -> Result<i64> {
+        Ok(self.try_get::<i64, _>(column)?)
+    }
+}
+
+/// A row the database packed as a JSON object (`scan`).
+struct Packed(serde_json::Map<String, serde_json::Value>);
+
+/// Errors name the column, never its value (which may be private).
+impl Fields for Packed {
+    fn text(&self, column: &'static str) -> Result<String> {
+        match self.0.get(column) {
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            _ => Err(corrupt(column, "not text")),
+        }
+    }
+
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>> {
+        match self.0.get(column) {
+            Some(serde_json::Value::Null) => Ok(None),
+            _ => self.text(column).map(Some),
+        }
+    }
+
+    fn int(&self, column: &'static str) -> Result<i64> {
+        self.0
+            .get(column)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| corrupt(column, "not an integer"))
+    }
+}
+
+fn get_text(row: &impl Fields, column: &'static str) -> Result<String> {
+    row.text(column)
+}
+
+fn get_uuid(row: &impl Fields, column: &'static str) -> Result<Uuid> {
     Uuid::parse_str(&get_text(row, column)?).map_err(|e| corrupt(column, e))
 }
 
-fn get_opt_uuid(row: &DbRow, column: &'static str) -> Result<Option<Uuid>> {
-    row.try_get::<Option<String>, _>(column)?
+fn get_opt_uuid(row: &impl Fields, column: &'static str) -> Result<Option<Uuid>> {
+    row.opt_text(column)?
         .map(|text| Uuid::parse_str(&text).map_err(|e| corrupt(column, e)))
         .transpose()
 }
 
-fn get_time(row: &DbRow, column: &'static str) -> Result<Timestamp> {
-    Timestamp::from_unix_micros(row.try_get::<i64, _>(column)?).map_err(|e| corrupt(column, e))
+fn get_time(row: &impl Fields, column: &'static str) -> Result<Timestamp> {
+    Timestamp::from_unix_micros(row.int(column)?).map_err(|e| corrupt(column, e))
 }
 
-fn get_word<T: std::str::FromStr<Err = String>>(row: &DbRow, column: &'static str) -> Result<T> {
+fn get_word<T: std::str::FromStr<Err = String>>(
+    row: &impl Fields,
+    column: &'static str,
+) -> Result<T> {
     get_text(row, column)?.parse().map_err(|e: String| corrupt(column, e))
 }
 
-fn get_origin(row: &DbRow) -> Result<InstanceName> {
+fn get_origin(row: &impl Fields) -> Result<InstanceName> {
     InstanceName::parse(&get_text(row, "origin")?).map_err(|e| corrupt("origin", e))
 }
 
-fn user_from_row(row: &DbRow) -> Result<User> {
+fn user_from_row(row: &impl Fields) -> Result<User> {
     Ok(User {
         id: get_uuid(row, "id")?,
         origin: get_origin(row)?,
@@ -86,7 +137,7 @@ fn user_from_row(row: &DbRow) -> Result<User> {
             .map_err(|e| corrupt("username", e))?,
         display_name: get_text(row, "display_name")?,
         bio: get_text(row, "bio")?,
-        email: row.try_get::<Option<String>, _>("email")?,
+        email: row.opt_text("email")?,
         role: get_word(row, "role")?,
         invited_by: get_opt_uuid(row, "invited_by")?,
         scope: get_word(row, "sync_scope")?,
@@ -95,7 +146,7 @@ fn user_from_row(row: &DbRow) -> Result<User> {
     })
 }
 
-fn request_from_row(row: &DbRow) -> Result<Request> {
+fn request_from_row(row: &impl Fields) -> Result<Request> {
     Ok(Request {
         id: get_uuid(row, "id")?,
         origin: get_origin(row)?,
@@ -109,7 +160,7 @@ fn request_from_row(row: &DbRow) -> Result<Request> {
     })
 }
 
-fn comment_from_row(row: &DbRow) -> Result<Comment> {
+fn comment_from_row(row: &impl Fields) -> Result<Comment> {
     Ok(Comment {
         id: get_uuid(row, "id")?,
         origin: get_origin(row)?,
@@ -122,21 +173,21 @@ fn comment_from_row(row: &DbRow) -> Result<Comment> {
     })
 }
 
-fn invite_from_row(row: &DbRow) -> Result<Invite> {
+fn invite_from_row(row: &impl Fields) -> Result<Invite> {
     Ok(Invite {
         id: get_uuid(row, "id")?,
         origin: get_origin(row)?,
         inviter_id: get_uuid(row, "inviter_id")?,
         invitee_id: get_opt_uuid(row, "invitee_id")?,
         status: get_word(row, "status")?,
-        code: row.try_get::<Option<String>, _>("code")?,
+        code: row.opt_text("code")?,
         scope: get_word(row, "sync_scope")?,
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
 }
 
-fn vouch_from_row(row: &DbRow) -> Result<Vouch> {
+fn vouch_from_row(row: &impl Fields) -> Result<Vouch> {
     Ok(Vouch {
         id: get_uuid(row, "id")?,
         origin: get_origin(row)?,
@@ -860,21 +911,46 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
 
 // Column lists are macros so that every query stays a `&'static str`: sqlx
 // 0.9 only takes dynamic SQL behind `AssertSqlSafe`, and we need none.
+// Each table's columns are listed once, as identifiers handed to a macro:
+// `column_list` makes the SELECT list, `json_pairs` the arguments of the
+// JSON object `scan` packs a row into.
+macro_rules! user_columns {
+    ($m:ident) => { $m!(origin, username, display_name, bio, email, role, invited_by, sync_scope,
+        created_at, updated_at) };
+}
+macro_rules! request_columns {
+    ($m:ident) => { $m!(origin, author_id, title, body, status, sync_scope, created_at, updated_at) };
+}
+macro_rules! comment_columns {
+    ($m:ident) => { $m!(origin, request_id, author_id, body, sync_scope, created_at, updated_at) };
+}
+macro_rules! invite_columns {
+    ($m:ident) => { $m!(origin, inviter_id, invitee_id, status, code, sync_scope, created_at,
+        updated_at) };
+}
+macro_rules! vouch_columns {
+    ($m:ident) => { $m!(origin, voucher_user_id, subject_user_id, signature, sync_scope, created_at,
+        updated_at) };
+}
+/// `id, a, b, …`
+macro_rules! column_list {
+    ($($column:ident),*) => { concat!("id" $(, ", ", stringify!($column))*) };
+}
+/// `'id', id, 'a', a, …`
+macro_rules! json_pairs {
+    ($($column:ident),*) => { concat!("'id', id" $(, ", '", stringify!($column), "', ", stringify!($column))*) };
+}
 macro_rules! select_users {
-    ($($rest:literal)*) => { concat!("SELECT id, origin, username, display_name, bio, email, role, \
-        invited_by, sync_scope, created_at, updated_at FROM users ", $($rest),*) };
+    ($($rest:literal)*) => { concat!("SELECT ", user_columns!(column_list), " FROM users ", $($rest),*) };
 }
 macro_rules! select_requests {
-    ($($rest:literal)*) => { concat!("SELECT id, origin, author_id, title, body, status, sync_scope, \
-        created_at, updated_at FROM requests ", $($rest),*) };
+    ($($rest:literal)*) => { concat!("SELECT ", request_columns!(column_list), " FROM requests ", $($rest),*) };
 }
 macro_rules! select_comments {
-    ($($rest:literal)*) => { concat!("SELECT id, origin, request_id, author_id, body, sync_scope, \
-        created_at, updated_at FROM comments ", $($rest),*) };
+    ($($rest:literal)*) => { concat!("SELECT ", comment_columns!(column_list), " FROM comments ", $($rest),*) };
 }
 macro_rules! select_invites {
-    ($($rest:literal)*) => { concat!("SELECT id, origin, inviter_id, invitee_id, status, code, \
-        sync_scope, created_at, updated_at FROM invites ", $($rest),*) };
+    ($($rest:literal)*) => { concat!("SELECT ", invite_columns!(column_list), " FROM invites ", $($rest),*) };
 }
 
 async fn fetch_one_by<T>(
@@ -990,8 +1066,7 @@ pub(crate) async fn invite_by_code(pool: &sqlx::Pool<Db>, code: &str) -> Result<
 }
 
 macro_rules! select_vouches {
-    ($($rest:literal)*) => { concat!("SELECT id, origin, voucher_user_id, subject_user_id, \
-        signature, sync_scope, created_at, updated_at FROM vouches ", $($rest),*) };
+    ($($rest:literal)*) => { concat!("SELECT ", vouch_columns!(column_list), " FROM vouches ", $($rest),*) };
 }
 
 pub(crate) async fn vouch(pool: &sqlx::Pool<Db>, id: Uuid) -> Result<Option<Vouch>> {
@@ -1032,57 +1107,88 @@ pub(crate) async fn row_count(pool: &sqlx::Pool<Db>, kind: EntityKind) -> Result
     u64::try_from(count).map_err(|e| corrupt("row count", e))
 }
 
-/// Hands every row of `sql` to `each`, decoded, as it arrives from the
-/// database, until `each` returns false.
+/// Rows `scan` asks for at a time.
+const SCAN_CHUNK: i64 = 2000;
+
+/// The `scan` query of a table: the next chunk of rows after id `$1` (at
+/// most `$2`), packed by the database into one text of one JSON object per
+/// line (JSON escapes newlines, so lines split cleanly), and the chunk's
+/// last id. One row per chunk instead of one per row: SQLite's driver hands
+/// every row from its worker thread over a channel, which costs more than
+/// the database's own work for a table read whole.
+macro_rules! scan_sql {
+    ($columns:ident, $table:literal) => {
+        concat!(
+            "SELECT ",
+            lines_of!(json_row!($columns!(json_pairs))),
+            ", MAX(id) FROM (SELECT ",
+            $columns!(column_list),
+            " FROM ",
+            $table,
+            " WHERE id > $1 ORDER BY id LIMIT $2) AS chunk"
+        )
+    };
+}
+
+/// Hands every row of a table (its `scan_sql!`) to `each`, decoded, chunk
+/// by chunk, until `each` returns false.
 async fn scan<T>(
     pool: &sqlx::Pool<Db>,
     sql: &'static str,
-    decode: fn(&DbRow) -> Result<T>,
+    decode: fn(&Packed) -> Result<T>,
     each: &mut dyn FnMut(T) -> bool,
 ) -> Result<()> {
-    use futures_util::TryStreamExt as _;
-    let mut rows = sqlx::query(sql).fetch(pool);
-    while let Some(row) = rows.try_next().await? {
-        if !each(decode(&row)?) {
-            break;
+    let mut after = String::new();
+    loop {
+        let row = sqlx::query(sql)
+            .bind(&after)
+            .bind(SCAN_CHUNK)
+            .fetch_one(pool)
+            .await?;
+        let packed: Option<String> = row.try_get(0)?;
+        let (Some(packed), Some(last)) = (packed, row.try_get::<Option<String>, _>(1)?) else {
+            return Ok(());
+        };
+        for line in packed.split('\n') {
+            let fields = serde_json::from_str(line).map_err(|e| corrupt("packed row", e))?;
+            if !each(decode(&Packed(fields))?) {
+                return Ok(());
+            }
         }
+        after = last;
     }
-    Ok(())
 }
 
-pub(crate) async fn scan_users(
-    pool: &sqlx::Pool<Db>,
-    each: &mut dyn FnMut(User) -> bool,
-) -> Result<()> {
-    scan(pool, select_users!(), user_from_row, each).await
+pub(crate) async fn scan_users(pool: &sqlx::Pool<Db>, each: &mut dyn FnMut(User) -> bool) -> Result<()> {
+    scan(pool, scan_sql!(user_columns, "users"), user_from_row, each).await
 }
 
 pub(crate) async fn scan_requests(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Request) -> bool,
 ) -> Result<()> {
-    scan(pool, select_requests!(), request_from_row, each).await
+    scan(pool, scan_sql!(request_columns, "requests"), request_from_row, each).await
 }
 
 pub(crate) async fn scan_comments(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Comment) -> bool,
 ) -> Result<()> {
-    scan(pool, select_comments!(), comment_from_row, each).await
+    scan(pool, scan_sql!(comment_columns, "comments"), comment_from_row, each).await
 }
 
 pub(crate) async fn scan_invites(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Invite) -> bool,
 ) -> Result<()> {
-    scan(pool, select_invites!(), invite_from_row, each).await
+    scan(pool, scan_sql!(invite_columns, "invites"), invite_from_row, each).await
 }
 
 pub(crate) async fn scan_vouches(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Vouch) -> bool,
 ) -> Result<()> {
-    scan(pool, select_vouches!(), vouch_from_row, each).await
+    scan(pool, scan_sql!(vouch_columns, "vouches"), vouch_from_row, each).await
 }
 
 // ---- the export's record of rendered files -----------------------------------

@@ -642,6 +642,9 @@ impl Store {
 /// queue on the busy timeout instead of failing when a reader upgrades.
 mod sqlite {
     type Db = sqlx::Sqlite;
+    /// `Db`'s row, named concretely (trait impls on the projection
+    /// `<Db as Database>::Row` would overlap any other).
+    type DbRow = sqlx::sqlite::SqliteRow;
 
     /// The lines of `$expr` over a query's rows, joined by newlines.
     macro_rules! lines_of {
@@ -655,6 +658,13 @@ mod sqlite {
     macro_rules! json_texts {
         ($param:literal) => {
             concat!("(SELECT value FROM json_each(", $param, "))")
+        };
+    }
+
+    /// A JSON object of the `'name', value, …` pairs `$pairs`, as text.
+    macro_rules! json_row {
+        ($pairs:expr) => {
+            concat!("json_object(", $pairs, ")")
         };
     }
 
@@ -674,6 +684,8 @@ mod sqlite {
 
 mod postgres {
     type Db = sqlx::Postgres;
+    /// `Db`'s row, named concretely (see the `sqlite` module).
+    type DbRow = sqlx::postgres::PgRow;
 
     /// The lines of `$expr` over a query's rows, joined by newlines.
     macro_rules! lines_of {
@@ -691,6 +703,13 @@ mod postgres {
                 $param,
                 " AS json)))"
             )
+        };
+    }
+
+    /// A JSON object of the `'name', value, …` pairs `$pairs`, as text.
+    macro_rules! json_row {
+        ($pairs:expr) => {
+            concat!("CAST(json_build_object(", $pairs, ") AS TEXT)")
         };
     }
 
