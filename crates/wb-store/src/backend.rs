@@ -1130,32 +1130,54 @@ macro_rules! scan_sql {
     };
 }
 
+/// The chunk of `sql` (a `scan_sql!`) after id `after`.
+async fn fetch_chunk(pool: sqlx::Pool<Db>, sql: &'static str, after: String) -> Result<DbRow> {
+    Ok(sqlx::query(sql)
+        .bind(after)
+        .bind(SCAN_CHUNK)
+        .fetch_one(&pool)
+        .await?)
+}
+
+/// Polls `future` once, so that the query it makes is on its way to the
+/// database while the caller does other work; its output if already done.
+async fn start<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
 /// Hands every row of a table (its `scan_sql!`) to `each`, decoded, chunk
-/// by chunk, until `each` returns false.
+/// by chunk, until `each` returns false. The next chunk is asked for before
+/// this one is decoded, so the database packs it meanwhile.
 async fn scan<T>(
     pool: &sqlx::Pool<Db>,
     sql: &'static str,
     decode: fn(&Packed) -> Result<T>,
     each: &mut dyn FnMut(T) -> bool,
 ) -> Result<()> {
-    let mut after = String::new();
+    let mut chunk = fetch_chunk(pool.clone(), sql, String::new()).await?;
     loop {
-        let row = sqlx::query(sql)
-            .bind(&after)
-            .bind(SCAN_CHUNK)
-            .fetch_one(pool)
-            .await?;
-        let packed: Option<String> = row.try_get(0)?;
-        let (Some(packed), Some(last)) = (packed, row.try_get::<Option<String>, _>(1)?) else {
+        let packed: Option<String> = chunk.try_get(0)?;
+        let (Some(packed), Some(last)) = (packed, chunk.try_get::<Option<String>, _>(1)?) else {
             return Ok(());
         };
+        let mut next = Box::pin(fetch_chunk(pool.clone(), sql, last));
+        let ready = start(&mut next).await;
         for line in packed.split('\n') {
             let fields = serde_json::from_str(line).map_err(|e| corrupt("packed row", e))?;
             if !each(decode(&Packed(fields))?) {
                 return Ok(());
             }
         }
-        after = last;
+        chunk = match ready {
+            Some(done) => done?,
+            None => next.await?,
+        };
     }
 }
 

@@ -21,38 +21,76 @@ pub(crate) struct FloatFound {
 /// Floats are rendered as `serde_json` prints them so the caller can still
 /// compare layouts, and the first one is reported; a canonical body has none.
 pub(crate) fn render(body: &Map<String, Value>) -> (String, Option<FloatFound>) {
+    let mut out = String::new();
+    let float = render_into(&mut out, body);
+    (out, float)
+}
+
+/// As [`render`], appending to `out`; the reported line index counts from
+/// where the body starts.
+pub(crate) fn render_into(out: &mut String, body: &Map<String, Value>) -> Option<FloatFound> {
     let mut renderer = Renderer {
-        out: String::new(),
-        pointer: String::new(),
+        start: out.len(),
+        out,
+        path: Vec::new(),
         float: None,
     };
     renderer.object(body, 0);
-    (renderer.out, renderer.float)
+    renderer.float
 }
 
-struct Renderer {
-    out: String,
-    pointer: String,
+/// One step of the path from the body to the value being rendered.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct Renderer<'o, 'a> {
+    out: &'o mut String,
+    /// Where the body starts in `out`.
+    start: usize,
+    /// The path to the value being rendered: turned into a JSON pointer only
+    /// when a float needs reporting.
+    path: Vec<Segment<'a>>,
     float: Option<FloatFound>,
 }
 
-impl Renderer {
+impl<'a> Renderer<'_, 'a> {
     fn indent(&mut self, level: usize) {
         for _ in 0..level {
             self.out.push_str("  ");
         }
     }
 
-    fn value(&mut self, value: &Value, level: usize) {
+    fn value(&mut self, value: &'a Value, level: usize) {
         match value {
             Value::Null => self.out.push_str("null"),
             Value::Bool(true) => self.out.push_str("true"),
             Value::Bool(false) => self.out.push_str("false"),
             Value::Number(n) => self.number(n),
-            Value::String(s) => write_string(&mut self.out, s),
+            Value::String(s) => write_string(self.out, s),
             Value::Array(items) => self.array(items, level),
             Value::Object(map) => self.object(map, level),
         }
+    }
+
+    /// The JSON pointer of the value being rendered.
+    fn pointer(&self) -> String {
+        if self.path.is_empty() {
+            return "/".to_owned();
+        }
+        let mut pointer = String::new();
+        for segment in &self.path {
+            pointer.push('/');
+            match segment {
+                Segment::Key(key) => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
+                // Writing into a String cannot fail.
+                Segment::Index(i) => {
+                    let _ = write!(pointer, "{i}");
+                }
+            }
+        }
+        pointer
     }
 
     fn number(&mut self, n: &Number) {
@@ -65,12 +103,11 @@ impl Renderer {
             let text = n.to_string();
             if self.float.is_none() {
                 self.float = Some(FloatFound {
-                    line_index: self.out.bytes().filter(|&b| b == b'\n').count(),
-                    pointer: if self.pointer.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        self.pointer.clone()
-                    },
+                    line_index: self.out[self.start..]
+                        .bytes()
+                        .filter(|&b| b == b'\n')
+                        .count(),
+                    pointer: self.pointer(),
                     value: text.clone(),
                 });
             }
@@ -78,52 +115,64 @@ impl Renderer {
         }
     }
 
-    fn array(&mut self, items: &[Value], level: usize) {
+    fn array(&mut self, items: &'a [Value], level: usize) {
         if items.is_empty() {
             self.out.push_str("[]");
             return;
         }
         self.out.push_str("[\n");
         for (i, item) in items.iter().enumerate() {
-            let saved = self.pointer.len();
-            let _ = write!(self.pointer, "/{i}");
+            self.path.push(Segment::Index(i));
             self.indent(level + 1);
             self.value(item, level + 1);
             if i + 1 < items.len() {
                 self.out.push(',');
             }
             self.out.push('\n');
-            self.pointer.truncate(saved);
+            self.path.pop();
         }
         self.indent(level);
         self.out.push(']');
     }
 
-    fn object(&mut self, map: &Map<String, Value>, level: usize) {
+    fn object(&mut self, map: &'a Map<String, Value>, level: usize) {
         if map.is_empty() {
             self.out.push_str("{}");
             return;
         }
-        // serde_json's Map is sorted unless some crate in the build enables
-        // its `preserve_order` feature, so sort explicitly.
-        let mut members: Vec<(&String, &Value)> = map.iter().collect();
-        members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        // serde_json's Map iterates in key order unless some crate in the
+        // build enables its `preserve_order` feature: sort only then.
+        let sorted = map
+            .keys()
+            .zip(map.keys().skip(1))
+            .all(|(a, b)| a.as_bytes() < b.as_bytes());
+        if sorted {
+            self.members(map.iter(), map.len(), level);
+        } else {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            self.members(members.into_iter(), map.len(), level);
+        }
+    }
+
+    fn members(
+        &mut self,
+        members: impl Iterator<Item = (&'a String, &'a Value)>,
+        count: usize,
+        level: usize,
+    ) {
         self.out.push_str("{\n");
-        let count = members.len();
-        for (i, (key, value)) in members.into_iter().enumerate() {
-            let saved = self.pointer.len();
-            self.pointer.push('/');
-            self.pointer
-                .push_str(&key.replace('~', "~0").replace('/', "~1"));
+        for (i, (key, value)) in members.enumerate() {
+            self.path.push(Segment::Key(key));
             self.indent(level + 1);
-            write_string(&mut self.out, key);
+            write_string(self.out, key);
             self.out.push_str(": ");
             self.value(value, level + 1);
             if i + 1 < count {
                 self.out.push(',');
             }
             self.out.push('\n');
-            self.pointer.truncate(saved);
+            self.path.pop();
         }
         self.indent(level);
         self.out.push('}');
@@ -133,23 +182,33 @@ impl Renderer {
 /// Writes `s` as a JSON string exactly as `serde_json` does: `"` and `\`
 /// escaped, `\b \f \n \r \t` in short form, other control characters as
 /// `\u00xx` (lowercase hex), everything else (including non-ASCII) raw.
+/// Runs of characters that need no escape are copied at once.
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+    let mut run = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte that needs an escape is ASCII, so `run..i` and the
+        // rest split `s` at character boundaries.
+        out.push_str(&s[run..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

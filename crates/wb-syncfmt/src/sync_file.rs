@@ -2,6 +2,8 @@
 //! line and a canonical JSON body. [`SyncFile::to_text`] renders it,
 //! [`SyncFile::parse`] reads it strictly.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
@@ -99,23 +101,21 @@ impl SyncFile {
             });
         }
         let updated_at = timestamp::format(self.updated_at)?;
-        let (body, float) = canonical_json::render(&self.body);
-        if let Some(float) = float {
+        let mut out = String::with_capacity(1024);
+        // Writing into a String cannot fail.
+        let _ = write!(
+            out,
+            "Entity: {}\nID: {}\nInstance: {}\nSchema-Version: {}\nSync-Scope: {}\nUpdated-At: {}\n\n",
+            self.entity, self.id, self.instance, self.schema_version, self.sync_scope, updated_at,
+        );
+        if let Some(float) = canonical_json::render_into(&mut out, &self.body) {
             return Err(WriteError::Float {
                 pointer: float.pointer,
                 value: float.value,
             });
         }
-        Ok(format!(
-            "Entity: {}\nID: {}\nInstance: {}\nSchema-Version: {}\nSync-Scope: {}\nUpdated-At: {}\n\n{}\n",
-            self.entity,
-            self.id,
-            self.instance,
-            self.schema_version,
-            self.sync_scope,
-            updated_at,
-            body
-        ))
+        out.push('\n');
+        Ok(out)
     }
 
     /// Parses a file strictly, with the default size limit
