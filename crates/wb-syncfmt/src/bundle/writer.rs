@@ -11,7 +11,6 @@
 //! writer's own, so that rendering one file overlaps storing the one
 //! before: the writer uses two cores where it can.
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io::{self, Write as _};
@@ -52,7 +51,9 @@ use crate::sync_file::SyncFile;
 #[derive(Debug)]
 pub struct BundleWriter {
     dir: PathBuf,
-    files: BTreeMap<String, ManifestEntry>,
+    /// The files added, kept or removed (`None`) in this run, over the
+    /// files of the previous manifest when updating (see `Self::base`).
+    changes: BTreeMap<String, Option<ManifestEntry>>,
     /// The instance of the first file added, and that file's path.
     instance: Option<(String, String)>,
     previous: Option<Manifest>,
@@ -151,7 +152,7 @@ impl BundleWriter {
         };
         Ok(BundleWriter {
             dir,
-            files: BTreeMap::new(),
+            changes: BTreeMap::new(),
             instance: None,
             previous,
             previous_mtime,
@@ -204,18 +205,13 @@ impl BundleWriter {
             return Ok(None);
         }
         let previous = Manifest::parse(&bytes, MANIFEST_FILE_NAME)?;
-        let files: BTreeMap<String, ManifestEntry> = previous
-            .files
-            .iter()
-            .map(|entry| (entry.path.clone(), entry.clone()))
-            .collect();
         let instance = previous
             .files
             .first()
             .map(|first| (previous.instance.clone(), first.path.clone()));
         Ok(Some(BundleWriter {
             dir,
-            files,
+            changes: BTreeMap::new(),
             instance,
             previous: Some(previous),
             previous_mtime: meta.modified().ok(),
@@ -231,7 +227,7 @@ impl BundleWriter {
     fn touched(&self, path: &str) -> bool {
         match &self.update {
             Some(update) => update.touched.contains(path),
-            None => self.files.contains_key(path),
+            None => self.current(path).is_some(),
         }
     }
 
@@ -332,13 +328,8 @@ impl BundleWriter {
             listed,
         })?;
         self.touch(&entry.path);
-        Ok(match self.files.entry(entry.path.clone()) {
-            Entry::Occupied(mut slot) => {
-                slot.insert(entry);
-                slot.into_mut()
-            }
-            Entry::Vacant(slot) => slot.insert(entry),
-        })
+        let slot = self.changes.entry(entry.path.clone()).or_insert(None);
+        Ok(slot.insert(entry))
     }
 
     /// Drops the file at `path` (`<entity>/<id>.sync.txt`) from the bundle,
@@ -359,7 +350,8 @@ impl BundleWriter {
             what: "file",
             reason,
         })?;
-        let held = self.files.remove(path).is_some();
+        let held = self.current(path).is_some();
+        self.changes.insert(path.to_owned(), None);
         if let Some(update) = &mut self.update {
             update.touched.remove(path);
             update.removed.insert(path.to_owned());
@@ -451,7 +443,7 @@ impl BundleWriter {
         if self.update.is_some() {
             // Opened by `update`: the files are trusted, and this one is
             // in the bundle already, unless it was removed.
-            let kept = self.files.get(&entry.path) == Some(entry);
+            let kept = self.current(&entry.path) == Some(entry);
             if kept {
                 self.touch(&entry.path);
             }
@@ -481,7 +473,7 @@ impl BundleWriter {
             }
         }
         self.unchanged += 1;
-        self.files.insert(entry.path.clone(), entry.clone());
+        self.changes.insert(entry.path.clone(), Some(entry.clone()));
         Ok(true)
     }
 
@@ -492,20 +484,78 @@ impl BundleWriter {
     pub fn has_previous_files(&self) -> bool {
         self.previous
             .as_ref()
-            .is_some_and(|previous| previous.files.iter().eq(self.files.values()))
+            .is_some_and(|previous| previous.files.iter().eq(self.iter_files()))
     }
 
     /// How many files the bundle holds so far.
     #[must_use]
     pub fn file_count(&self) -> u64 {
-        self.files.len() as u64
+        let base = self.base();
+        let mut count = base.len() as u64;
+        for (path, change) in &self.changes {
+            let in_base = base.binary_search_by(|e| e.path.as_str().cmp(path)).is_ok();
+            match (change.is_some(), in_base) {
+                (true, false) => count += 1,
+                (false, true) => count -= 1,
+                _ => {}
+            }
+        }
+        count
+    }
+
+    /// The files the bundle starts from: the previous manifest's when
+    /// updating, none otherwise.
+    fn base(&self) -> &[ManifestEntry] {
+        match (&self.update, &self.previous) {
+            (Some(_), Some(previous)) => &previous.files,
+            _ => &[],
+        }
+    }
+
+    /// The bundle's entry for `path` as it stands.
+    fn current(&self, path: &str) -> Option<&ManifestEntry> {
+        match self.changes.get(path) {
+            Some(change) => change.as_ref(),
+            None => {
+                let base = self.base();
+                base.binary_search_by(|e| e.path.as_str().cmp(path))
+                    .ok()
+                    .map(|i| &base[i])
+            }
+        }
+    }
+
+    /// The bundle's files as they stand, sorted by path: `base` merged with
+    /// `changes`.
+    fn iter_files(&self) -> impl Iterator<Item = &ManifestEntry> {
+        let mut base = self.base().iter().peekable();
+        let mut changes = self.changes.iter().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let order = match (base.peek(), changes.peek()) {
+                    (None, None) => return None,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some(b), Some((path, _))) => b.path.as_str().cmp(path.as_str()),
+                };
+                if order == std::cmp::Ordering::Less {
+                    return base.next();
+                }
+                if order == std::cmp::Ordering::Equal {
+                    base.next();
+                }
+                if let Some((_, Some(entry))) = changes.next() {
+                    return Some(entry);
+                }
+            }
+        })
     }
 
     /// The files added so far, sorted by path: the manifest's file list.
     /// Does no I/O.
     #[must_use]
     pub fn files(&self) -> Vec<ManifestEntry> {
-        self.files.values().cloned().collect()
+        self.iter_files().cloned().collect()
     }
 
     /// Removes the `.sync.txt` files of rows that were not added (and entity
@@ -556,9 +606,9 @@ impl BundleWriter {
             let still_written = stored
                 .written_paths
                 .iter()
-                .filter(|path| self.files.contains_key(*path))
+                .filter(|path| self.current(path).is_some())
                 .count();
-            unchanged = (self.files.len() as u64).saturating_sub(still_written as u64);
+            unchanged = self.file_count().saturating_sub(still_written as u64);
         } else {
             for entity in EntityKind::ALL {
                 removed += self.retract(entity)?;
@@ -617,11 +667,7 @@ impl BundleWriter {
         }
         for entity in entities {
             let prefix = format!("{entity}/");
-            let left = self
-                .files
-                .range(prefix.clone()..)
-                .next()
-                .is_some_and(|(path, _)| path.starts_with(&prefix));
+            let left = self.iter_files().any(|e| e.path.starts_with(&prefix));
             if !left {
                 // Best effort: a directory still holding something stays.
                 let _ = fs::remove_dir(self.dir.join(entity));
@@ -647,7 +693,7 @@ impl BundleWriter {
             let path = format!("{entity}/{name}");
             if is_temp_name(&name) {
                 fs::remove_file(&full).map_err(io_error(&full))?;
-            } else if name.ends_with(SYNC_FILE_SUFFIX) && !self.files.contains_key(&path) {
+            } else if name.ends_with(SYNC_FILE_SUFFIX) && self.current(&path).is_none() {
                 fs::remove_file(&full).map_err(io_error(&full))?;
                 removed += 1;
             } else {
