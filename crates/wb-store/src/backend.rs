@@ -1108,7 +1108,7 @@ pub(crate) async fn row_count(pool: &sqlx::Pool<Db>, kind: EntityKind) -> Result
 }
 
 /// Rows `scan` asks for at a time.
-const SCAN_CHUNK: i64 = 2000;
+const SCAN_CHUNK: i64 = 500;
 
 /// The `scan` query of a table: the next chunk of rows after id `$1` (at
 /// most `$2`), packed by the database into one text of one JSON object per

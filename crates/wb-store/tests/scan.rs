@@ -117,7 +117,7 @@ async fn scans_return_exactly_the_rows_the_reads_return() {
         let alpha = InstanceName::parse("alpha.example").unwrap();
         let beta = InstanceName::parse("beta.example").unwrap();
         store.set_instance_name(&alpha).await.unwrap();
-        // More users than one chunk of a scan (2000), of two origins, with
+        // More users than four chunks of a scan (500), of two origins, with
         // and without the optional columns.
         let users: Vec<User> = (0..2105_usize)
             .map(|n| {
