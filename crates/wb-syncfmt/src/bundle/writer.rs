@@ -67,6 +67,10 @@ pub struct BundleWriter {
     update: Option<Update>,
     /// The thread storing added files, once a file was added.
     storer: Option<Storer>,
+    /// Whether `create` found no entity directory: then every row file in
+    /// the directory at `finish` is one this writer added, and there is
+    /// nothing to retract (nor to list).
+    fresh: bool,
 }
 
 /// The state of a writer opened by [`BundleWriter::update`], whose `files`
@@ -113,6 +117,7 @@ impl BundleWriter {
     pub fn create(dir: impl AsRef<Path>) -> Result<BundleWriter, BundleError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let mut fresh = true;
         for (name, file_type) in entries(&dir)? {
             let full = dir.join(&name);
             if file_type.is_symlink() {
@@ -126,6 +131,7 @@ impl BundleWriter {
             {
             } else if let (true, Some(entity)) = (file_type.is_dir(), entity) {
                 check_entity_dir(&dir, entity)?;
+                fresh = false;
             } else {
                 return Err(BundleError::UnexpectedPath {
                     path: name,
@@ -161,6 +167,7 @@ impl BundleWriter {
             unchanged: 0,
             update: None,
             storer: None,
+            fresh,
         })
     }
 
@@ -220,6 +227,7 @@ impl BundleWriter {
             unchanged: 0,
             update: Some(Update::default()),
             storer: None,
+            fresh: false,
         }))
     }
 
@@ -317,12 +325,13 @@ impl BundleWriter {
         let storer = match &mut self.storer {
             Some(storer) => storer,
             None => self.storer.insert(
-                Storer::spawn(self.previous_mtime, self.update.is_some())
+                Storer::spawn(self.dir.clone(), self.previous_mtime, self.update.is_some())
                     .map_err(io_error(&self.dir))?,
             ),
         };
         storer.send(Job {
             full,
+            entity: file.entity,
             path: entry.path.clone(),
             bytes: text.into_bytes(),
             listed,
@@ -609,7 +618,7 @@ impl BundleWriter {
                 .filter(|path| self.current(path).is_some())
                 .count();
             unchanged = self.file_count().saturating_sub(still_written as u64);
-        } else {
+        } else if !self.fresh {
             for entity in EntityKind::ALL {
                 removed += self.retract(entity)?;
             }
@@ -722,6 +731,7 @@ enum Listed {
 #[derive(Debug)]
 struct Job {
     full: PathBuf,
+    entity: EntityKind,
     path: String,
     bytes: Vec<u8>,
     listed: Listed,
@@ -757,14 +767,19 @@ struct Storer {
 }
 
 impl Storer {
-    fn spawn(previous_mtime: Option<SystemTime>, track_paths: bool) -> io::Result<Storer> {
+    fn spawn(
+        dir: PathBuf,
+        previous_mtime: Option<SystemTime>,
+        track_paths: bool,
+    ) -> io::Result<Storer> {
         let (sender, receiver) = mpsc::sync_channel::<Vec<Job>>(QUEUED_BATCHES);
         let thread = thread::Builder::new()
             .name("bundle-writer".to_owned())
             .spawn(move || {
                 let mut done = Stored::default();
+                let mut dirs = EntityDirs::new(dir);
                 for job in receiver.into_iter().flatten() {
-                    if store_file(&job.full, &job.bytes, job.listed, previous_mtime)? {
+                    if store_file(&mut dirs, &job, previous_mtime)? {
                         done.written += 1;
                         if track_paths {
                             done.written_paths.push(job.path);
@@ -842,18 +857,73 @@ fn stopped_error() -> BundleError {
     }
 }
 
-/// Makes the file at `full` hold `bytes`; returns whether it had to be
-/// written.
+/// The entity directories of a bundle, opened once each so that files are
+/// created relative to them (`openat`), which spares the kernel walking the
+/// bundle's path for every file.
+struct EntityDirs {
+    dir: PathBuf,
+    #[cfg(unix)]
+    open: std::collections::HashMap<EntityKind, rustix::fd::OwnedFd>,
+}
+
+impl EntityDirs {
+    fn new(dir: PathBuf) -> EntityDirs {
+        EntityDirs {
+            dir,
+            #[cfg(unix)]
+            open: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Creates `job`'s file, which must not exist, holding its bytes. A
+    /// partial file left by a failure is removed (best effort); one left by
+    /// a crash is not listed in any manifest, and the next export replaces
+    /// it.
+    #[cfg(unix)]
+    fn create_new(&mut self, job: &Job) -> io::Result<()> {
+        use rustix::fs::{Mode, OFlags};
+        let dir = match self.open.entry(job.entity) {
+            std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(rustix::fs::open(
+                self.dir.join(job.entity.as_str()),
+                // An entity directory replaced by a link is refused.
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?),
+        };
+        let name = job.path.rsplit('/').next().unwrap_or(&job.path);
+        let fd = rustix::fs::openat(
+            &*dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )?;
+        let mut file = fs::File::from(fd);
+        if let Err(e) = file.write_all(&job.bytes) {
+            drop(file);
+            let _ = fs::remove_file(&job.full);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn create_new(&mut self, job: &Job) -> io::Result<()> {
+        write_new(&job.full, &job.bytes)
+    }
+}
+
+/// Makes `job`'s file hold its bytes; returns whether it had to be written.
 fn store_file(
-    full: &Path,
-    bytes: &[u8],
-    listed: Listed,
+    dirs: &mut EntityDirs,
+    job: &Job,
     previous_mtime: Option<SystemTime>,
 ) -> Result<bool, BundleError> {
-    match listed {
+    let (full, bytes) = (&job.full, &job.bytes[..]);
+    match job.listed {
         // Not in the previous bundle: usually absent, so try to create it
         // directly; a leftover from an interrupted export is compared.
-        Listed::No => match write_new(full, bytes) {
+        Listed::No => match dirs.create_new(job) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 replace_unless_same(full, bytes, false, previous_mtime)
@@ -922,6 +992,7 @@ pub fn write_signature(dir: impl AsRef<Path>, signature: &[u8]) -> Result<(), Bu
 /// Creates the file `path`, which must not exist, holding `bytes`. A
 /// partial file left by a failure is removed (best effort); one left by a
 /// crash is not listed in any manifest, and the next export replaces it.
+#[cfg(not(unix))]
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = fs::File::options()
         .write(true)
