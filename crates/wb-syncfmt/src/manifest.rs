@@ -2,8 +2,6 @@
 //! sequence number, and every file with its length and SHA-256, sorted by
 //! path. `bundle.sig` signs its exact bytes.
 
-use std::fmt::Write as _;
-
 use crate::error::{ParseError, ParseErrorKind, WriteError};
 use crate::hash::{from_hex, push_hex, to_hex};
 use crate::ident::{excerpt, is_valid_instance_name, is_valid_public_key, parse_canonical_u64};
@@ -140,8 +138,9 @@ impl Manifest {
             }
             previous = Some(&entry.path);
             push_hex(&mut out, &entry.sha256);
-            // Writing into a String cannot fail.
-            let _ = write!(out, " {} ", entry.len);
+            out.push(' ');
+            push_decimal(&mut out, entry.len);
+            out.push(' ');
             out.push_str(&entry.path);
             out.push('\n');
         }
@@ -306,4 +305,22 @@ fn parse_entry(line: &str) -> Result<ManifestEntry, ParseErrorKind> {
         len,
         sha256,
     })
+}
+
+/// Appends `n` in decimal (what `write!` does, without its machinery: a
+/// manifest of 100k files holds 100k lengths).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // `n % 10` is a single digit.
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Decimal digits are ASCII.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
