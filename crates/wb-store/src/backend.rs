@@ -73,28 +73,37 @@ impl Fields for DbRow {
     }
 }
 
-/// A row the database packed as a JSON object (`scan`).
-struct Packed(serde_json::Map<String, serde_json::Value>);
+/// A row the database packed as a JSON object (`scan`), its keys borrowed
+/// from the packed text. Reading a column takes its value out (a decoder
+/// reads each column once), so text is moved rather than copied.
+struct Packed<'a>(std::cell::RefCell<std::collections::BTreeMap<&'a str, serde_json::Value>>);
+
+impl Packed<'_> {
+    fn take(&self, column: &'static str) -> Option<serde_json::Value> {
+        self.0.borrow_mut().remove(column)
+    }
+}
 
 /// Errors name the column, never its value (which may be private).
-impl Fields for Packed {
+impl Fields for Packed<'_> {
     fn text(&self, column: &'static str) -> Result<String> {
-        match self.0.get(column) {
-            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+        match self.take(column) {
+            Some(serde_json::Value::String(text)) => Ok(text),
             _ => Err(corrupt(column, "not text")),
         }
     }
 
     fn opt_text(&self, column: &'static str) -> Result<Option<String>> {
-        match self.0.get(column) {
+        match self.take(column) {
+            Some(serde_json::Value::String(text)) => Ok(Some(text)),
             Some(serde_json::Value::Null) => Ok(None),
-            _ => self.text(column).map(Some),
+            _ => Err(corrupt(column, "not text")),
         }
     }
 
     fn int(&self, column: &'static str) -> Result<i64> {
-        self.0
-            .get(column)
+        self.take(column)
+            .as_ref()
             .and_then(serde_json::Value::as_i64)
             .ok_or_else(|| corrupt(column, "not an integer"))
     }
@@ -1157,7 +1166,7 @@ async fn start<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Outp
 async fn scan<T>(
     pool: &sqlx::Pool<Db>,
     sql: &'static str,
-    decode: fn(&Packed) -> Result<T>,
+    decode: impl Fn(&Packed<'_>) -> Result<T>,
     each: &mut dyn FnMut(T) -> bool,
 ) -> Result<()> {
     let mut chunk = fetch_chunk(pool.clone(), sql, String::new()).await?;
@@ -1170,7 +1179,7 @@ async fn scan<T>(
         let ready = start(&mut next).await;
         for line in packed.split('\n') {
             let fields = serde_json::from_str(line).map_err(|e| corrupt("packed row", e))?;
-            if !each(decode(&Packed(fields))?) {
+            if !each(decode(&Packed(std::cell::RefCell::new(fields)))?) {
                 return Ok(());
             }
         }
@@ -1182,35 +1191,35 @@ async fn scan<T>(
 }
 
 pub(crate) async fn scan_users(pool: &sqlx::Pool<Db>, each: &mut dyn FnMut(User) -> bool) -> Result<()> {
-    scan(pool, scan_sql!(user_columns, "users"), user_from_row, each).await
+    scan(pool, scan_sql!(user_columns, "users"), |row| user_from_row(row), each).await
 }
 
 pub(crate) async fn scan_requests(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Request) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(request_columns, "requests"), request_from_row, each).await
+    scan(pool, scan_sql!(request_columns, "requests"), |row| request_from_row(row), each).await
 }
 
 pub(crate) async fn scan_comments(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Comment) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(comment_columns, "comments"), comment_from_row, each).await
+    scan(pool, scan_sql!(comment_columns, "comments"), |row| comment_from_row(row), each).await
 }
 
 pub(crate) async fn scan_invites(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Invite) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(invite_columns, "invites"), invite_from_row, each).await
+    scan(pool, scan_sql!(invite_columns, "invites"), |row| invite_from_row(row), each).await
 }
 
 pub(crate) async fn scan_vouches(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Vouch) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(vouch_columns, "vouches"), vouch_from_row, each).await
+    scan(pool, scan_sql!(vouch_columns, "vouches"), |row| vouch_from_row(row), each).await
 }
 
 // ---- the export's record of rendered files -----------------------------------

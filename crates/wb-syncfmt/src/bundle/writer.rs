@@ -315,7 +315,6 @@ impl BundleWriter {
             return Err(BundleError::DuplicateFile { path });
         }
         self.entity_dir(file.entity)?;
-        let full = self.dir.join(&path);
         let entry = ManifestEntry::for_bytes(path, text.as_bytes());
         let listed = match self.listed(&entry.path) {
             None => Listed::No,
@@ -330,7 +329,6 @@ impl BundleWriter {
             ),
         };
         storer.send(Job {
-            full,
             entity: file.entity,
             path: entry.path.clone(),
             bytes: text.into_bytes(),
@@ -730,7 +728,6 @@ enum Listed {
 /// One added file, for the storing thread.
 #[derive(Debug)]
 struct Job {
-    full: PathBuf,
     entity: EntityKind,
     path: String,
     bytes: Vec<u8>,
@@ -901,7 +898,7 @@ impl EntityDirs {
         let mut file = fs::File::from(fd);
         if let Err(e) = file.write_all(&job.bytes) {
             drop(file);
-            let _ = fs::remove_file(&job.full);
+            let _ = fs::remove_file(self.dir.join(&job.path));
             return Err(e);
         }
         Ok(())
@@ -909,7 +906,7 @@ impl EntityDirs {
 
     #[cfg(not(unix))]
     fn create_new(&mut self, job: &Job) -> io::Result<()> {
-        write_new(&job.full, &job.bytes)
+        write_new(&self.dir.join(&job.path), &job.bytes)
     }
 }
 
@@ -919,19 +916,24 @@ fn store_file(
     job: &Job,
     previous_mtime: Option<SystemTime>,
 ) -> Result<bool, BundleError> {
-    let (full, bytes) = (&job.full, &job.bytes[..]);
-    match job.listed {
+    let created = match job.listed {
+        Listed::No => Some(dirs.create_new(job)),
+        Listed::Different | Listed::Same => None,
+    };
+    let full = || dirs.dir.join(&job.path);
+    let bytes = &job.bytes[..];
+    match (job.listed, created) {
         // Not in the previous bundle: usually absent, so try to create it
         // directly; a leftover from an interrupted export is compared.
-        Listed::No => match dirs.create_new(job) {
+        (_, Some(created)) => match created {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                replace_unless_same(full, bytes, false, previous_mtime)
+                replace_unless_same(&full(), bytes, false, previous_mtime)
             }
-            Err(e) => Err(io_error(full)(e)),
+            Err(e) => Err(io_error(&full())(e)),
         },
-        Listed::Different => replace_unless_same(full, bytes, false, previous_mtime),
-        Listed::Same => replace_unless_same(full, bytes, true, previous_mtime),
+        (Listed::Same, None) => replace_unless_same(&full(), bytes, true, previous_mtime),
+        (_, None) => replace_unless_same(&full(), bytes, false, previous_mtime),
     }
 }
 
