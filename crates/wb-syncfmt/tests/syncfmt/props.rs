@@ -85,6 +85,30 @@ proptest! {
         prop_assert!(text.ends_with(&expected), "{:?} does not end with {:?}", text, expected);
     }
 
+    /// Long strings mixing plain runs (escaped eight bytes at a time) with
+    /// quotes, backslashes, control and non-ASCII characters at any offset.
+    #[test]
+    fn long_strings_are_escaped_as_serde_json_does(
+        parts in prop::collection::vec(
+            prop_oneof![
+                "[a-z ]{0,20}",
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                "[\\x00-\\x1f\\x7f]",
+                "[é日🚲]{1,3}",
+            ],
+            0..40,
+        )
+    ) {
+        let s: String = parts.concat();
+        let mut file = sample_file();
+        file.body = Map::new();
+        file.body.insert("k".to_owned(), Value::String(s.clone()));
+        let text = file.to_text().unwrap();
+        let expected = format!("\n{{\n  \"k\": {}\n}}\n", serde_json::to_string(&s).unwrap());
+        prop_assert!(text.ends_with(&expected), "{:?} does not end with {:?}", text, expected);
+    }
+
     #[test]
     fn whatever_parses_is_canonical(
         file in arb_file(),
