@@ -73,19 +73,23 @@ impl Fields for DbRow {
     }
 }
 
-/// A row the database packed as a JSON object (`scan`), its keys borrowed
-/// from the packed text. Reading a column takes its value out (a decoder
+/// A row the database packed as a JSON array (`scan`), with the names of
+/// its columns in order. Reading a column takes its value out (a decoder
 /// reads each column once), so text is moved rather than copied.
-struct Packed<'a>(std::cell::RefCell<std::collections::BTreeMap<&'a str, serde_json::Value>>);
+struct Packed {
+    names: &'static [&'static str],
+    values: std::cell::RefCell<Vec<serde_json::Value>>,
+}
 
-impl Packed<'_> {
+impl Packed {
     fn take(&self, column: &'static str) -> Option<serde_json::Value> {
-        self.0.borrow_mut().remove(column)
+        let index = self.names.iter().position(|name| *name == column)?;
+        self.values.borrow_mut().get_mut(index).map(std::mem::take)
     }
 }
 
 /// Errors name the column, never its value (which may be private).
-impl Fields for Packed<'_> {
+impl Fields for Packed {
     fn text(&self, column: &'static str) -> Result<String> {
         match self.take(column) {
             Some(serde_json::Value::String(text)) => Ok(text),
@@ -921,8 +925,8 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
 // Column lists are macros so that every query stays a `&'static str`: sqlx
 // 0.9 only takes dynamic SQL behind `AssertSqlSafe`, and we need none.
 // Each table's columns are listed once, as identifiers handed to a macro:
-// `column_list` makes the SELECT list, `json_pairs` the arguments of the
-// JSON object `scan` packs a row into.
+// `column_list` makes the SELECT list (and the values `scan` packs into a
+// JSON array), `column_names` the names of those values.
 macro_rules! user_columns {
     ($m:ident) => { $m!(origin, username, display_name, bio, email, role, invited_by, sync_scope,
         created_at, updated_at) };
@@ -945,9 +949,9 @@ macro_rules! vouch_columns {
 macro_rules! column_list {
     ($($column:ident),*) => { concat!("id" $(, ", ", stringify!($column))*) };
 }
-/// `'id', id, 'a', a, …`
-macro_rules! json_pairs {
-    ($($column:ident),*) => { concat!("'id', id" $(, ", '", stringify!($column), "', ", stringify!($column))*) };
+/// `["id", "a", "b", …]`
+macro_rules! column_names {
+    ($($column:ident),*) => { &["id" $(, stringify!($column))*] };
 }
 macro_rules! select_users {
     ($($rest:literal)*) => { concat!("SELECT ", user_columns!(column_list), " FROM users ", $($rest),*) };
@@ -1120,7 +1124,7 @@ pub(crate) async fn row_count(pool: &sqlx::Pool<Db>, kind: EntityKind) -> Result
 const SCAN_CHUNK: i64 = 500;
 
 /// The `scan` query of a table: the next chunk of rows after id `$1` (at
-/// most `$2`), packed by the database into one text of one JSON object per
+/// most `$2`), packed by the database into one text of one JSON array per
 /// line (JSON escapes newlines, so lines split cleanly), and the chunk's
 /// last id. One row per chunk instead of one per row: SQLite's driver hands
 /// every row from its worker thread over a channel, which costs more than
@@ -1129,7 +1133,7 @@ macro_rules! scan_sql {
     ($columns:ident, $table:literal) => {
         concat!(
             "SELECT ",
-            lines_of!(json_row!($columns!(json_pairs))),
+            lines_of!(json_row!($columns!(column_list))),
             ", MAX(id) FROM (SELECT ",
             $columns!(column_list),
             " FROM ",
@@ -1166,7 +1170,8 @@ async fn start<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Outp
 async fn scan<T>(
     pool: &sqlx::Pool<Db>,
     sql: &'static str,
-    decode: impl Fn(&Packed<'_>) -> Result<T>,
+    names: &'static [&'static str],
+    decode: impl Fn(&Packed) -> Result<T>,
     each: &mut dyn FnMut(T) -> bool,
 ) -> Result<()> {
     let mut chunk = fetch_chunk(pool.clone(), sql, String::new()).await?;
@@ -1178,8 +1183,12 @@ async fn scan<T>(
         let mut next = Box::pin(fetch_chunk(pool.clone(), sql, last));
         let ready = start(&mut next).await;
         for line in packed.split('\n') {
-            let fields = serde_json::from_str(line).map_err(|e| corrupt("packed row", e))?;
-            if !each(decode(&Packed(std::cell::RefCell::new(fields)))?) {
+            let values = serde_json::from_str(line).map_err(|e| corrupt("packed row", e))?;
+            let row = Packed {
+                names,
+                values: std::cell::RefCell::new(values),
+            };
+            if !each(decode(&row)?) {
                 return Ok(());
             }
         }
@@ -1191,35 +1200,40 @@ async fn scan<T>(
 }
 
 pub(crate) async fn scan_users(pool: &sqlx::Pool<Db>, each: &mut dyn FnMut(User) -> bool) -> Result<()> {
-    scan(pool, scan_sql!(user_columns, "users"), |row| user_from_row(row), each).await
+    let names = user_columns!(column_names);
+    scan(pool, scan_sql!(user_columns, "users"), names, user_from_row, each).await
 }
 
 pub(crate) async fn scan_requests(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Request) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(request_columns, "requests"), |row| request_from_row(row), each).await
+    let names = request_columns!(column_names);
+    scan(pool, scan_sql!(request_columns, "requests"), names, request_from_row, each).await
 }
 
 pub(crate) async fn scan_comments(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Comment) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(comment_columns, "comments"), |row| comment_from_row(row), each).await
+    let names = comment_columns!(column_names);
+    scan(pool, scan_sql!(comment_columns, "comments"), names, comment_from_row, each).await
 }
 
 pub(crate) async fn scan_invites(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Invite) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(invite_columns, "invites"), |row| invite_from_row(row), each).await
+    let names = invite_columns!(column_names);
+    scan(pool, scan_sql!(invite_columns, "invites"), names, invite_from_row, each).await
 }
 
 pub(crate) async fn scan_vouches(
     pool: &sqlx::Pool<Db>,
     each: &mut dyn FnMut(Vouch) -> bool,
 ) -> Result<()> {
-    scan(pool, scan_sql!(vouch_columns, "vouches"), |row| vouch_from_row(row), each).await
+    let names = vouch_columns!(column_names);
+    scan(pool, scan_sql!(vouch_columns, "vouches"), names, vouch_from_row, each).await
 }
 
 // ---- the export's record of rendered files -----------------------------------

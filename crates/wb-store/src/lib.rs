@@ -661,10 +661,10 @@ mod sqlite {
         };
     }
 
-    /// A JSON object of the `'name', value, …` pairs `$pairs`, as text.
+    /// A JSON array of the values `$values`, as text.
     macro_rules! json_row {
-        ($pairs:expr) => {
-            concat!("json_object(", $pairs, ")")
+        ($values:expr) => {
+            concat!("json_array(", $values, ")")
         };
     }
 
@@ -706,10 +706,10 @@ mod postgres {
         };
     }
 
-    /// A JSON object of the `'name', value, …` pairs `$pairs`, as text.
+    /// A JSON array of the values `$values`, as text.
     macro_rules! json_row {
-        ($pairs:expr) => {
-            concat!("CAST(json_build_object(", $pairs, ") AS TEXT)")
+        ($values:expr) => {
+            concat!("CAST(json_build_array(", $values, ") AS TEXT)")
         };
     }
 
