@@ -141,15 +141,22 @@ impl Decide {
     /// Whether `head`'s row is this instance's and effectively public;
     /// notes what rows of later kinds need to know of it.
     fn exported(&mut self, kind: EntityKind, head: &RowHead) -> bool {
-        let refs = |relations: [(Relation, &HashMap<Uuid, bool>); 2]| {
-            head.refs
-                .iter()
-                .zip(relations)
-                .filter_map(|(id, (relation, known))| id.map(|id| reference(relation, id, known)))
-                .collect::<Vec<_>>()
-        };
-        let local_public = |refs: Vec<Reference>| {
-            head.local && effective_scope(head.scope, false, &refs).is_exported()
+        // A row that is not this instance's, or is private itself, is not
+        // exported whatever it references (`effective_scope` says so too).
+        let local_public = |relations: [(Relation, &HashMap<Uuid, bool>); 2]| {
+            if !head.local || head.scope == SyncScope::Private {
+                return false;
+            }
+            let [first, second] = [0, 1].map(|i| {
+                let (relation, known) = relations[i];
+                head.refs[i].map(|id| reference(relation, id, known))
+            });
+            let scope = match (first, second) {
+                (Some(a), Some(b)) => effective_scope(head.scope, false, &[a, b]),
+                (Some(a), None) | (None, Some(a)) => effective_scope(head.scope, false, &[a]),
+                (None, None) => effective_scope(head.scope, false, &[]),
+            };
+            scope.is_exported()
         };
         match kind {
             EntityKind::User => {
@@ -168,18 +175,18 @@ impl Decide {
                 self.request_ok.insert(head.id, scope.is_exported());
                 head.local && scope.is_exported()
             }
-            EntityKind::Comment => local_public(refs([
+            EntityKind::Comment => local_public([
                 (Relation::Request, &self.request_ok),
                 (Relation::Author, &self.user_ok),
-            ])),
-            EntityKind::Invite => local_public(refs([
+            ]),
+            EntityKind::Invite => local_public([
                 (Relation::Inviter, &self.user_ok),
                 (Relation::Invitee, &self.user_ok),
-            ])),
-            EntityKind::Vouch => local_public(refs([
+            ]),
+            EntityKind::Vouch => local_public([
                 (Relation::Voucher, &self.user_ok),
                 (Relation::Subject, &self.user_ok),
-            ])),
+            ]),
         }
     }
 }
