@@ -1423,30 +1423,37 @@ pub(crate) async fn row_heads_matching(
     packed.as_deref().map_or(Ok(Vec::new()), |text| text.split('\n').map(head_from_line).collect())
 }
 
+/// The journal's last `seq` (0 when empty) on every row, with its first
+/// `$1` entries in order: one statement, so one consistent view. An empty
+/// journal gives one row with no entry.
+const READ_JOURNAL: &str = "SELECT j.entity, j.id, m.through \
+     FROM (SELECT COALESCE(MAX(seq), 0) AS through FROM export_changes) AS m \
+     LEFT JOIN (SELECT seq, entity, id FROM export_changes ORDER BY seq LIMIT $1) AS j ON TRUE \
+     ORDER BY j.seq";
+
 pub(crate) async fn export_changes(pool: &sqlx::Pool<Db>, limit: usize) -> Result<crate::Changes> {
-    let mut tx = begin(pool).await?;
-    lock_journal(&mut tx).await?;
-    let through: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM export_changes")
-        .fetch_one(&mut *tx)
-        .await?;
     let wanted = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-    let entries = sqlx::query("SELECT entity, id FROM export_changes WHERE seq <= $1 ORDER BY seq LIMIT $2")
-        .bind(through)
-        .bind(wanted)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    if entries.len() > limit {
-        return Ok(crate::Changes { through, rows: None });
-    }
+    let entries = read_journal(pool, READ_JOURNAL, wanted).await?;
+    let through: i64 = match entries.first() {
+        Some(first) => first.try_get("through")?,
+        None => 0,
+    };
     let mut seen = HashSet::new();
     let mut rows = Vec::with_capacity(entries.len());
+    let mut count = 0;
     for entry in &entries {
-        let kind: EntityKind = get_text(entry, "entity")?.parse().map_err(|e: String| corrupt("entity", e))?;
+        let Some(kind) = entry.try_get::<Option<String>, _>("entity")? else {
+            continue;
+        };
+        count += 1;
+        let kind: EntityKind = kind.parse().map_err(|e: String| corrupt("entity", e))?;
         let id = get_uuid(entry, "id")?;
         if seen.insert((kind, id)) {
             rows.push((kind, id));
         }
+    }
+    if count > limit {
+        return Ok(crate::Changes { through, rows: None });
     }
     Ok(crate::Changes { through, rows: Some(rows) })
 }

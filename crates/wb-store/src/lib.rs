@@ -672,11 +672,15 @@ mod sqlite {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Makes the export's journal read in `tx` see every entry numbered
-    /// below its last: a no-op, as `BEGIN IMMEDIATE` already waited for
-    /// any other writer to finish.
-    async fn lock_journal(_tx: &mut sqlx::Transaction<'static, Db>) -> sqlx::Result<()> {
-        Ok(())
+    /// Runs the journal read `sql` (bound to `limit`). One statement reads
+    /// one consistent snapshot, and SQLite has one writer at a time, so
+    /// every entry numbered below the last one read is visible.
+    async fn read_journal(
+        pool: &sqlx::Pool<Db>,
+        sql: &'static str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<DbRow>> {
+        sqlx::query(sql).bind(limit).fetch_all(pool).await
     }
 
     include!("backend.rs");
@@ -717,17 +721,24 @@ mod postgres {
         pool.begin().await
     }
 
-    /// Makes the export's journal read in `tx` see every entry numbered
-    /// below its last. Postgres draws `seq` when a row is written but shows
-    /// it at commit, so a transaction still open may hold a lower number
-    /// than one already visible; this lock waits for every transaction that
-    /// wrote to the journal to end, and holds new writers back until `tx`
-    /// ends (they then draw higher numbers).
-    async fn lock_journal(tx: &mut sqlx::Transaction<'static, Db>) -> sqlx::Result<()> {
+    /// Runs the journal read `sql` (bound to `limit`) so that it sees every
+    /// entry numbered below the last one it reads. Postgres draws `seq` when
+    /// a row is written but shows it at commit, so a transaction still open
+    /// may hold a lower number than one already visible; the lock waits for
+    /// every transaction that wrote to the journal to end, and holds new
+    /// writers back until the read is done (they then draw higher numbers).
+    async fn read_journal(
+        pool: &sqlx::Pool<Db>,
+        sql: &'static str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<DbRow>> {
+        let mut tx = pool.begin().await?;
         sqlx::query("LOCK TABLE export_changes IN EXCLUSIVE MODE")
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let rows = sqlx::query(sql).bind(limit).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     include!("backend.rs");
