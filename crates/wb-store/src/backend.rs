@@ -1123,10 +1123,11 @@ pub(crate) async fn row_count(pool: &sqlx::Pool<Db>, kind: EntityKind) -> Result
 /// Rows `scan` asks for at a time.
 const SCAN_CHUNK: i64 = 500;
 
-/// The `scan` query of a table: the next chunk of rows after id `$1` (at
-/// most `$2`), packed by the database into one text of one JSON array per
+/// The `scan` query of a table: the next chunk of rows after key `$1` (at
+/// most `$2`; the key is `scan_key!`, the table's storage order where the
+/// database has one), packed by the database into one text of one JSON array per
 /// line (JSON escapes newlines, so lines split cleanly), and the chunk's
-/// last id. One row per chunk instead of one per row: SQLite's driver hands
+/// last key. One row per chunk instead of one per row: SQLite's driver hands
 /// every row from its worker thread over a channel, which costs more than
 /// the database's own work for a table read whole.
 macro_rules! scan_sql {
@@ -1134,16 +1135,24 @@ macro_rules! scan_sql {
         concat!(
             "SELECT ",
             lines_of!(json_row!($columns!(column_list))),
-            ", MAX(id) FROM (SELECT ",
+            ", CAST(MAX(scan_key) AS TEXT) FROM (SELECT ",
             $columns!(column_list),
-            " FROM ",
+            ", ",
+            scan_key!(),
+            " AS scan_key FROM ",
             $table,
-            " WHERE id > $1 ORDER BY id LIMIT $2) AS chunk"
+            " WHERE ",
+            scan_key!(),
+            " > ",
+            scan_after!(),
+            " ORDER BY ",
+            scan_key!(),
+            " LIMIT $2) AS chunk"
         )
     };
 }
 
-/// The chunk of `sql` (a `scan_sql!`) after id `after`.
+/// The chunk of `sql` (a `scan_sql!`) after the key `after`.
 async fn fetch_chunk(pool: sqlx::Pool<Db>, sql: &'static str, after: String) -> Result<DbRow> {
     Ok(sqlx::query(sql)
         .bind(after)

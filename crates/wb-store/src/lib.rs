@@ -668,6 +668,22 @@ mod sqlite {
         };
     }
 
+    /// The key `scan` pages by: the rowid, the order rows are stored in,
+    /// so a scan reads each page of a table once (by `id` it would jump
+    /// between the index and the table for every row).
+    macro_rules! scan_key {
+        () => {
+            "rowid"
+        };
+    }
+
+    /// `scan`'s cursor `$1`, as text, compared with `scan_key!`.
+    macro_rules! scan_after {
+        () => {
+            "CAST($1 AS INTEGER)"
+        };
+    }
+
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
@@ -714,6 +730,20 @@ mod postgres {
     macro_rules! json_row {
         ($values:expr) => {
             concat!("CAST(json_build_array(", $values, ") AS TEXT)")
+        };
+    }
+
+    /// The key `scan` pages by: the primary key.
+    macro_rules! scan_key {
+        () => {
+            "id"
+        };
+    }
+
+    /// `scan`'s cursor `$1`, compared with `scan_key!`.
+    macro_rules! scan_after {
+        () => {
+            "$1"
         };
     }
 
