@@ -312,14 +312,26 @@ async fn export_local(
     let mut updating = None;
     if let (Some(changed), Some(digest)) = (&changes.rows, &stored_digest)
         && store.rendered_by().await?.as_deref() == Some(RENDERER)
-        && let Some(writer) = BundleWriter::update(out, digest).map_err(fail)?
     {
-        updating = Some((writer, changed));
+        // Open the bundle (read, hash and parse its manifest) on a thread of
+        // its own while the database reads the rows the changes affect.
+        let opening = {
+            let (out, digest) = (out.to_owned(), digest.clone());
+            std::thread::spawn(move || BundleWriter::update(&out, &digest))
+        };
+        let affected = Affected::read(instance, changed).await;
+        let opened = opening
+            .join()
+            .map_err(|_| refused(out, "the thread opening the bundle failed"))?
+            .map_err(fail)?;
+        if let Some(writer) = opened {
+            updating = Some((writer, affected?));
+        }
     }
     let journaled = updating.is_some();
     let (writer, rendered) = match updating {
-        Some((mut writer, changed)) => {
-            let rendered = render_changed(instance, &mut writer, changed, out, progress).await?;
+        Some((mut writer, affected)) => {
+            let rendered = render_changed(instance, &mut writer, &affected, out, progress).await?;
             (writer, rendered)
         }
         None => {
@@ -361,12 +373,18 @@ async fn export_local(
     let written = writer
         .finish(name.as_str(), &public_key, sequence)
         .map_err(fail)?;
-    let digest = sha256_hex(&written.manifest_bytes);
+    // The manifest's digest and its signature each hash it whole: side by
+    // side.
+    let comment = bundle_trusted_comment(name.as_str(), sequence)?;
+    let (digest, signature) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| sha256_hex(&written.manifest_bytes));
+        let signature = sign_minisign(&key, &written.manifest_bytes, &comment);
+        (digest.join(), signature)
+    });
+    let digest = digest.map_err(|_| refused(out, "the thread hashing the manifest failed"))?;
     if !unchanged {
         store.set_export_state(sequence, Some(&digest)).await?;
     }
-    let comment = bundle_trusted_comment(name.as_str(), sequence)?;
-    let signature = sign_minisign(&key, &written.manifest_bytes, &comment);
     let sig_path = out.join(SIGNATURE_FILE_NAME);
     if std::fs::read(&sig_path).ok().as_deref() != Some(signature.as_bytes()) {
         write_signature(out, signature.as_bytes()).map_err(fail)?;
@@ -539,6 +557,92 @@ async fn render_streamed(
     }
 }
 
+/// The rows a journal of changes affects, with the rows they reference.
+struct Affected {
+    /// The rows the journal names, by kind (in the order of [`KINDS`]).
+    ids: [Vec<Uuid>; 5],
+    /// The heads of the rows the changes affect, and of the rows those
+    /// reference (users and requests).
+    heads: Heads,
+    /// The users and requests read only as references: their own files
+    /// have not changed.
+    context: [HashSet<Uuid>; 2],
+}
+
+impl Affected {
+    /// Reads the heads of the rows the journaled rows `changed` affect: the
+    /// rows themselves, the rows referencing a changed user or request, the
+    /// comments on a changed user's requests, and the rows all these
+    /// reference, whose export decides theirs.
+    async fn read(
+        instance: &Instance,
+        changed: &[(wb_model::EntityKind, Uuid)],
+    ) -> Result<Affected> {
+        let store = instance.store();
+        let name = instance.name();
+        let mut ids: [Vec<Uuid>; 5] = Default::default();
+        for (kind, id) in changed {
+            if let Some(i) = KINDS.iter().position(|k| store_kind(*k) == *kind) {
+                ids[i].push(*id);
+            }
+        }
+        let [users, requests, comments, invites, vouches] = &ids;
+        let matching = |kind, ids: &[Uuid], referencing: &[Uuid]| {
+            let ids = ids.to_vec();
+            let referencing = referencing.to_vec();
+            async move {
+                store
+                    .row_heads_matching(store_kind(kind), name, &ids, &referencing)
+                    .await
+            }
+        };
+        // The affected rows of each kind.
+        let mut heads: [Vec<RowHead>; 5] = Default::default();
+        heads[0] = matching(EntityKind::User, users, &[]).await?;
+        heads[1] = matching(EntityKind::Request, requests, users).await?;
+        let request_ids: Vec<Uuid> = requests
+            .iter()
+            .copied()
+            .chain(heads[1].iter().map(|h| h.id))
+            .chain(users.iter().copied())
+            .collect();
+        heads[2] = matching(EntityKind::Comment, comments, &request_ids).await?;
+        heads[3] = matching(EntityKind::Invite, invites, users).await?;
+        heads[4] = matching(EntityKind::Vouch, vouches, users).await?;
+        // The rows they reference, whose export decides theirs: the requests
+        // of comments, then the users of everything.
+        let have = |heads: &[RowHead]| heads.iter().map(|h| h.id).collect::<HashSet<_>>();
+        let known_requests = have(&heads[1]);
+        let more_requests: Vec<Uuid> = heads[2]
+            .iter()
+            .filter_map(|h| h.refs[0])
+            .filter(|id| !known_requests.contains(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut extra_requests = matching(EntityKind::Request, &more_requests, &[]).await?;
+        let known_users = have(&heads[0]);
+        let more_users: Vec<Uuid> = heads[1..]
+            .iter()
+            .flatten()
+            .chain(&extra_requests)
+            .flat_map(|h| h.refs.into_iter().flatten())
+            .filter(|id| !known_users.contains(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut extra_users = matching(EntityKind::User, &more_users, &[]).await?;
+        let context = [have(&extra_users), have(&extra_requests)];
+        heads[0].append(&mut extra_users);
+        heads[1].append(&mut extra_requests);
+        Ok(Affected {
+            ids,
+            heads: Heads(heads),
+            context,
+        })
+    }
+}
+
 /// Renders into `writer` (from [`BundleWriter::update`]) the rows the
 /// journal names as `changed`, and the rows whose effective scope they may
 /// have changed: the rows referencing a changed user or request, and the
@@ -547,73 +651,19 @@ async fn render_streamed(
 async fn render_changed(
     instance: &Instance,
     writer: &mut BundleWriter,
-    changed: &[(wb_model::EntityKind, Uuid)],
+    affected_rows: &Affected,
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    let store = instance.store();
-    let name = instance.name();
-    let mut ids: [Vec<Uuid>; 5] = Default::default();
-    for (kind, id) in changed {
-        if let Some(i) = KINDS.iter().position(|k| store_kind(*k) == *kind) {
-            ids[i].push(*id);
-        }
-    }
-    let [users, requests, comments, invites, vouches] = &ids;
-    let matching = |kind, ids: &[Uuid], referencing: &[Uuid]| {
-        let ids = ids.to_vec();
-        let referencing = referencing.to_vec();
-        async move {
-            store
-                .row_heads_matching(store_kind(kind), name, &ids, &referencing)
-                .await
-        }
-    };
-    // The affected rows of each kind.
-    let mut heads: [Vec<RowHead>; 5] = Default::default();
-    heads[0] = matching(EntityKind::User, users, &[]).await?;
-    heads[1] = matching(EntityKind::Request, requests, users).await?;
-    let request_ids: Vec<Uuid> = requests
-        .iter()
-        .copied()
-        .chain(heads[1].iter().map(|h| h.id))
-        .chain(users.iter().copied())
-        .collect();
-    heads[2] = matching(EntityKind::Comment, comments, &request_ids).await?;
-    heads[3] = matching(EntityKind::Invite, invites, users).await?;
-    heads[4] = matching(EntityKind::Vouch, vouches, users).await?;
-    // The rows they reference, whose export decides theirs: the requests
-    // of comments, then the users of everything.
+    let Affected {
+        ids,
+        heads,
+        context,
+    } = affected_rows;
     let have = |heads: &[RowHead]| heads.iter().map(|h| h.id).collect::<HashSet<_>>();
-    let known_requests = have(&heads[1]);
-    let more_requests: Vec<Uuid> = heads[2]
-        .iter()
-        .filter_map(|h| h.refs[0])
-        .filter(|id| !known_requests.contains(id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut extra_requests = matching(EntityKind::Request, &more_requests, &[]).await?;
-    let known_users = have(&heads[0]);
-    let more_users: Vec<Uuid> = heads[1..]
-        .iter()
-        .flatten()
-        .chain(&extra_requests)
-        .flat_map(|h| h.refs.into_iter().flatten())
-        .filter(|id| !known_users.contains(id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut extra_users = matching(EntityKind::User, &more_users, &[]).await?;
-    // The referenced rows are context, not affected: their own files have
-    // not changed.
-    let context = [have(&extra_users), have(&extra_requests)];
     let affected = |i: usize, head: &RowHead| {
         head.local && context.get(i).is_none_or(|ids| !ids.contains(&head.id))
     };
-    heads[0].append(&mut extra_users);
-    heads[1].append(&mut extra_requests);
-    let heads = Heads(heads);
     let exported = heads.exported();
     let total: usize = (0..KINDS.len())
         .map(|i| heads.0[i].iter().filter(|h| affected(i, h)).count())
