@@ -1497,6 +1497,26 @@ pub(crate) async fn record_rendered(
         return Ok(());
     }
     let entity = kind.as_str();
+    let upsert = |rows: &[(Uuid, crate::RenderedFile)]| -> Result<_> {
+        let sql: &'static str = UPSERT_RENDERED[statement_size(rows.len()).0].as_str();
+        let mut query = sqlx::query(sql);
+        for (id, file) in rows {
+            let length = i64::try_from(file.length).map_err(|e| corrupt("length", e))?;
+            query = query
+                .bind(entity)
+                .bind(id.to_string())
+                .bind(file.updated_at.unix_micros())
+                .bind(length)
+                .bind(file.sha256.as_str());
+        }
+        Ok(query)
+    };
+    // What one statement records needs no transaction of its own (the usual
+    // case of an export after a few changes: one round trip, not three).
+    if forget.is_empty() && statement_size(rendered.len()).1 == rendered.len() {
+        upsert(rendered)?.execute(pool).await?;
+        return Ok(());
+    }
     let mut tx = begin(pool).await?;
     for id in forget {
         sqlx::query("DELETE FROM export_files WHERE entity = $1 AND id = $2")
@@ -1507,19 +1527,8 @@ pub(crate) async fn record_rendered(
     }
     let mut start = 0;
     while start < rendered.len() {
-        let (which, size) = statement_size(rendered.len() - start);
-        let sql: &'static str = UPSERT_RENDERED[which].as_str();
-        let mut query = sqlx::query(sql);
-        for (id, file) in &rendered[start..start + size] {
-            let length = i64::try_from(file.length).map_err(|e| corrupt("length", e))?;
-            query = query
-                .bind(entity)
-                .bind(id.to_string())
-                .bind(file.updated_at.unix_micros())
-                .bind(length)
-                .bind(file.sha256.as_str());
-        }
-        query.execute(&mut *tx).await?;
+        let (_, size) = statement_size(rendered.len() - start);
+        upsert(&rendered[start..start + size])?.execute(&mut *tx).await?;
         start += size;
     }
     tx.commit().await?;

@@ -79,6 +79,8 @@ pub struct BundleWriter {
 struct Update {
     /// Paths added or kept in this run (and not removed since).
     touched: HashSet<String>,
+    /// Paths whose file was written in this run.
+    written: Vec<String>,
     /// Paths removed in this run: their files go in `finish`.
     removed: BTreeSet<String>,
 }
@@ -321,19 +323,32 @@ impl BundleWriter {
             Some(l) if l.len == entry.len && l.sha256 == entry.sha256 => Listed::Same,
             Some(_) => Listed::Different,
         };
-        let storer = match &mut self.storer {
-            Some(storer) => storer,
-            None => self.storer.insert(
-                Storer::spawn(self.dir.clone(), self.previous_mtime, self.update.is_some())
-                    .map_err(io_error(&self.dir))?,
-            ),
-        };
-        storer.send(Job {
+        let job = Job {
             entity: file.entity,
             path: entry.path.clone(),
             bytes: text.into_bytes(),
             listed,
-        })?;
+        };
+        if let Some(update) = &mut self.update {
+            // An update touches a few files: store them here, not on a
+            // thread.
+            let mut dirs = EntityDirs::new(self.dir.clone());
+            if store_file(&mut dirs, &job, self.previous_mtime)? {
+                self.written += 1;
+                update.written.push(job.path);
+            } else {
+                self.unchanged += 1;
+            }
+        } else {
+            let storer = match &mut self.storer {
+                Some(storer) => storer,
+                None => self.storer.insert(
+                    Storer::spawn(self.dir.clone(), self.previous_mtime)
+                        .map_err(io_error(&self.dir))?,
+                ),
+            };
+            storer.send(job)?;
+        }
         self.touch(&entry.path);
         let slot = self.changes.entry(entry.path.clone()).or_insert(None);
         Ok(slot.insert(entry))
@@ -558,6 +573,39 @@ impl BundleWriter {
         })
     }
 
+    /// The bundle's files, sorted by path, moved out of the writer (as
+    /// `files` would list them, without copying them): what `finish` puts
+    /// in the manifest.
+    fn take_files(&mut self) -> Vec<ManifestEntry> {
+        let base = match (&self.update, &mut self.previous) {
+            (Some(_), Some(previous)) => std::mem::take(&mut previous.files),
+            _ => Vec::new(),
+        };
+        let changes = std::mem::take(&mut self.changes);
+        let mut files = Vec::with_capacity(base.len() + changes.len());
+        let mut base = base.into_iter().peekable();
+        let mut changes = changes.into_iter().peekable();
+        loop {
+            let order = match (base.peek(), changes.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(b), Some((path, _))) => b.path.as_str().cmp(path.as_str()),
+            };
+            match order {
+                std::cmp::Ordering::Less => files.extend(base.next()),
+                std::cmp::Ordering::Equal => {
+                    base.next();
+                    files.extend(changes.next().and_then(|(_, entry)| entry));
+                }
+                std::cmp::Ordering::Greater => {
+                    files.extend(changes.next().and_then(|(_, entry)| entry));
+                }
+            }
+        }
+        files
+    }
+
     /// The files added so far, sorted by path: the manifest's file list.
     /// Does no I/O.
     #[must_use]
@@ -595,30 +643,33 @@ impl BundleWriter {
                 found: files_instance.clone(),
             });
         }
+        // Counted before the files move into the manifest.
+        let mut unchanged = self.unchanged;
+        if let Some(update) = &self.update {
+            let still_written = update
+                .written
+                .iter()
+                .filter(|path| self.current(path).is_some())
+                .count();
+            unchanged = self.file_count().saturating_sub(still_written as u64);
+        }
         let manifest = Manifest {
             instance: instance.to_owned(),
             public_key: public_key.to_owned(),
             schema_version: CURRENT_SCHEMA_VERSION,
             sequence,
-            files: self.files(),
+            files: self.take_files(),
         };
         let text = manifest.to_text().map_err(|source| BundleError::Write {
             path: MANIFEST_FILE_NAME.to_owned(),
             source,
         })?;
         let mut removed = 0;
-        let mut unchanged = self.unchanged;
         if let Some(update) = &self.update {
-            removed = self.delete_removed(&update.removed)?;
-            let still_written = stored
-                .written_paths
-                .iter()
-                .filter(|path| self.current(path).is_some())
-                .count();
-            unchanged = self.file_count().saturating_sub(still_written as u64);
+            removed = self.delete_removed(&update.removed, &manifest.files)?;
         } else if !self.fresh {
             for entity in EntityKind::ALL {
-                removed += self.retract(entity)?;
+                removed += self.retract(entity, &manifest.files)?;
             }
         }
         let manifest_path = self.dir.join(MANIFEST_FILE_NAME);
@@ -640,7 +691,11 @@ impl BundleWriter {
     /// temporary file an interrupted write left beside them, then the
     /// directories of entities left without files; returns how many files
     /// there were.
-    fn delete_removed(&self, removed: &BTreeSet<String>) -> Result<u64, BundleError> {
+    fn delete_removed(
+        &self,
+        removed: &BTreeSet<String>,
+        files: &[ManifestEntry],
+    ) -> Result<u64, BundleError> {
         let mut count = 0;
         let mut entities = BTreeSet::new();
         for path in removed {
@@ -674,7 +729,7 @@ impl BundleWriter {
         }
         for entity in entities {
             let prefix = format!("{entity}/");
-            let left = self.iter_files().any(|e| e.path.starts_with(&prefix));
+            let left = files.iter().any(|e| e.path.starts_with(&prefix));
             if !left {
                 // Best effort: a directory still holding something stays.
                 let _ = fs::remove_dir(self.dir.join(entity));
@@ -684,7 +739,7 @@ impl BundleWriter {
     }
 
     /// Removes the files of `entity` not added in this run; returns how many.
-    fn retract(&self, entity: EntityKind) -> Result<u64, BundleError> {
+    fn retract(&self, entity: EntityKind, files: &[ManifestEntry]) -> Result<u64, BundleError> {
         let sub = self.dir.join(entity.as_str());
         let listing = match entries(&sub) {
             Ok(listing) => listing,
@@ -700,7 +755,11 @@ impl BundleWriter {
             let path = format!("{entity}/{name}");
             if is_temp_name(&name) {
                 fs::remove_file(&full).map_err(io_error(&full))?;
-            } else if name.ends_with(SYNC_FILE_SUFFIX) && self.current(&path).is_none() {
+            } else if name.ends_with(SYNC_FILE_SUFFIX)
+                && files
+                    .binary_search_by(|e| e.path.as_str().cmp(&path))
+                    .is_err()
+            {
                 fs::remove_file(&full).map_err(io_error(&full))?;
                 removed += 1;
             } else {
@@ -739,8 +798,6 @@ struct Job {
 struct Stored {
     written: u64,
     unchanged: u64,
-    /// The paths written, when asked to track them (update mode).
-    written_paths: Vec<String>,
 }
 
 /// Files handed to the storing thread at a time: one wake-up per batch
@@ -764,11 +821,7 @@ struct Storer {
 }
 
 impl Storer {
-    fn spawn(
-        dir: PathBuf,
-        previous_mtime: Option<SystemTime>,
-        track_paths: bool,
-    ) -> io::Result<Storer> {
+    fn spawn(dir: PathBuf, previous_mtime: Option<SystemTime>) -> io::Result<Storer> {
         let (sender, receiver) = mpsc::sync_channel::<Vec<Job>>(QUEUED_BATCHES);
         let thread = thread::Builder::new()
             .name("bundle-writer".to_owned())
@@ -778,9 +831,6 @@ impl Storer {
                 for job in receiver.into_iter().flatten() {
                     if store_file(&mut dirs, &job, previous_mtime)? {
                         done.written += 1;
-                        if track_paths {
-                            done.written_paths.push(job.path);
-                        }
                     } else {
                         done.unchanged += 1;
                     }
