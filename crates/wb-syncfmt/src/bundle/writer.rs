@@ -7,9 +7,11 @@
 //! manifest is one `lstat` — the quick check of `make` and `rsync`, so an
 //! unchanged export reads no file back. Anything else (a file touched after
 //! the manifest, a crash between files and manifest) is compared byte for
-//! byte and replaced atomically. Files are stored by a thread of the
-//! writer's own, so that rendering one file overlaps storing the one
-//! before: the writer uses two cores where it can.
+//! byte and replaced atomically. A writer from `create` stores files on a
+//! thread of its own (created relative to their open directory), so that
+//! rendering one file overlaps storing the one before; a writer from
+//! `update`, which touches a few files, stores them in place and trusts the
+//! rest of the bundle to be what its manifest says.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
@@ -285,10 +287,12 @@ impl BundleWriter {
     }
 
     /// Renders `file` for `<entity>/<id>.sync.txt` and returns its manifest
-    /// entry. The file is written, unless the same bytes are already there,
-    /// by a thread of the writer's own while the caller renders the next:
-    /// it is on disk when [`finish`](Self::finish) returns, and an error
-    /// storing it is reported by a later `add` or by `finish`.
+    /// entry. The file is written unless the same bytes are already there:
+    /// by a writer from [`create`](Self::create), on a thread of its own
+    /// while the caller renders the next (an error storing it is reported
+    /// by a later `add` or by `finish`); by one from
+    /// [`update`](Self::update), before `add` returns. Either way it is on
+    /// disk when [`finish`](Self::finish) returns.
     ///
     /// # Errors
     ///
