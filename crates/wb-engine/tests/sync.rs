@@ -81,6 +81,27 @@ impl Node {
         .await
     }
 
+    /// Adds the local member `username`, with a public profile.
+    async fn add_public_member(&self, username: &str) -> wb_model::User {
+        let user = self
+            .instance
+            .add_user(NewUser {
+                username: Username::parse(username).unwrap(),
+                display_name: String::new(),
+                bio: String::new(),
+                email: None,
+                role: Role::Member,
+                invited_by: None,
+            })
+            .await
+            .unwrap();
+        self.instance
+            .set_scope(EntityKind::User, user.id, SyncScope::Public, username)
+            .await
+            .unwrap();
+        user
+    }
+
     async fn row_count(&self) -> usize {
         let store = self.instance.store();
         store.users().await.unwrap().len()
@@ -402,25 +423,10 @@ async fn changes_and_retractions_travel_and_stick() {
             .into_iter()
             .find(|r| r.title.contains("ladder"))
             .unwrap();
-        beta.instance
-            .add_user(NewUser {
-                username: Username::parse("bea").unwrap(),
-                display_name: String::new(),
-                bio: String::new(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
+        beta.add_public_member("bea").await;
         let local = beta
             .instance
             .add_comment("bea", ladder.id, "Me too")
-            .await
-            .unwrap();
-        let bea = beta.instance.local_user("bea").await.unwrap();
-        beta.instance
-            .set_scope(EntityKind::User, bea.id, SyncScope::Public, "bea")
             .await
             .unwrap();
         beta.instance
@@ -740,23 +746,7 @@ async fn rows_referring_to_unknown_rows_are_refused_with_the_file_named() {
             .into_iter()
             .find(|r| r.title.contains("ladder"))
             .unwrap();
-        let ann = alpha
-            .instance
-            .add_user(NewUser {
-                username: Username::parse("ann").unwrap(),
-                display_name: String::new(),
-                bio: String::new(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
-        alpha
-            .instance
-            .set_scope(EntityKind::User, ann.id, SyncScope::Public, "ann")
-            .await
-            .unwrap();
+        alpha.add_public_member("ann").await;
         let comment = alpha
             .instance
             .add_comment("ann", ladder.id, "Count me in")
@@ -924,22 +914,7 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
         // Another instance's row withdrawn by its origin: beta's own comment
         // on it stops being exported by beta, through the journal.
         applied(beta.import(&alpha.path("out")).await.unwrap());
-        beta.instance
-            .add_user(NewUser {
-                username: Username::parse("bea").unwrap(),
-                display_name: String::new(),
-                bio: String::new(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
-        let bea = beta.instance.local_user("bea").await.unwrap();
-        beta.instance
-            .set_scope(EntityKind::User, bea.id, SyncScope::Public, "bea")
-            .await
-            .unwrap();
+        beta.add_public_member("bea").await;
         let on_remote = beta
             .instance
             .add_comment("bea", request.id, "Me too")
