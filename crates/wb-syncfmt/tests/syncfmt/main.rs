@@ -119,3 +119,23 @@ pub fn backdate_row_files(dir: &std::path::Path) {
         }
     }
 }
+
+/// The instance of the writer tests' bundles.
+pub const INSTANCE: &str = "alpha.example";
+/// The public key of the writer tests' bundles.
+pub const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+
+/// A first export of `files` into `dir` with `BundleWriter::create`,
+/// sequence 1, with the files older than the manifest.
+pub fn first_export(
+    dir: &std::path::Path,
+    files: &[SyncFile],
+) -> wb_syncfmt::bundle::WrittenBundle {
+    let mut writer = wb_syncfmt::bundle::BundleWriter::create(dir).unwrap();
+    for file in files {
+        writer.add(file).unwrap();
+    }
+    let written = writer.finish(INSTANCE, KEY, 1).unwrap();
+    backdate_row_files(dir);
+    written
+}

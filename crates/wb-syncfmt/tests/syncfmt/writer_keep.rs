@@ -2,17 +2,13 @@
 //! `ManifestEntry::with_hex_digest`.
 
 use std::fs;
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
 use wb_syncfmt::bundle::{BundleError, BundleWriter, WrittenBundle};
 use wb_syncfmt::{ManifestEntry, SyncFile};
 
-use crate::{request, rows, user};
-
-const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
-const INSTANCE: &str = "alpha.example";
+use crate::{INSTANCE, KEY, first_export, request, rows, user};
 
 /// File times are coarse (a clock tick): lets the clock move on.
 fn tick() {
@@ -28,18 +24,6 @@ fn entry_of(written: &WrittenBundle, file: &SyncFile) -> ManifestEntry {
         .find(|e| e.path == file.relative_path())
         .unwrap()
         .clone()
-}
-
-/// A first export of `files` into `dir`, sequence 1, with the clock moved
-/// on between the files and the manifest.
-fn first_export(dir: &Path, files: &[SyncFile]) -> WrittenBundle {
-    let mut writer = BundleWriter::create(dir).unwrap();
-    for file in files {
-        writer.add(file).unwrap();
-    }
-    let written = writer.finish(INSTANCE, KEY, 1).unwrap();
-    crate::backdate_row_files(dir);
-    written
 }
 
 fn bundle_dir() -> (tempfile::TempDir, std::path::PathBuf) {

@@ -17,10 +17,7 @@ use wb_syncfmt::bundle::{
 };
 use wb_syncfmt::{MANIFEST_FILE_NAME, ManifestEntry, SyncFile, sha256_hex};
 
-use crate::{request, rows, user};
-
-const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
-const INSTANCE: &str = "alpha.example";
+use crate::{INSTANCE, KEY, request, rows, user};
 
 /// File times are coarse (a clock tick): lets the clock move on.
 fn tick() {
@@ -41,12 +38,7 @@ fn sign(dir: &Path, written: &WrittenBundle) {
 /// A first export of `files` into `dir` with `create`, sequence 1, signed,
 /// with the files older than the manifest.
 fn first_export(dir: &Path, files: &[SyncFile]) -> WrittenBundle {
-    let mut writer = BundleWriter::create(dir).unwrap();
-    for file in files {
-        writer.add(file).unwrap();
-    }
-    let written = writer.finish(INSTANCE, KEY, 1).unwrap();
-    crate::backdate_row_files(dir);
+    let written = crate::first_export(dir, files);
     sign(dir, &written);
     written
 }
