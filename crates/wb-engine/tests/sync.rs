@@ -943,3 +943,43 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
         assert_eq!(left.rows, Some(Vec::new()));
     }
 }
+
+/// More changes than the journal is read for: the export looks at every
+/// row's version instead, writes the same bytes as a fresh export, and
+/// forgets the journal all the same.
+#[tokio::test]
+async fn a_journal_over_its_limit_falls_back_to_every_row() {
+    for (alpha, _) in pairs().await {
+        fixtures::load(&alpha.instance, &demo()).await.unwrap();
+        alpha.export("out").await;
+        alpha.export("out").await;
+        let store = alpha.instance.store().clone();
+        let users: Vec<wb_model::User> = (0..1100)
+            .map(|n| wb_model::User {
+                id: wb_model::new_id(),
+                origin: alpha.instance.name().clone(),
+                username: Username::parse(&format!("member{n}")).unwrap(),
+                display_name: format!("Member {n}"),
+                bio: String::new(),
+                email: Some(format!("member{n}@example.org")),
+                role: Role::Member,
+                invited_by: None,
+                scope: SyncScope::Public,
+                created_at: wb_model::Timestamp::now(),
+                updated_at: wb_model::Timestamp::now(),
+            })
+            .collect();
+        store
+            .insert_batch(&wb_store::Batch {
+                users,
+                ..wb_store::Batch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.export_changes(1024).await.unwrap().rows, None);
+        let summary = export_matches_fresh(&alpha, "out", "fresh").await;
+        assert_eq!((summary.files, summary.rendered), (1110, 1100));
+        let left = store.export_changes(1024).await.unwrap();
+        assert_eq!(left.rows, Some(Vec::new()));
+    }
+}

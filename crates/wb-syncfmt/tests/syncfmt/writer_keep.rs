@@ -335,3 +335,30 @@ fn add_returns_the_entry_of_the_rendered_text() {
         assert_eq!(writer.add(file).unwrap(), listed);
     }
 }
+
+/// A file the storing thread cannot write (here: a directory stands where
+/// it goes) fails `finish`, naming the path, and no manifest is written.
+#[test]
+fn a_file_that_cannot_be_stored_fails_finish_and_writes_no_manifest() {
+    let (_tmp, dir) = bundle_dir();
+    let mut writer = BundleWriter::create(&dir).unwrap();
+    let blocked = request(1);
+    fs::create_dir_all(dir.join(blocked.relative_path())).unwrap();
+    // Reported by a later `add` or by `finish`, whichever comes first.
+    let mut failed = None;
+    for file in rows() {
+        if let Err(e) = writer.add(&file) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let err = match failed {
+        Some(e) => e,
+        None => writer.finish(INSTANCE, KEY, 1).unwrap_err(),
+    };
+    assert!(
+        matches!(&err, BundleError::Io { path, .. } if path.ends_with(blocked.relative_path())),
+        "{err:?}"
+    );
+    assert!(!dir.join(wb_syncfmt::MANIFEST_FILE_NAME).exists());
+}
