@@ -907,7 +907,7 @@ async fn export_copy(
     }
     progress.finish();
     let changed = writer.previous_manifest().is_none_or(|previous| {
-        previous.sequence != state.last_sequence || previous.files != writer.files()
+        previous.sequence != state.last_sequence || !writer.has_previous_files()
     });
     let written = writer
         .finish(origin.as_str(), &state.public_key, state.last_sequence)
