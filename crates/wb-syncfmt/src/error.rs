@@ -234,6 +234,12 @@ pub enum ParseErrorKind {
     /// `Sequence: 0`.
     #[error("Sequence 0 is invalid (sequences start at 1)")]
     SequenceZero,
+    /// A `Sequence:` above [`crate::MAX_SEQUENCE`].
+    #[error("Sequence {value} is out of range (1 to 9223372036854775807, 2^63-1)")]
+    SequenceOutOfRange {
+        /// The value found.
+        value: u64,
+    },
     /// A manifest file line is not `<sha256> <length> <path>`.
     #[error("expected \"<sha256 hex> <length> <path>\": {reason}")]
     MalformedEntry {
@@ -270,6 +276,54 @@ pub enum ParseErrorKind {
         /// The number of file lines.
         found: u64,
     },
+}
+
+impl ParseErrorKind {
+    /// A stable, machine-readable name of the rule broken (kebab-case), the
+    /// same in every release: tools and other implementations match on it,
+    /// never on the message. `docs/format.md` lists every code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParseErrorKind::TooLarge { .. } => "too-large",
+            ParseErrorKind::InvalidUtf8 => "invalid-utf8",
+            ParseErrorKind::ByteOrderMark => "byte-order-mark",
+            ParseErrorKind::CarriageReturn => "carriage-return",
+            ParseErrorKind::TrailingWhitespace => "trailing-whitespace",
+            ParseErrorKind::MalformedHeader { .. }
+            | ParseErrorKind::HeaderSpacing { .. }
+            | ParseErrorKind::MissingBlankLine { .. } => "malformed-header",
+            ParseErrorKind::MissingHeader { .. } => "missing-header",
+            ParseErrorKind::UnknownHeader { .. } => "unknown-header",
+            ParseErrorKind::DuplicateHeader { .. } => "duplicate-header",
+            ParseErrorKind::HeaderOutOfOrder { .. } => "header-order",
+            ParseErrorKind::InvalidEntity { .. } => "invalid-entity",
+            ParseErrorKind::InvalidId { .. } => "invalid-id",
+            ParseErrorKind::InvalidInstance { .. } => "invalid-instance",
+            ParseErrorKind::InvalidNumber { .. } => "invalid-number",
+            ParseErrorKind::SchemaVersionZero | ParseErrorKind::SchemaVersionTooNew { .. } => {
+                "unsupported-schema"
+            }
+            ParseErrorKind::InvalidScope { .. } => "invalid-scope",
+            ParseErrorKind::InvalidTimestamp { .. } => "invalid-timestamp",
+            ParseErrorKind::UnexpectedEnd { .. }
+            | ParseErrorKind::MissingFinalNewline
+            | ParseErrorKind::TrailingContent => "truncated-or-trailing",
+            ParseErrorKind::InvalidJson { .. } | ParseErrorKind::BodyNotObject => "invalid-json",
+            ParseErrorKind::Float { .. } => "float",
+            ParseErrorKind::NonCanonicalJson { .. } => "non-canonical-json",
+            ParseErrorKind::InvalidFormat { .. } => "invalid-format",
+            ParseErrorKind::InvalidPublicKey { .. } => "invalid-public-key",
+            ParseErrorKind::SequenceZero | ParseErrorKind::SequenceOutOfRange { .. } => {
+                "sequence-out-of-range"
+            }
+            ParseErrorKind::MalformedEntry { .. } => "malformed-entry",
+            ParseErrorKind::InvalidPath { .. } => "unsafe-path",
+            ParseErrorKind::UnsortedEntry { .. } => "unsorted-entry",
+            ParseErrorKind::DuplicateEntry { .. } => "duplicate-entry",
+            ParseErrorKind::FileCountMismatch { .. } => "file-count-mismatch",
+        }
+    }
 }
 
 /// A [`crate::SyncFile`] or [`crate::Manifest`] cannot be rendered because
@@ -336,6 +390,12 @@ pub enum WriteError {
     /// The manifest's sequence is 0.
     #[error("Sequence 0 is invalid (sequences start at 1)")]
     SequenceZero,
+    /// The manifest's sequence is above [`crate::MAX_SEQUENCE`].
+    #[error("Sequence {value} is out of range (1 to 9223372036854775807, 2^63-1)")]
+    SequenceOutOfRange {
+        /// The sequence.
+        value: u64,
+    },
     /// A manifest path is unsafe or not of the bundle layout.
     #[error("path {path:?} is not allowed: {reason}")]
     InvalidPath {

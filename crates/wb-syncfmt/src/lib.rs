@@ -123,7 +123,8 @@ pub use hash::{sha256, sha256_hex};
 pub use ident::{is_canonical_uuid, is_valid_instance_name, is_valid_public_key};
 pub use layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
 pub use manifest::{
-    DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FORMAT, MANIFEST_HEADERS, Manifest, ManifestEntry,
+    DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FORMAT, MANIFEST_HEADERS, MAX_SEQUENCE, Manifest,
+    ManifestEntry,
 };
 pub use schema::CURRENT_SCHEMA_VERSION;
 pub use sync_file::{DEFAULT_MAX_FILE_BYTES, SYNC_FILE_HEADERS, SyncFile};

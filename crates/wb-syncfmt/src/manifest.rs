@@ -12,6 +12,12 @@ use crate::text::{decode, read_headers};
 /// The value of the manifest's `Format:` header.
 pub const MANIFEST_FORMAT: &str = "wb-sync-manifest";
 
+/// The largest bundle sequence number: 2^63−1. Sequences are 1 ≤ n ≤
+/// 2^63−1 everywhere — manifests, trusted comments, importers and the hub
+/// (databases store them as signed 64-bit integers) — so one bundle can
+/// never carry a sequence that a store cannot record.
+pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
+
 /// The default size limit of a manifest: 256 MiB (about two million files).
 pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -113,6 +119,11 @@ impl Manifest {
         }
         if self.sequence == 0 {
             return Err(WriteError::SequenceZero);
+        }
+        if self.sequence > MAX_SEQUENCE {
+            return Err(WriteError::SequenceOutOfRange {
+                value: self.sequence,
+            });
         }
         let mut out = format!(
             "Format: {MANIFEST_FORMAT}\nInstance: {}\nPublic-Key: {}\nSchema-Version: {}\nSequence: {}\nFiles: {}\n\n",
@@ -223,6 +234,12 @@ impl Manifest {
         let sequence = number(5, "Sequence", sequence)?;
         if sequence == 0 {
             return Err(err(5, ParseErrorKind::SequenceZero));
+        }
+        if sequence > MAX_SEQUENCE {
+            return Err(err(
+                5,
+                ParseErrorKind::SequenceOutOfRange { value: sequence },
+            ));
         }
         let declared = number(6, "Files", files)?;
 

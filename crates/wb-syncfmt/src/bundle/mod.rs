@@ -95,7 +95,7 @@ pub enum BundleError {
     UnexpectedPath {
         /// The path in the bundle.
         path: String,
-        /// "file", "directory" or "entry".
+        /// "file", "directory", "entry" or "special file (not a regular file)".
         what: &'static str,
         /// What the layout allows instead.
         reason: &'static str,
@@ -184,6 +184,58 @@ pub enum BundleError {
         /// The file's path in the bundle.
         path: String,
     },
+}
+
+impl BundleError {
+    /// A stable, machine-readable name of the rule broken (kebab-case; see
+    /// [`ParseErrorKind::code`](crate::ParseErrorKind::code) for the
+    /// codes of a file's or the manifest's syntax).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::Io { .. } => "io",
+            BundleError::Parse(parse) => parse.kind().code(),
+            BundleError::Write { .. } => "write",
+            BundleError::MissingManifest { .. } => "missing-manifest",
+            BundleError::MissingSignature { .. } => "missing-signature",
+            BundleError::Symlink { .. } | BundleError::UnexpectedPath { .. } => "unsafe-path",
+            BundleError::UnlistedFile { .. } => "unlisted-file",
+            BundleError::MissingFile { .. } => "missing-file",
+            BundleError::TooLarge { .. } => "too-large",
+            BundleError::TooManyFiles { .. } => "too-many-files",
+            BundleError::LengthMismatch { .. } => "length-mismatch",
+            BundleError::HashMismatch { .. } => "hash-mismatch",
+            BundleError::PathMismatch { .. } => "path-mismatch",
+            BundleError::InstanceMismatch { .. } => "instance-mismatch",
+            BundleError::PrivateFile { .. } => "private-file",
+            BundleError::DuplicateFile { .. } => "duplicate-file",
+        }
+    }
+
+    /// The path inside the bundle this error is about, when there is one
+    /// (`manifest.sync.txt`, `user/0193….sync.txt`).
+    #[must_use]
+    pub fn bundle_path(&self) -> Option<&str> {
+        match self {
+            BundleError::Parse(parse) => Some(parse.path()),
+            BundleError::Write { path, .. }
+            | BundleError::Symlink { path }
+            | BundleError::UnexpectedPath { path, .. }
+            | BundleError::UnlistedFile { path }
+            | BundleError::MissingFile { path }
+            | BundleError::TooLarge { path, .. }
+            | BundleError::LengthMismatch { path, .. }
+            | BundleError::HashMismatch { path, .. }
+            | BundleError::PathMismatch { path, .. }
+            | BundleError::InstanceMismatch { path, .. }
+            | BundleError::PrivateFile { path }
+            | BundleError::DuplicateFile { path } => Some(path),
+            BundleError::Io { .. }
+            | BundleError::MissingManifest { .. }
+            | BundleError::MissingSignature { .. }
+            | BundleError::TooManyFiles { .. } => None,
+        }
+    }
 }
 
 /// Wraps an I/O error with its path.

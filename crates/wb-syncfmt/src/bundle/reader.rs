@@ -1,7 +1,7 @@
-//! [`BundleReader`]: checks a bundle directory against its manifest, then
-//! streams its files one at a time.
+//! [`BundleReader`]: checks a bundle — a directory, or files held in
+//! memory — against its manifest, then streams its files one at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,19 +14,32 @@ use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::sync_file::SyncFile;
 
-/// An opened bundle directory whose layout matches its manifest.
+/// An opened bundle whose layout matches its manifest.
 ///
-/// [`BundleReader::open`] reads the manifest and the signature and checks
-/// the directory tree; [`BundleReader::entries`] then reads, verifies and
-/// parses the files one at a time. Verify [`BundleReader::signature_bytes`]
-/// over [`BundleReader::manifest_bytes`] before trusting any entry.
+/// [`BundleReader::open`] reads the manifest and the signature of a bundle
+/// directory and checks the directory tree; [`BundleReader::from_files`]
+/// does the same for a bundle held in memory (an upload, a download), so
+/// nothing has to be written to disk to be checked. [`BundleReader::entries`]
+/// then reads, verifies and parses the files one at a time. Verify
+/// [`BundleReader::signature_bytes`] over [`BundleReader::manifest_bytes`]
+/// before trusting any entry.
 #[derive(Debug)]
 pub struct BundleReader {
-    dir: PathBuf,
+    source: Source,
     limits: Limits,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
     signature_bytes: Vec<u8>,
+}
+
+/// Where the files of a [`BundleReader`] are.
+#[derive(Debug)]
+enum Source {
+    /// A bundle directory on disk.
+    Dir(PathBuf),
+    /// The bundle's files by path (`user/….sync.txt`), manifest and
+    /// signature removed.
+    Memory(BTreeMap<String, Vec<u8>>),
 }
 
 impl BundleReader {
@@ -54,24 +67,7 @@ impl BundleReader {
             MANIFEST_FILE_NAME,
             limits.max_manifest_bytes,
         )?;
-        let count = u64::try_from(manifest.files.len()).unwrap_or(u64::MAX);
-        if count > limits.max_files {
-            return Err(BundleError::TooManyFiles {
-                count,
-                limit: limits.max_files,
-            });
-        }
-        if let Some(entry) = manifest
-            .files
-            .iter()
-            .find(|e| e.len > limits.max_file_bytes)
-        {
-            return Err(BundleError::TooLarge {
-                path: entry.path.clone(),
-                size: entry.len,
-                limit: limits.max_file_bytes,
-            });
-        }
+        check_listing(&manifest, limits)?;
         let signature_bytes = read_top_file(
             &dir.join(SIGNATURE_FILE_NAME),
             SIGNATURE_FILE_NAME,
@@ -80,7 +76,7 @@ impl BundleReader {
         .ok_or_else(|| BundleError::MissingSignature { dir: dir.clone() })?;
         check_tree(&dir, &manifest, limits)?;
         Ok(BundleReader {
-            dir,
+            source: Source::Dir(dir),
             limits: limits.clone(),
             manifest,
             manifest_bytes,
@@ -88,10 +84,55 @@ impl BundleReader {
         })
     }
 
-    /// The bundle directory.
+    /// Checks a bundle held in memory: `files` maps each path in the
+    /// bundle (`manifest.sync.txt`, `bundle.sig`, `user/<uuid>.sync.txt`, …)
+    /// to its bytes. The same rules as [`BundleReader::open`] apply: a
+    /// manifest and a signature within `limits`, only the layout's paths,
+    /// exactly the listed files with their listed lengths.
+    ///
+    /// # Errors
+    ///
+    /// As [`BundleReader::open`], naming paths inside the bundle.
+    pub fn from_files(
+        mut files: BTreeMap<String, Vec<u8>>,
+        limits: &Limits,
+    ) -> Result<BundleReader, BundleError> {
+        let dir = PathBuf::new();
+        let manifest_bytes = files
+            .remove(MANIFEST_FILE_NAME)
+            .ok_or_else(|| BundleError::MissingManifest { dir: dir.clone() })?;
+        check_top_size(
+            &manifest_bytes,
+            MANIFEST_FILE_NAME,
+            limits.max_manifest_bytes,
+        )?;
+        let manifest = Manifest::parse_with_limit(
+            &manifest_bytes,
+            MANIFEST_FILE_NAME,
+            limits.max_manifest_bytes,
+        )?;
+        check_listing(&manifest, limits)?;
+        let signature_bytes = files
+            .remove(SIGNATURE_FILE_NAME)
+            .ok_or(BundleError::MissingSignature { dir })?;
+        check_top_size(&signature_bytes, SIGNATURE_FILE_NAME, MAX_SIGNATURE_BYTES)?;
+        check_files(&files, &manifest, limits)?;
+        Ok(BundleReader {
+            source: Source::Memory(files),
+            limits: limits.clone(),
+            manifest,
+            manifest_bytes,
+            signature_bytes,
+        })
+    }
+
+    /// The bundle directory; empty for a bundle held in memory.
     #[must_use]
     pub fn dir(&self) -> &Path {
-        &self.dir
+        match &self.source {
+            Source::Dir(dir) => dir,
+            Source::Memory(_) => Path::new(""),
+        }
     }
 
     /// The parsed manifest.
@@ -136,24 +177,23 @@ impl BundleReader {
                 what: "file",
                 reason,
             })?;
-        let full = self.dir.join(path);
-        let meta = match fs::symlink_metadata(&full) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(BundleError::MissingFile { path: path.clone() });
+        let bytes = match &self.source {
+            Source::Dir(dir) => read_listed_file(dir, entry)?,
+            Source::Memory(files) => {
+                let bytes = files
+                    .get(path)
+                    .ok_or_else(|| BundleError::MissingFile { path: path.clone() })?;
+                let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                if found != entry.len {
+                    return Err(BundleError::LengthMismatch {
+                        path: path.clone(),
+                        expected: entry.len,
+                        found,
+                    });
+                }
+                std::borrow::Cow::Borrowed(bytes.as_slice())
             }
-            Err(e) => return Err(io_error(&full)(e)),
         };
-        check_regular_file(&meta, path)?;
-        let bytes = read_at_most(&full, entry.len)?;
-        let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if found != entry.len {
-            return Err(BundleError::LengthMismatch {
-                path: path.clone(),
-                expected: entry.len,
-                found: if found > entry.len { meta.len() } else { found },
-            });
-        }
         let digest = sha256(&bytes);
         if digest != entry.sha256 {
             return Err(BundleError::HashMismatch {
@@ -182,6 +222,117 @@ impl BundleReader {
         }
         Ok(file)
     }
+}
+
+/// Reads the listed file `entry` of the bundle directory `dir`: a regular
+/// file of exactly the listed length.
+fn read_listed_file(
+    dir: &Path,
+    entry: &ManifestEntry,
+) -> Result<std::borrow::Cow<'static, [u8]>, BundleError> {
+    let path = &entry.path;
+    let full = dir.join(path);
+    let meta = match fs::symlink_metadata(&full) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(BundleError::MissingFile { path: path.clone() });
+        }
+        Err(e) => return Err(io_error(&full)(e)),
+    };
+    check_regular_file(&meta, path)?;
+    let bytes = read_at_most(&full, entry.len)?;
+    let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if found != entry.len {
+        return Err(BundleError::LengthMismatch {
+            path: path.clone(),
+            expected: entry.len,
+            found: if found > entry.len { meta.len() } else { found },
+        });
+    }
+    Ok(std::borrow::Cow::Owned(bytes))
+}
+
+/// The manifest's own limits: the number of files and each listed length.
+fn check_listing(manifest: &Manifest, limits: &Limits) -> Result<(), BundleError> {
+    let count = u64::try_from(manifest.files.len()).unwrap_or(u64::MAX);
+    if count > limits.max_files {
+        return Err(BundleError::TooManyFiles {
+            count,
+            limit: limits.max_files,
+        });
+    }
+    if let Some(entry) = manifest
+        .files
+        .iter()
+        .find(|e| e.len > limits.max_file_bytes)
+    {
+        return Err(BundleError::TooLarge {
+            path: entry.path.clone(),
+            size: entry.len,
+            limit: limits.max_file_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A top-level file held in memory is within its limit.
+fn check_top_size(bytes: &[u8], name: &str, limit: u64) -> Result<(), BundleError> {
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > limit {
+        return Err(BundleError::TooLarge {
+            path: name.to_owned(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The in-memory counterpart of [`check_tree`]: only the layout's paths,
+/// exactly the listed files, each of its listed length.
+fn check_files(
+    files: &BTreeMap<String, Vec<u8>>,
+    manifest: &Manifest,
+    limits: &Limits,
+) -> Result<(), BundleError> {
+    let count = u64::try_from(files.len()).unwrap_or(u64::MAX);
+    if count > limits.max_files {
+        return Err(BundleError::TooManyFiles {
+            count,
+            limit: limits.max_files,
+        });
+    }
+    let listed: HashMap<&str, u64> = manifest
+        .files
+        .iter()
+        .map(|e| (e.path.as_str(), e.len))
+        .collect();
+    for (path, bytes) in files {
+        if let Err(reason) = check_bundle_path(path) {
+            return Err(BundleError::UnexpectedPath {
+                path: path.clone(),
+                what: "file",
+                reason,
+            });
+        }
+        let Some(&len) = listed.get(path.as_str()) else {
+            return Err(BundleError::UnlistedFile { path: path.clone() });
+        };
+        let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if found != len {
+            return Err(BundleError::LengthMismatch {
+                path: path.clone(),
+                expected: len,
+                found,
+            });
+        }
+    }
+    if let Some(missing) = manifest.files.iter().find(|e| !files.contains_key(&e.path)) {
+        return Err(BundleError::MissingFile {
+            path: missing.path.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Refuses symbolic links and anything that is not a regular file.
@@ -268,7 +419,11 @@ fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), Bu
                     if !file_type.is_file() {
                         return Err(BundleError::UnexpectedPath {
                             path,
-                            what: "directory",
+                            what: if file_type.is_dir() {
+                                "directory"
+                            } else {
+                                "special file (not a regular file)"
+                            },
                             reason: "entity directories hold only <uuid>.sync.txt files",
                         });
                     }
@@ -304,7 +459,13 @@ fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), Bu
             (is_dir, _, _) => {
                 return Err(BundleError::UnexpectedPath {
                     path: name,
-                    what: if is_dir { "directory" } else { "file" },
+                    what: if is_dir {
+                        "directory"
+                    } else if file_type.is_file() {
+                        "file"
+                    } else {
+                        "special file (not a regular file)"
+                    },
                     reason: "the top level holds only manifest.sync.txt, bundle.sig and entity directories",
                 });
             }

@@ -9,6 +9,7 @@ mod bundle;
 mod corpus;
 mod file;
 mod manifest;
+mod memory;
 mod props;
 mod writer_keep;
 mod writer_update;
