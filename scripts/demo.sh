@@ -43,7 +43,10 @@ fi
 
 say "creating instance beta.example in $beta and importing alpha's bundle"
 wb -C "$beta" init --instance beta.example
-wb -C "$beta" sync import "$alpha/data/public_sync"
+# Beta pins alpha's key on the first import (read from alpha's operator in
+# real life; here from alpha's public key file).
+alpha_key=$(tail -n 1 "$alpha/.sync/keys/alpha.example.pub")
+wb -C "$beta" sync import "$alpha/data/public_sync" --key "$alpha_key"
 wb -C "$beta" sync import "$alpha/data/public_sync"
 
 for entity in user request comment vouch; do

@@ -183,7 +183,10 @@ impl Bench {
             &target,
             &self.target_keys,
             &self.bundle,
-            &ImportOptions::default(),
+            &ImportOptions {
+                accept_new_keys: true,
+                ..ImportOptions::default()
+            },
             &NoProgress,
         )
         .await?;

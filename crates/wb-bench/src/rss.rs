@@ -57,7 +57,10 @@ pub async fn child(args: ChildArgs) -> Result<()> {
                 &instance,
                 &keys,
                 &args.bundle,
-                &ImportOptions::default(),
+                &ImportOptions {
+                    accept_new_keys: true,
+                    ..ImportOptions::default()
+                },
                 &NoProgress,
             )
             .await?;

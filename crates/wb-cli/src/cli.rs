@@ -158,18 +158,25 @@ rewritten; the sequence number grows only when the content changes.")]
     /// Verify a bundle and apply it in one transaction.
     #[command(after_help = "\
 Examples:
-  wb sync import /srv/share/beta
-  wb sync import data/from-beta --key RWQ…   (require this signing key)
+  wb sync import /srv/share/beta.example --key RWQ…   (first import: pin this key)
+  wb sync import /srv/share/beta.example              (key already pinned)
+  wb sync import /srv/share/gamma.example --accept-new-keys
 
-The first import from an instance pins its key; later bundles must be signed
-by the same key. Older bundles are refused, the same bundle again is a no-op.")]
+A bundle is accepted only under the key pinned for its instance. With no pin
+yet, name the key with --key (read it from the other operator) or pass
+--accept-new-keys to pin the bundle's own key; either way it becomes the pin.
+Older bundles are refused, the same bundle again is a no-op.")]
     Import {
         /// The bundle directory (relative paths start at the instance directory, as with -C).
         #[arg(value_name = "DIR")]
         bundle: PathBuf,
-        /// Require the bundle to be signed by this key (minisign one-line form).
-        #[arg(long, value_name = "PUBKEY")]
+        /// Require the bundle to be signed by this key (minisign one-line form); with no pin
+        /// yet, pin it.
+        #[arg(long, value_name = "PUBKEY", conflicts_with = "accept_new_keys")]
         key: Option<String>,
+        /// Pin the key of a bundle whose instance has no pin yet (as ssh's accept-new).
+        #[arg(long)]
+        accept_new_keys: bool,
     },
     /// Export, pack and upload this instance's bundle to a hub.
     #[command(after_help = "\

@@ -306,7 +306,6 @@ async fn pull_one(
         ImportOutcome::AlreadyApplied { .. } => {
             println!("{name} sequence {sequence}: {fetched}, already imported; nothing to do");
         }
-        other => println!("{name}: {other:?}"),
     }
     Ok(())
 }

@@ -65,10 +65,15 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 summary.removed
             );
         }
-        SyncCommand::Import { bundle, key } => {
+        SyncCommand::Import {
+            bundle,
+            key,
+            accept_new_keys,
+        } => {
             let dir = global.dir.join(bundle);
             let options = ImportOptions {
                 expected_key: key,
+                accept_new_keys,
                 ..ImportOptions::default()
             };
             match import_bundle(instance, &keys, &dir, &options, &progress).await? {
@@ -87,7 +92,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                         );
                     }
                     if let Some(key) = pinned_key {
-                        println!("pinned key {key} for {origin} (first bundle imported from it)");
+                        println!("pinned key {key} for {origin}");
                     }
                     println!(
                         "imported {origin} sequence {sequence}: {} added, {} updated, {} unchanged, {} retracted",
@@ -97,7 +102,6 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 ImportOutcome::AlreadyApplied { origin, sequence } => {
                     println!("{origin} sequence {sequence} is already imported; nothing to do");
                 }
-                other => println!("{other:?}"),
             }
         }
         SyncCommand::Push { hub, token_file } => {

@@ -346,10 +346,22 @@ async fn two_instances_exchange_bundles_by_directory() {
             "{manifest}"
         );
 
-        // Beta's first sync command creates beta's key and says where, once.
+        // No pin for alpha yet and no --key or --accept-new-keys: refused,
+        // naming the bundle's key and both ways on; no key created.
+        let err = beta.fails(&["sync", "import", bundle.to_str().unwrap()]);
+        assert!(err.contains("no key is pinned for alpha.example"), "{err}");
+        assert!(err.contains(&format!("--key {}", key.trim())), "{err}");
+        assert!(err.contains("--accept-new-keys"), "{err}");
+        assert!(
+            !beta.dir.path().join(".sync/keys").exists(),
+            "a refused import creates no key"
+        );
+
+        // Beta's first import pins the key it was given, creates beta's key
+        // and says where, once.
         let out = beta
             .cmd()
-            .args(["sync", "import"])
+            .args(["sync", "import", "--key", key.trim()])
             .arg(&bundle)
             .assert()
             .success()

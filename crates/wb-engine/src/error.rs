@@ -69,14 +69,22 @@ pub enum EngineError {
         /// What is wrong, naming the field.
         reason: String,
     },
-    /// A bundle could not be written or read, or was refused: its layout,
-    /// signature, key, sequence or content.
+    /// A bundle could not be written, or an export was refused.
     #[error("{}: {reason}", path.display())]
     BundleRefused {
         /// The bundle directory or the offending file in it.
         path: PathBuf,
         /// What is wrong and, where it helps, what to do.
         reason: String,
+    },
+    /// A bundle broke a rule of the format or of import (its layout, key,
+    /// signature, sequence or content). Nothing was changed.
+    #[error("{}", refused_display(location, refusal))]
+    Refused {
+        /// The bundle: its directory, or what names a bundle held in memory.
+        location: PathBuf,
+        /// Which rule, about which file, and what to do.
+        refusal: crate::sync::verify::Refusal,
     },
     /// Keys could not be created, loaded or used.
     #[error(transparent)]
@@ -87,4 +95,17 @@ pub enum EngineError {
     /// The database refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `<bundle>/<file>: <message>`, or `<bundle>: <message>`.
+fn refused_display(location: &std::path::Path, refusal: &crate::sync::verify::Refusal) -> String {
+    match (refusal.path(), refusal.line()) {
+        (Some(path), Some(line)) => format!(
+            "{}:{line}: {}",
+            location.join(path).display(),
+            refusal.message()
+        ),
+        (Some(path), None) => format!("{}: {}", location.join(path).display(), refusal.message()),
+        (None, _) => format!("{}: {}", location.display(), refusal.message()),
+    }
 }

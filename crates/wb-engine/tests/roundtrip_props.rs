@@ -210,9 +210,18 @@ async fn check(c: Community, a: TestDb, b: TestDb) {
     assert!(!all_text.contains("\"role\""), "a role leaked");
 
     // Lossless round trip through beta.
-    import_bundle(&beta, &keys_b, &out, &ImportOptions::default(), &NoProgress)
-        .await
-        .unwrap();
+    import_bundle(
+        &beta,
+        &keys_b,
+        &out,
+        &ImportOptions {
+            accept_new_keys: true,
+            ..ImportOptions::default()
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     let relay = dir.path().join("relay");
     let alpha_name = InstanceName::parse("alpha.example").unwrap();
     export_bundle(&beta, &keys_b, &relay, Some(&alpha_name), &NoProgress)

@@ -75,7 +75,10 @@ impl Node {
             &self.instance,
             &self.keys(),
             dir,
-            &ImportOptions::default(),
+            &ImportOptions {
+                accept_new_keys: true,
+                ..ImportOptions::default()
+            },
             &NoProgress,
         )
         .await

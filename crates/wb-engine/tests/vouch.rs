@@ -130,7 +130,10 @@ async fn vouches_travel_signed_and_forgeries_are_refused() {
             &beta,
             &keys_b,
             &forged,
-            &ImportOptions::default(),
+            &ImportOptions {
+                accept_new_keys: true,
+                ..ImportOptions::default()
+            },
             &NoProgress,
         )
         .await
@@ -165,7 +168,10 @@ async fn vouches_travel_signed_and_forgeries_are_refused() {
             &beta,
             &keys_b,
             &foreign,
-            &ImportOptions::default(),
+            &ImportOptions {
+                accept_new_keys: true,
+                ..ImportOptions::default()
+            },
             &NoProgress,
         )
         .await
@@ -174,9 +180,18 @@ async fn vouches_travel_signed_and_forgeries_are_refused() {
         assert!(err.contains("vouch signature does not verify"), "{err}");
 
         // The genuine bundle imports, and the vouch round-trips.
-        import_bundle(&beta, &keys_b, &out, &ImportOptions::default(), &NoProgress)
-            .await
-            .unwrap();
+        import_bundle(
+            &beta,
+            &keys_b,
+            &out,
+            &ImportOptions {
+                accept_new_keys: true,
+                ..ImportOptions::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
         let imported = b.store.vouch(vouch.id).await.unwrap().unwrap();
         assert_eq!(
             (imported.signature, imported.origin.as_str()),

@@ -32,7 +32,7 @@ use wb_syncfmt::sha256_hex;
 use crate::api::{Health, InstanceList, InstanceSummary, UploadReceipt};
 use crate::archive::{self, ArchiveError};
 use crate::token::IssuedToken;
-use crate::verify::{VerifiedBundle, verify_bundle};
+use crate::verify::{VerifiedBundle, verify_files};
 use crate::{ErrorBody, ErrorCode};
 
 /// The content type of a bundle archive.
@@ -432,8 +432,9 @@ fn archive_rejection(err: &ArchiveError) -> Rejection {
     Rejection::new(code, err.to_string())
 }
 
-/// Unpacks into a private temporary directory, verifies against the
-/// registered key, and re-packs canonically. Blocking.
+/// Reads the archive into memory, verifies it there against the registered
+/// key (the one verification path the importer takes too), and re-packs it
+/// canonically. Nothing touches the disk. Blocking.
 fn check_upload(
     body: &[u8],
     instance: &str,
@@ -441,25 +442,15 @@ fn check_upload(
     limits: &Limits,
 ) -> Result<(Vec<u8>, VerifiedBundle), Rejection> {
     let files = archive::read_entries(body).map_err(|e| archive_rejection(&e))?;
-    let dir = tempfile::Builder::new()
-        .prefix("wb-hub-upload-")
-        .tempdir()
-        .map_err(|e| Rejection::internal("creating a temporary directory", &e))?;
-    archive::write_entries(&files, dir.path()).map_err(|e| archive_rejection(&e))?;
-    let verified = verify_bundle(dir.path(), instance, key, limits).map_err(|e| {
+    let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
+    let verified = verify_files(files, instance, key, limits).map_err(|e| {
         let code = e.code();
         if code == ErrorCode::Internal {
             Rejection::internal("verifying an upload", &e)
         } else {
-            // Paths in messages are relative to the bundle, never the temp dir.
-            Rejection::new(
-                code,
-                e.to_string()
-                    .replace(&format!("{}/", dir.path().display()), ""),
-            )
+            Rejection::new(code, e.to_string())
         }
     })?;
-    let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
     Ok((canonical, verified))
 }
 

@@ -460,6 +460,34 @@ async fn every_acceptance_rule_has_its_code_and_a_refusal_changes_nothing() {
             .await
             .unwrap_err();
         assert_eq!(code(&err), "unknown-schema", "{err}");
+        // Each origin speaks only for itself: a request whose author is not
+        // one of alpha's users in the bundle, signed with alpha's key.
+        let speaking_for_others = resigned(&s.alpha, good.clone(), 2, |f| {
+            f.remove(&user);
+        });
+        let err = client
+            .push(alpha, &s.alpha_token, speaking_for_others)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-bundle", "{err}");
+        assert!(
+            err.to_string().contains("not a user of alpha.example"),
+            "{err}"
+        );
+        // An archive without a manifest: the answer names no path of the hub.
+        let mut headless = good.clone();
+        headless.remove("manifest.sync.txt");
+        let err = client
+            .push(alpha, &s.alpha_token, pack_files(&headless).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-bundle", "{err}");
+        let text = err.to_string();
+        assert!(text.contains("no manifest.sync.txt"), "{text}");
+        assert!(
+            !text.contains("/tmp") && !text.contains("wb-hub-upload"),
+            "no internal path in the answer: {text}"
+        );
         assert_eq!(hub.sequence(alpha).await, None, "nothing was stored");
 
         // Accepted, then the same again: unchanged.
@@ -479,16 +507,22 @@ async fn every_acceptance_rule_has_its_code_and_a_refusal_changes_nothing() {
         assert_eq!(again.etag, receipt.etag);
 
         // Same sequence, other content; and a rollback after sequence 2.
+        // (A comment goes: removing a user its requests name would be
+        // refused first, as speaking for a user the bundle does not hold.)
+        let comment = good
+            .keys()
+            .find(|k| k.starts_with("comment/"))
+            .unwrap()
+            .clone();
         let other = resigned(&s.alpha, good.clone(), 1, |f| {
-            f.remove(&user);
+            f.remove(&comment);
         });
         let err = client.push(alpha, &s.alpha_token, other).await.unwrap_err();
         assert_eq!(code(&err), "stale-sequence", "{err}");
         assert!(matches!(err, ClientError::Rejected { status: 409, .. }));
         let second = resigned(&s.alpha, good.clone(), 2, |f| {
-            f.remove(&user);
+            f.remove(&comment);
         });
-        // (the user's rows still reference it, but the hub checks format, not references)
         assert_eq!(
             client
                 .push(alpha, &s.alpha_token, second)
@@ -671,14 +705,14 @@ async fn concurrent_uploads_through_two_hub_processes_one_wins() {
         let second = Hub::start(&db.url, HubConfig::default()).await;
         let s = scene(&first, maker(postgres)).await;
         let good = files(&s.alpha.path("out"));
-        let user = good
+        let comment = good
             .keys()
-            .find(|k| k.starts_with("user/"))
+            .find(|k| k.starts_with("comment/"))
             .unwrap()
             .clone();
         let a = resigned(&s.alpha, good.clone(), 5, |_| {});
         let b = resigned(&s.alpha, good.clone(), 5, |f| {
-            f.remove(&user);
+            f.remove(&comment);
         });
         let (c1, c2) = (first.client(), second.client());
         let (r1, r2) = futures_util::future::join(

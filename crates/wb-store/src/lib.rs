@@ -303,6 +303,73 @@ impl Store {
 
     /// Runs one statement without parameters (test-support schema set-up).
     #[cfg(feature = "test-support")]
+    /// See [`testing::TestDb::snapshot`].
+    #[cfg(feature = "test-support")]
+    pub(crate) async fn snapshot(&self) -> Result<String> {
+        use sqlx::Row as _;
+        let mut out = String::new();
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                )
+                .fetch_all(pool)
+                .await?;
+                for table in tables {
+                    let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+                    )))
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| row.try_get::<String, _>(0))
+                    .collect::<sqlx::Result<_>>()?;
+                    let row_text = columns
+                        .iter()
+                        .map(|c| format!("quote(\"{c}\")"))
+                        .collect::<Vec<_>>()
+                        .join(" || ',' || ");
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT {row_text} FROM \"{table}\" ORDER BY 1"
+                    )))
+                    .fetch_all(pool)
+                    .await?;
+                    out.push_str(&format!("== {table}\n"));
+                    for row in rows {
+                        out.push_str(&row);
+                        out.push('\n');
+                    }
+                }
+                let check: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+                    .fetch_all(pool)
+                    .await?;
+                out.push_str(&format!("== integrity_check\n{}\n", check.join("\n")));
+            }
+            Pool::Postgres(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+                     ORDER BY 1",
+                )
+                .fetch_all(pool)
+                .await?;
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM \"{table}\" AS t ORDER BY 1"
+                    )))
+                    .fetch_all(pool)
+                    .await?;
+                    out.push_str(&format!("== {table}\n"));
+                    for row in rows {
+                        out.push_str(&row);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<()> {
         match &self.pool {
             Pool::Sqlite(pool) => {

@@ -96,6 +96,19 @@ impl TestDb {
         self.store.execute_raw(sql).await
     }
 
+    /// Every row of every table, in a fixed order, as text — and on SQLite
+    /// the answer of `PRAGMA integrity_check`. Two snapshots are equal
+    /// exactly when nothing was written in between: the "nothing changed"
+    /// half of a hostile test (rows, pins, high-water marks, the export's
+    /// journal and records, all at once; a table added later is included
+    /// without changing the tests).
+    pub async fn snapshot(&self) -> String {
+        self.store
+            .snapshot()
+            .await
+            .expect("read every table of the test database")
+    }
+
     /// The temporary directory of a SQLite database.
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(tempfile::TempDir::path)

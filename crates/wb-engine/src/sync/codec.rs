@@ -107,6 +107,11 @@ pub(crate) fn comment_from(file: &SyncFile) -> Result<Comment, String> {
 
 pub(crate) fn invite_from(file: &SyncFile) -> Result<Invite, String> {
     let c = common(file)?;
+    // Every key is required; `invitee_id` is the one field serde would
+    // otherwise default (to null) when missing.
+    if !file.body.contains_key("invitee_id") {
+        return Err("body: missing field `invitee_id` (null until the invite is accepted)".into());
+    }
     let p: PublicInvite = projection(&file.body)?;
     Ok(Invite {
         id: c.id,

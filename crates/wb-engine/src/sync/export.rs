@@ -133,6 +133,13 @@ struct Decide {
     /// own scope (a local public profile is exported; an imported one is
     /// public unless its origin withdrew it).
     user_ok: HashMap<Uuid, bool>,
+    /// Whether each user seen may be named as an *actor* (author, inviter,
+    /// invitee, voucher) of an exported row: a public user of this
+    /// instance. Each origin speaks only for its own users (SPEC §5), so a
+    /// local row whose actor is another instance's user — which only a
+    /// hand-edited database can hold — is never exported; importers would
+    /// refuse the bundle.
+    actor_ok: HashMap<Uuid, bool>,
     /// Whether each request seen is effectively public.
     request_ok: HashMap<Uuid, bool>,
 }
@@ -162,12 +169,13 @@ impl Decide {
             EntityKind::User => {
                 let public = head.scope == SyncScope::Public;
                 self.user_ok.insert(head.id, public);
+                self.actor_ok.insert(head.id, head.local && public);
                 head.local && public
             }
             EntityKind::Request => {
                 let scope = if head.local {
                     let author =
-                        head.refs[0].map(|id| reference(Relation::Author, id, &self.user_ok));
+                        head.refs[0].map(|id| reference(Relation::Author, id, &self.actor_ok));
                     effective_scope(head.scope, false, author.as_slice())
                 } else {
                     effective_scope(head.scope, true, &[])
@@ -177,14 +185,14 @@ impl Decide {
             }
             EntityKind::Comment => local_public([
                 (Relation::Request, &self.request_ok),
-                (Relation::Author, &self.user_ok),
+                (Relation::Author, &self.actor_ok),
             ]),
             EntityKind::Invite => local_public([
-                (Relation::Inviter, &self.user_ok),
-                (Relation::Invitee, &self.user_ok),
+                (Relation::Inviter, &self.actor_ok),
+                (Relation::Invitee, &self.actor_ok),
             ]),
             EntityKind::Vouch => local_public([
-                (Relation::Voucher, &self.user_ok),
+                (Relation::Voucher, &self.actor_ok),
                 (Relation::Subject, &self.user_ok),
             ]),
         }

@@ -1,19 +1,15 @@
 //! `wb sync import`: check everything about a bundle, then apply it at once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use wb_crypto::{
-    KeyStore, PublicKey, TrustedComment, parse_bundle_trusted_comment, verify_minisign,
-};
+use wb_crypto::KeyStore;
 use wb_model::{InstanceName, Timestamp, Uuid};
 use wb_store::{ImportBatch, ImportCounts, OriginState, StoreError};
 use wb_syncfmt::bundle::{BundleReader, Limits, MAX_SIGNATURE_BYTES};
-use wb_syncfmt::{
-    EntityKind, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, SyncFile, sha256_hex,
-};
+use wb_syncfmt::{EntityKind, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, sha256_hex};
 
-use super::codec::{comment_from, invite_from, request_from, user_from, vouch_from};
+use super::verify::{BundleRows, KeyDecision, KeyPolicy, Refusal, check_signature};
 use super::{Progress, instance_key};
 use crate::{EngineError, Instance, Result};
 
@@ -21,16 +17,19 @@ use crate::{EngineError, Instance, Result};
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
     /// The key the bundle must be signed with (minisign one-line form), e.g.
-    /// from the peer registry. Without it, the key pinned by an earlier
-    /// import is required, and a first import pins the bundle's key.
+    /// from `--key`. With no key pinned for the bundle's instance yet, it
+    /// becomes the pin; with another key pinned, the bundle is refused.
     pub expected_key: Option<String>,
+    /// With no key pinned for the bundle's instance and no expected key,
+    /// pin the bundle's own key (`--accept-new-keys`). Without it such a
+    /// bundle is refused, naming its key and both ways to proceed.
+    pub accept_new_keys: bool,
     /// Size limits for the bundle's files.
     pub limits: Limits,
 }
 
 /// What an import did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ImportOutcome {
     /// The bundle was applied.
     Applied {
@@ -54,25 +53,19 @@ pub enum ImportOutcome {
     },
 }
 
-fn refused(path: &Path, reason: impl Into<String>) -> EngineError {
-    EngineError::BundleRefused {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-/// Verifies the bundle in `dir` and applies it to `instance` in one
-/// transaction. Any failure leaves the database as it was and names the
-/// file (and line) at fault.
+/// Verifies the bundle in the directory `dir` and applies it to `instance`
+/// in one transaction. Any failure leaves the database as it was and names
+/// the file (and line) at fault.
 ///
 /// Checked, in order: the bundle's layout and file list; that it is not this
-/// instance's own bundle; its key against the expected or pinned one; the
-/// signature over the manifest, whose trusted comment must name the same
-/// instance and sequence; the sequence against the last applied one (older
-/// or equal-but-different is refused, the same bundle again is a no-op);
-/// then every file's length, SHA-256, syntax, schema version and scope; the
-/// body of each row; and that every row it references is in the bundle or
-/// already here.
+/// instance's own bundle; then [`verify`](super::verify)'s checks of the key
+/// (against the pinned one, [`ImportOptions`]), the signature and the trusted
+/// comment; the sequence against the last applied one (older or
+/// equal-but-different is refused, the same bundle again is a no-op); then
+/// every file and its body, actor origins; and that every other row it
+/// references (a comment's request, a vouch's subject) is in the bundle or
+/// already here. The signing key of this instance is created, if missing,
+/// only once the bundle is applied.
 pub async fn import_bundle(
     instance: &Instance,
     keys: &KeyStore,
@@ -80,114 +73,139 @@ pub async fn import_bundle(
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportOutcome> {
-    let (_, key_created) = instance_key(keys, instance.name())?;
     if let Some(done) = already_applied(instance, dir, options).await? {
         return Ok(done);
     }
-    let reader =
-        BundleReader::open(dir, &options.limits).map_err(|e| refused(dir, e.to_string()))?;
+    let reader = BundleReader::open(dir, &options.limits).map_err(|e| refused(dir, e.into()))?;
+    import_reader(instance, keys, dir, &reader, options, progress).await
+}
+
+/// [`import_bundle`] of a bundle held in memory (a download): `files` maps
+/// each path in the bundle to its bytes, and `label` names the bundle in
+/// messages (e.g. `alpha.example from https://hub.example`). Nothing is
+/// written to disk.
+pub async fn import_files(
+    instance: &Instance,
+    keys: &KeyStore,
+    label: &str,
+    files: BTreeMap<String, Vec<u8>>,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome> {
+    let location = Path::new(label);
+    let reader = BundleReader::from_files(files, &options.limits)
+        .map_err(|e| refused(location, e.into()))?;
+    import_reader(instance, keys, location, &reader, options, progress).await
+}
+
+fn refused(location: &Path, refusal: Refusal) -> EngineError {
+    EngineError::Refused {
+        location: location.to_owned(),
+        refusal,
+    }
+}
+
+async fn import_reader(
+    instance: &Instance,
+    keys: &KeyStore,
+    location: &Path,
+    reader: &BundleReader,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome> {
     let manifest = reader.manifest();
-    let origin = InstanceName::parse(&manifest.instance)
-        .map_err(|e| refused(dir, format!("manifest Instance: {e}")))?;
-    if origin == *instance.name() {
+    let named = InstanceName::parse(&manifest.instance).map_err(|e| {
+        refused(
+            location,
+            Refusal::new(
+                "invalid-instance",
+                Some(MANIFEST_FILE_NAME),
+                format!("Instance: {e}"),
+            ),
+        )
+    })?;
+    if named == *instance.name() {
         return Err(refused(
-            dir,
-            format!("this is {origin}'s own bundle; an instance never imports its own rows"),
+            location,
+            Refusal::new(
+                "own-bundle",
+                None,
+                format!("this is {named}'s own bundle; an instance never imports its own rows"),
+            ),
         ));
     }
     let store = instance.store();
-    let state = store.origin_state(&origin).await?;
-
-    // The key: the caller's expectation, else the pin, else pin this one.
-    let offered = &manifest.public_key;
-    let mut pinned_key = None;
-    match (&options.expected_key, &state) {
-        (Some(expected), _) if expected != offered => {
-            return Err(refused(
-                dir,
-                format!(
-                    "bundle of {origin} is signed by key {offered}, but the key expected for \
-                     {origin} is {expected}; refusing it (if {origin} changed its key, check \
-                     with its operator and update the pin)"
-                ),
-            ));
-        }
-        (_, Some(state)) if state.public_key != *offered => {
-            return Err(refused(
-                dir,
-                format!(
-                    "bundle of {origin} is signed by key {offered}, but key {} is pinned for \
-                     {origin}; refusing it (if {origin} changed its key, check with its operator)",
-                    state.public_key
-                ),
-            ));
-        }
-        (_, None) => pinned_key = Some(offered.clone()),
-        _ => {}
-    }
-    let key = PublicKey::from_minisign_base64(offered)
-        .map_err(|e| refused(dir, format!("manifest Public-Key: {e}")))?;
-    let signature = std::str::from_utf8(reader.signature_bytes())
-        .map_err(|_| refused(&dir.join("bundle.sig"), "not UTF-8 text"))?;
-    let comment = verify_minisign(&key, reader.manifest_bytes(), signature)
-        .map_err(|e| refused(&dir.join("bundle.sig"), format!("signature rejected: {e}")))?;
-    check_trusted_comment(dir, &comment, &origin, manifest.sequence)?;
-
-    let manifest_sha256 = sha256_hex(reader.manifest_bytes());
+    let state = store.origin_state(&named).await?;
+    let policy = KeyPolicy {
+        pinned: state.as_ref().map(|s| s.public_key.clone()),
+        expected: options.expected_key.clone(),
+        accept_new: options.accept_new_keys,
+    };
+    let signed = check_signature(reader, &policy).map_err(|e| refused(location, e))?;
+    let origin = signed.origin.clone();
     if let Some(state) = &state {
-        if manifest.sequence == state.last_sequence && manifest_sha256 == state.manifest_sha256 {
+        if signed.sequence == state.last_sequence && signed.manifest_sha256 == state.manifest_sha256
+        {
             return Ok(ImportOutcome::AlreadyApplied {
                 origin,
-                sequence: manifest.sequence,
+                sequence: signed.sequence,
             });
         }
-        if manifest.sequence <= state.last_sequence {
+        if signed.sequence <= state.last_sequence {
             return Err(refused(
-                dir,
-                format!(
-                    "bundle sequence {} of {origin} is not newer than sequence {} already \
-                     applied; a stale copy cannot bring retracted rows back (fetch its latest \
-                     bundle)",
-                    manifest.sequence, state.last_sequence
+                location,
+                Refusal::new(
+                    "stale-sequence",
+                    Some(MANIFEST_FILE_NAME),
+                    format!(
+                        "bundle sequence {} of {origin} is not newer than sequence {} already \
+                         applied; a stale copy cannot bring retracted rows back (fetch its latest \
+                         bundle)",
+                        signed.sequence, state.last_sequence
+                    ),
                 ),
             ));
         }
     }
+    let rows = signed
+        .rows(reader, progress)
+        .map_err(|e| refused(location, e))?;
+    check_references(instance, &rows)
+        .await?
+        .map_or(Ok(()), |e| Err(refused(location, e)))?;
 
-    let mut batch = ImportBatch {
+    let pinned_key =
+        (signed.key_decision == KeyDecision::NewPin).then(|| signed.public_key.clone());
+    let batch = ImportBatch {
         state: OriginState {
             instance: origin.clone(),
-            public_key: offered.clone(),
-            last_sequence: manifest.sequence,
-            manifest_sha256,
-            signature: signature.to_owned(),
+            public_key: signed.public_key,
+            last_sequence: signed.sequence,
+            manifest_sha256: signed.manifest_sha256,
+            signature: signed.signature,
             imported_at: Timestamp::now(),
         },
-        users: Vec::new(),
-        requests: Vec::new(),
-        comments: Vec::new(),
-        invites: Vec::new(),
-        vouches: Vec::new(),
+        users: rows.users,
+        requests: rows.requests,
+        comments: rows.comments,
+        invites: rows.invites,
+        vouches: rows.vouches,
     };
-    progress.start("verifying files", manifest.files.len() as u64);
-    for entry in reader.entries() {
-        let file = entry.map_err(|e| refused(dir, e.to_string()))?;
-        add_row(&mut batch, &key, &file)
-            .map_err(|reason| refused(&dir.join(file.relative_path()), reason))?;
-        progress.step();
-    }
-    progress.finish();
-    check_references(instance, dir, &batch).await?;
-
     let counts = store.apply_import(&batch).await.map_err(|e| match e {
-        StoreError::StaleSequence { .. } => {
-            refused(dir, format!("{e}: another import applied first"))
-        }
+        StoreError::StaleSequence { .. } => refused(
+            location,
+            Refusal::new(
+                "stale-sequence",
+                None,
+                format!("{e}: another import applied first"),
+            ),
+        ),
         other => EngineError::Store(other),
     })?;
+    let (_, key_created) = instance_key(keys, instance.name())?;
     Ok(ImportOutcome::Applied {
         origin,
-        sequence: manifest.sequence,
+        sequence: signed.sequence,
         counts,
         pinned_key,
         key_created,
@@ -249,126 +267,45 @@ async fn already_applied(
     }))
 }
 
-fn check_trusted_comment(
-    dir: &Path,
-    comment: &TrustedComment,
-    origin: &InstanceName,
-    sequence: u64,
-) -> Result<()> {
-    let (signed_instance, signed_sequence) = parse_bundle_trusted_comment(comment)
-        .map_err(|e| refused(&dir.join("bundle.sig"), format!("trusted comment: {e}")))?;
-    if signed_instance != origin.as_str() || signed_sequence != sequence {
-        return Err(refused(
-            &dir.join("bundle.sig"),
-            format!(
-                "signature is for {signed_instance} sequence {signed_sequence}, but the manifest \
-                 is {origin} sequence {sequence}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn add_row(
-    batch: &mut ImportBatch,
-    key: &PublicKey,
-    file: &SyncFile,
-) -> std::result::Result<(), String> {
-    match file.entity {
-        EntityKind::User => batch.users.push(user_from(file)?),
-        EntityKind::Request => batch.requests.push(request_from(file)?),
-        EntityKind::Comment => batch.comments.push(comment_from(file)?),
-        EntityKind::Invite => batch.invites.push(invite_from(file)?),
-        EntityKind::Vouch => {
-            let vouch = vouch_from(file)?;
-            if vouch.voucher_id == vouch.subject_id {
-                return Err("a vouch of a user for themself".into());
-            }
-            crate::vouch::verify(&vouch, key).map_err(|e| e.to_string())?;
-            batch.vouches.push(vouch);
-        }
-    }
-    Ok(())
-}
-
-/// Every referenced row must be in the bundle or already on this instance;
-/// otherwise the database would refuse it half-way, with a worse message.
-async fn check_references(instance: &Instance, dir: &Path, batch: &ImportBatch) -> Result<()> {
+/// Every row the bundle refers to outside itself must already be here: a
+/// comment's request and a vouch's subject may be another instance's rows
+/// (actors are the bundle's own users, checked by `verify`). Otherwise the
+/// database would refuse it half-way, with a worse message.
+async fn check_references(instance: &Instance, rows: &BundleRows) -> Result<Option<Refusal>> {
     let store = instance.store();
-    let users: HashSet<Uuid> = batch.users.iter().map(|u| u.id).collect();
-    let requests: HashSet<Uuid> = batch.requests.iter().map(|r| r.id).collect();
+    let users: HashSet<Uuid> = rows.users.iter().map(|u| u.id).collect();
+    let requests: HashSet<Uuid> = rows.requests.iter().map(|r| r.id).collect();
     let missing = |kind: EntityKind, id: Uuid, field: &str, target: &str, target_id: Uuid| {
-        refused(
-            &dir.join(format!("{kind}/{id}.sync.txt")),
+        Refusal::new(
+            "unknown-reference",
+            Some(&format!("{kind}/{id}.sync.txt")),
             format!(
                 "{field} refers to {target} {target_id}, which is neither in this bundle nor on \
                  this instance; import the bundle of the instance it comes from first"
             ),
         )
     };
-    let user_here = |id: Uuid| {
-        let known = users.contains(&id);
-        async move { Ok::<bool, EngineError>(known || store.user(id).await?.is_some()) }
-    };
-    for r in &batch.requests {
-        if !user_here(r.author_id).await? {
-            return Err(missing(
-                EntityKind::Request,
-                r.id,
-                "author_id",
-                "user",
-                r.author_id,
-            ));
-        }
-    }
-    for c in &batch.comments {
+    for c in &rows.comments {
         if !requests.contains(&c.request_id) && store.request(c.request_id).await?.is_none() {
-            return Err(missing(
+            return Ok(Some(missing(
                 EntityKind::Comment,
                 c.id,
                 "request_id",
                 "request",
                 c.request_id,
-            ));
-        }
-        if !user_here(c.author_id).await? {
-            return Err(missing(
-                EntityKind::Comment,
-                c.id,
-                "author_id",
-                "user",
-                c.author_id,
-            ));
+            )));
         }
     }
-    for i in &batch.invites {
-        if !user_here(i.inviter_id).await? {
-            return Err(missing(
-                EntityKind::Invite,
-                i.id,
-                "inviter_id",
+    for v in &rows.vouches {
+        if !users.contains(&v.subject_id) && store.user(v.subject_id).await?.is_none() {
+            return Ok(Some(missing(
+                EntityKind::Vouch,
+                v.id,
+                "subject_id",
                 "user",
-                i.inviter_id,
-            ));
-        }
-        if let Some(invitee) = i.invitee_id
-            && !user_here(invitee).await?
-        {
-            return Err(missing(
-                EntityKind::Invite,
-                i.id,
-                "invitee_id",
-                "user",
-                invitee,
-            ));
+                v.subject_id,
+            )));
         }
     }
-    for v in &batch.vouches {
-        for (field, id) in [("voucher_id", v.voucher_id), ("subject_id", v.subject_id)] {
-            if !user_here(id).await? {
-                return Err(missing(EntityKind::Vouch, v.id, field, "user", id));
-            }
-        }
-    }
-    Ok(())
+    Ok(None)
 }

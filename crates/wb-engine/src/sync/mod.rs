@@ -4,9 +4,12 @@
 //!   origin, this instance's copy of another instance's rows) into a bundle
 //!   directory with `wb-syncfmt`, picks the sequence number, and signs the
 //!   manifest with `wb-crypto`.
-//! - [`import_bundle`] checks a bundle — signature against the pinned key,
-//!   every hash, schema, scope, file list, sequence, references — and only
-//!   then applies it in one transaction through the store.
+//! - [`import_bundle`] (a directory) and [`import_files`] (a bundle held in
+//!   memory) check a bundle through [`verify`] — the one verification path,
+//!   which the hub calls too: key against the pin, signature, every hash,
+//!   schema, scope, file list, bodies, actor origins — then the sequence and
+//!   references against this instance, and only then apply it in one
+//!   transaction through the store.
 //!
 //! Both report progress through [`Progress`], which front ends implement
 //! (the CLI draws a bar on a terminal) and tests ignore.
@@ -15,6 +18,7 @@ mod codec;
 mod export;
 mod import;
 pub mod peers;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +26,7 @@ use wb_crypto::{Created, KeyStore, SigningKey};
 use wb_model::InstanceName;
 
 pub use export::{ExportSummary, export_bundle};
-pub use import::{ImportOptions, ImportOutcome, import_bundle};
+pub use import::{ImportOptions, ImportOutcome, import_bundle, import_files};
 pub use wb_store::ImportCounts;
 
 use crate::Result;
