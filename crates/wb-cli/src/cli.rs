@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wb_model::{EntityKind, Role, SyncScope};
+use wb_model::{EntityKind, RequestStatus, Role, SyncScope};
 
 /// wb — operator tooling of a wb community board instance.
 ///
@@ -252,6 +252,59 @@ Examples:
         #[arg(long, value_name = "USER")]
         invited_by: Option<String>,
     },
+    /// Change a local member's profile, email or role (the member themself or an admin;
+    /// only an admin changes a role).
+    #[command(after_help = "\
+Examples:
+  wb user edit ada --as ada --display-name 'Ada O.' --bio 'Tool library'
+  wb user edit ben --as ada --role moderator
+  wb user edit ben --as ben --no-email
+
+A public profile's change travels as an update on the next export.")]
+    Edit {
+        /// The member's username.
+        username: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+        /// New shown name (empty: the username).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// New bio.
+        #[arg(long, value_name = "TEXT")]
+        bio: Option<String>,
+        /// New private email.
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Remove the email.
+        #[arg(long)]
+        no_email: bool,
+        /// New role: member, moderator or admin.
+        #[arg(long)]
+        role: Option<RoleArg>,
+    },
+    /// Delete a local member who has no content (the member themself or an admin).
+    #[command(after_help = "\
+Example:
+  wb user delete erin --as ada
+
+A member who wrote, invited, was vouched for or vouched is not deleted: hide
+the profile instead (wb scope set user erin private --as erin). A deleted
+public profile is retracted by every peer on its next import.")]
+    Delete {
+        /// The member's username.
+        username: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+    },
+    /// List members (the same as `wb list user`).
+    #[command(after_help = "Example:\n  wb user list --json")]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +323,50 @@ pub enum RequestCommand {
         /// Free text.
         #[arg(long, default_value = "")]
         body: String,
+    },
+    /// Change a local request's title, body or status (its author or an admin).
+    #[command(after_help = "\
+Examples:
+  wb request edit 0193… --as ada --status fulfilled
+  wb request edit 0193… --as ada --title 'Borrow a long ladder'
+
+A public request's change travels as an update on the next export.")]
+    Edit {
+        /// The request's id.
+        id: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+        /// New title (one line).
+        #[arg(long, value_name = "TEXT")]
+        title: Option<String>,
+        /// New body.
+        #[arg(long, value_name = "TEXT")]
+        body: Option<String>,
+        /// New status: open, fulfilled or closed.
+        #[arg(long)]
+        status: Option<StatusArg>,
+    },
+    /// Delete a local request with this instance's comments on it (its author or an admin).
+    #[command(after_help = "\
+Example:
+  wb request delete 0193… --as ada
+
+Every peer retracts it on its next import. A request other instances have
+commented on is not deleted: close it instead (--status closed).")]
+    Delete {
+        /// The request's id.
+        id: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+    },
+    /// List requests (the same as `wb list request`).
+    #[command(after_help = "Example:\n  wb request list --json")]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -290,6 +387,34 @@ pub enum CommentCommand {
         #[arg(long)]
         body: String,
     },
+    /// Change a local comment's text (its author or an admin).
+    #[command(after_help = "Example:\n  wb comment edit 0193… --as ben --body 'I have two'")]
+    Edit {
+        /// The comment's id.
+        id: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+        /// New text.
+        #[arg(long)]
+        body: String,
+    },
+    /// Delete a local comment (its author or an admin); peers retract it on their next import.
+    #[command(after_help = "Example:\n  wb comment delete 0193… --as ben")]
+    Delete {
+        /// The comment's id.
+        id: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+    },
+    /// List comments (the same as `wb list comment`).
+    #[command(after_help = "Example:\n  wb comment list --json")]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,6 +433,22 @@ pub enum InviteCommand {
         code: String,
         /// The new member's username.
         username: String,
+    },
+    /// Revoke a pending invite (its inviter or an admin): its code stops working.
+    #[command(after_help = "Example:\n  wb invite revoke 0193… --as ada")]
+    Revoke {
+        /// The invite's id.
+        id: String,
+        /// The acting member's username.
+        #[arg(long = "as", value_name = "USER")]
+        actor: String,
+    },
+    /// List invites (the same as `wb list invite`).
+    #[command(after_help = "Example:\n  wb invite list")]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -372,6 +513,23 @@ impl From<ScopeArg> for SyncScope {
         match s {
             ScopeArg::Public => SyncScope::Public,
             ScopeArg::Private => SyncScope::Private,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusArg {
+    Open,
+    Fulfilled,
+    Closed,
+}
+
+impl From<StatusArg> for RequestStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Open => RequestStatus::Open,
+            StatusArg::Fulfilled => RequestStatus::Fulfilled,
+            StatusArg::Closed => RequestStatus::Closed,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use wb_engine::{Instance, NewUser, fixtures};
+use wb_engine::{Instance, NewUser, RequestEdit, UserEdit, fixtures};
 use wb_model::{EntityKind, InstanceName, Username, Uuid};
 use wb_store::Store;
 
@@ -89,6 +89,86 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
                 })
                 .await?;
             println!("{}", user.id);
+        }
+        Command::User(UserCommand::Edit {
+            username,
+            actor,
+            display_name,
+            bio,
+            email,
+            no_email,
+            role,
+        }) => {
+            let edit = UserEdit {
+                display_name,
+                bio,
+                email: if no_email {
+                    Some(None)
+                } else {
+                    email.map(Some)
+                },
+                role: role.map(Into::into),
+            };
+            let user = instance.edit_user(&username, &actor, edit).await?;
+            println!("updated user @{}", user.username);
+        }
+        Command::User(UserCommand::Delete { username, actor }) => {
+            instance.delete_user(&username, &actor).await?;
+            println!("deleted user @{username}");
+        }
+        Command::Request(RequestCommand::Edit {
+            id,
+            actor,
+            title,
+            body,
+            status,
+        }) => {
+            let id = parse_id(EntityKind::Request, &id)?;
+            let edit = RequestEdit {
+                title,
+                body,
+                status: status.map(Into::into),
+            };
+            let request = instance.edit_request(id, &actor, edit).await?;
+            println!(
+                "updated request {} ({:?}, {})",
+                request.id, request.title, request.status
+            );
+        }
+        Command::Request(RequestCommand::Delete { id, actor }) => {
+            let id = parse_id(EntityKind::Request, &id)?;
+            let deleted = instance.delete_request(id, &actor).await?;
+            match deleted.comments {
+                0 => println!("deleted request {id}"),
+                n => println!("deleted request {id} and its {n} comment(s)"),
+            }
+        }
+        Command::Comment(CommentCommand::Edit { id, actor, body }) => {
+            let id = parse_id(EntityKind::Comment, &id)?;
+            instance.edit_comment(id, &actor, &body).await?;
+            println!("updated comment {id}");
+        }
+        Command::Comment(CommentCommand::Delete { id, actor }) => {
+            let id = parse_id(EntityKind::Comment, &id)?;
+            instance.delete_comment(id, &actor).await?;
+            println!("deleted comment {id}");
+        }
+        Command::Invite(InviteCommand::Revoke { id, actor }) => {
+            let id = parse_id(EntityKind::Invite, &id)?;
+            let invite = instance.revoke_invite(id, &actor).await?;
+            println!("invite {id} is {}", invite.status);
+        }
+        Command::User(UserCommand::List { json }) => {
+            output::print_list(instance, EntityKind::User, json).await?;
+        }
+        Command::Request(RequestCommand::List { json }) => {
+            output::print_list(instance, EntityKind::Request, json).await?;
+        }
+        Command::Comment(CommentCommand::List { json }) => {
+            output::print_list(instance, EntityKind::Comment, json).await?;
+        }
+        Command::Invite(InviteCommand::List { json }) => {
+            output::print_list(instance, EntityKind::Invite, json).await?;
         }
         Command::Request(RequestCommand::Add {
             author,

@@ -70,6 +70,7 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
                     fields: vec![
                         ("username", json!(u.username.as_str())),
                         ("display_name", json!(u.display_name)),
+                        ("bio", json!(u.bio)),
                         // Roles are private: an imported member's is unknown here.
                         (
                             "role",

@@ -201,6 +201,179 @@ async fn create_rows_and_toggle_scopes() {
     }
 }
 
+/// The value of `field` of the row `id` in `wb list ENTITY --json`.
+fn field(wb: &Wb, entity: &str, id: &str, field: &str) -> Value {
+    wb.list(entity)
+        .into_iter()
+        .find(|row| row["id"] == id)
+        .map_or(Value::Null, |row| row[field].clone())
+}
+
+/// Edits, deletions and revocations (issue #14 §1): the permission rules
+/// hold, and each change reaches a peer as an update or a retraction.
+#[tokio::test]
+async fn rows_change_and_go_away_and_peers_follow() {
+    let mut alphas = instances().await;
+    let mut betas = instances().await;
+    while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
+        alpha.ok(&["init", "--instance", "alpha.example"]);
+        beta.ok(&["init", "--instance", "beta.example"]);
+        alpha.ok(&["user", "add", "erin", "--email", "erin@example.org"]);
+        alpha.ok(&["user", "add", "frank"]);
+        alpha.ok(&["user", "add", "ada", "--role", "admin"]);
+        alpha.ok(&["scope", "set", "user", "erin", "public", "--as", "erin"]);
+        let request = created_id(&alpha.ok(&[
+            "request",
+            "add",
+            "--as",
+            "erin",
+            "--title",
+            "Borrow a drill",
+            "--body",
+            "Sunday",
+        ]));
+        let comment = created_id(&alpha.ok(&[
+            "comment",
+            "add",
+            "--as",
+            "erin",
+            "--request",
+            &request,
+            "--body",
+            "Any size",
+        ]));
+        let invite = created_id(&alpha.ok(&["invite", "add", "--as", "erin"]));
+        for (entity, id) in [
+            ("request", &request),
+            ("comment", &comment),
+            ("invite", &invite),
+        ] {
+            alpha.ok(&["scope", "set", entity, id, "public", "--as", "erin"]);
+        }
+        let key = alpha.ok(&["sync", "keygen"]);
+        let bundle = alpha.dir.path().join("data/public_sync");
+        let bundle = bundle.to_str().unwrap();
+        alpha.ok(&["sync", "export"]);
+        let out = beta.ok(&["sync", "import", bundle, "--key", key.trim()]);
+        assert!(out.contains("4 added"), "{out}");
+
+        // The rules: owner or admin; roles by admins; imported rows read-only.
+        let err = alpha.fails(&[
+            "request", "edit", &request, "--as", "frank", "--title", "Mine",
+        ]);
+        assert!(err.contains("denied by rule owner-or-admin"), "{err}");
+        let err = alpha.fails(&["comment", "delete", &comment, "--as", "frank"]);
+        assert!(err.contains("owner-or-admin"), "{err}");
+        let err = alpha.fails(&["user", "edit", "erin", "--as", "erin", "--role", "admin"]);
+        assert!(err.contains("denied by rule admin-only"), "{err}");
+        beta.ok(&["user", "add", "bo", "--role", "admin"]);
+        let err = beta.fails(&[
+            "request", "edit", &request, "--as", "bo", "--status", "closed",
+        ]);
+        assert!(err.contains("imported-read-only"), "{err}");
+        assert_eq!(
+            field(&alpha, "request", &request, "title"),
+            "Borrow a drill"
+        );
+
+        // Edits travel as updates.
+        alpha.ok(&[
+            "user",
+            "edit",
+            "erin",
+            "--as",
+            "erin",
+            "--bio",
+            "Fixes bikes",
+        ]);
+        alpha.ok(&[
+            "user",
+            "edit",
+            "erin",
+            "--as",
+            "ada",
+            "--role",
+            "moderator",
+            "--no-email",
+        ]);
+        let out = alpha.ok(&[
+            "request",
+            "edit",
+            &request,
+            "--as",
+            "erin",
+            "--status",
+            "fulfilled",
+            "--title",
+            "Borrow a big drill",
+        ]);
+        assert!(out.contains("fulfilled"), "{out}");
+        alpha.ok(&[
+            "comment",
+            "edit",
+            &comment,
+            "--as",
+            "ada",
+            "--body",
+            "Any size, really",
+        ]);
+        assert_eq!(
+            alpha
+                .ok(&["invite", "revoke", &invite, "--as", "erin"])
+                .trim(),
+            format!("invite {invite} is revoked")
+        );
+        alpha.ok(&["sync", "export"]);
+        let out = beta.ok(&["sync", "import", bundle]);
+        assert!(
+            out.contains("0 added, 4 updated, 0 unchanged, 0 retracted"),
+            "{out}"
+        );
+        assert_eq!(
+            field(&beta, "request", &request, "title"),
+            "Borrow a big drill"
+        );
+        assert_eq!(field(&beta, "request", &request, "status"), "fulfilled");
+        assert_eq!(
+            field(&beta, "comment", &comment, "body"),
+            "Any size, really"
+        );
+        assert_eq!(field(&beta, "invite", &invite, "status"), "revoked");
+        let users = beta.ok(&["user", "list", "--json"]);
+        assert!(
+            users.contains("Fixes bikes") && !users.contains("erin@example.org"),
+            "{users}"
+        );
+        // Revoking a revoked invite changes nothing.
+        let out = alpha.ok(&["invite", "revoke", &invite, "--as", "ada"]);
+        assert_eq!(out.trim(), format!("invite {invite} is revoked"));
+
+        // Deletions travel as retractions; a request takes its comments along.
+        let err = alpha.fails(&["user", "delete", "erin", "--as", "ada"]);
+        assert!(err.contains("denied by rule still-referenced"), "{err}");
+        assert!(
+            err.contains("1 request") && err.contains("private"),
+            "{err}"
+        );
+        alpha
+            .ok(&["request", "delete", &request, "--as", "erin"])
+            .contains("and its 1 comment(s)")
+            .then_some(())
+            .unwrap();
+        assert_eq!(field(&alpha, "comment", &comment, "id"), Value::Null);
+        alpha.ok(&["sync", "export"]);
+        let out = beta.ok(&["sync", "import", bundle]);
+        assert!(out.contains("2 retracted"), "{out}");
+        assert_eq!(field(&beta, "request", &request, "id"), Value::Null);
+        assert_eq!(field(&beta, "comment", &comment, "id"), Value::Null);
+        assert_eq!(
+            alpha.ok(&["user", "delete", "frank", "--as", "ada"]).trim(),
+            "deleted user @frank"
+        );
+        assert_eq!(alpha.list("user").len(), 2);
+    }
+}
+
 #[tokio::test]
 async fn bad_input_gets_one_line_that_says_what_to_do() {
     for wb in instances().await {

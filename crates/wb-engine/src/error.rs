@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use wb_model::{EntityKind, InstanceName, NameError, ScopeDenied};
+use wb_model::{ChangeDenied, EntityKind, InstanceName, NameError, ScopeDenied};
 use wb_store::StoreError;
 
 /// An operation that could not be carried out. Nothing was changed.
@@ -61,6 +61,9 @@ pub enum EngineError {
     /// The permission rules refused a scope change.
     #[error(transparent)]
     ScopeDenied(#[from] ScopeDenied),
+    /// The permission rules refused an edit or a deletion.
+    #[error(transparent)]
+    ChangeDenied(#[from] ChangeDenied),
     /// A fixture file could not be loaded.
     #[error("{}: {reason}", path.display())]
     Fixture {

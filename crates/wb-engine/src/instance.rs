@@ -87,6 +87,17 @@ pub(crate) fn check_text(field: &'static str, value: &str, max_bytes: usize) -> 
     Ok(())
 }
 
+/// An email address: something like name@example.org, one line, no spaces.
+pub(crate) fn check_email(email: &str) -> Result<()> {
+    if !email.contains('@') || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(EngineError::InvalidField {
+            field: "email",
+            reason: "expected an address like name@example.org".into(),
+        });
+    }
+    check_text("email", email, 254)
+}
+
 pub(crate) fn check_title(title: &str) -> Result<()> {
     let trimmed = title.trim();
     if trimmed.is_empty() || title.contains('\n') || trimmed.chars().count() > MAX_TITLE_CHARS {
@@ -157,13 +168,8 @@ impl Instance {
     pub(crate) async fn new_user_row(&self, new: NewUser, at: Timestamp) -> Result<User> {
         check_text("display name", &new.display_name, 200)?;
         check_text("bio", &new.bio, MAX_TEXT_BYTES)?;
-        if let Some(email) = &new.email
-            && (!email.contains('@') || email.chars().any(char::is_whitespace))
-        {
-            return Err(EngineError::InvalidField {
-                field: "email",
-                reason: "expected an address like name@example.org".into(),
-            });
+        if let Some(email) = &new.email {
+            check_email(email)?;
         }
         let invited_by = match &new.invited_by {
             Some(name) => Some(self.local_user(name.as_str()).await?.id),
@@ -348,7 +354,7 @@ impl Instance {
     }
 
     /// The owner of a row in the sense of the permission rules, and its origin.
-    async fn scope_target(&self, kind: EntityKind, id: Uuid) -> Result<ScopeTarget> {
+    pub(crate) async fn scope_target(&self, kind: EntityKind, id: Uuid) -> Result<ScopeTarget> {
         let missing = || EngineError::UnknownRow {
             kind,
             id: id.to_string(),

@@ -6,6 +6,9 @@
 //! - [`Instance::set_scope`] and [`Instance::scope_report`]: scope toggles
 //!   checked by `wb_model::check_scope_change`, and effective scopes with
 //!   their reasons ([`ScopeResolver`]).
+//! - [`Instance::edit_request`], [`Instance::delete_request`] and the
+//!   other edits and deletions of local rows ([`UserEdit`], [`RequestEdit`]),
+//!   checked by `wb_model::check_row_change`.
 //! - [`fixtures`]: loading a demo or seed community from JSON files.
 //! - [`sync`]: signed bundle export and import (SPEC §2, §5).
 //! - [`Instance::vouch_candidates`] and [`Instance::add_vouch`]: signed
@@ -19,12 +22,14 @@
 mod error;
 pub mod fixtures;
 mod instance;
+mod lifecycle;
 mod resolver;
 pub mod sync;
 mod vouch;
 
 pub use error::EngineError;
 pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};
+pub use lifecycle::{Deleted, RequestEdit, UserEdit};
 pub use resolver::ScopeResolver;
 pub use vouch::VouchError;
 

@@ -662,3 +662,34 @@ async fn every_body_key_is_required_and_no_other_is_allowed() {
         }
     }
 }
+
+/// Deleting a request another instance commented on would leave that
+/// instance's comment pointing nowhere here: refused, nothing changed.
+#[tokio::test]
+async fn a_request_another_instance_commented_on_is_not_deleted() {
+    for (alpha, beta) in pairs().await {
+        let (_, _, request, _) = acquainted(&alpha, &beta).await;
+        let comment = beta
+            .instance
+            .add_comment("bea", request, "I can help")
+            .await
+            .unwrap();
+        beta.instance
+            .set_scope(EntityKind::Comment, comment.id, SyncScope::Public, "bea")
+            .await
+            .unwrap();
+        let bundle = beta.export("out").await;
+        alpha.import(&bundle).await.unwrap();
+
+        let before = alpha.db.snapshot().await;
+        let err = alpha
+            .instance
+            .delete_request(request, "ann")
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("denied by rule still-referenced"), "{text}");
+        assert!(text.contains("--status closed"), "{text}");
+        assert_eq!(alpha.db.snapshot().await, before);
+    }
+}

@@ -9,7 +9,8 @@
 //!   fields SPEC §1 allows out of the instance, and nothing else;
 //! - the **effective scope** rule ([`effective_scope`]) with the reason a
 //!   public row is held back;
-//! - the **permission rules** for toggling scope ([`check_scope_change`]).
+//! - the **permission rules** for toggling scope ([`check_scope_change`])
+//!   and for editing or deleting a row ([`check_row_change`]).
 //!
 //! Nothing here touches a database, a file or the network; the store and the
 //! engine feed these functions and act on their verdicts.
@@ -27,7 +28,9 @@ pub use entity::{
     Comment, EntityKind, Invite, InviteStatus, Request, RequestStatus, Role, User, Vouch,
 };
 pub use names::{InstanceName, NameError, Username};
-pub use permission::{Actor, ScopeDenied, ScopeTarget, check_scope_change};
+pub use permission::{
+    Actor, ChangeDenied, ScopeDenied, ScopeTarget, check_row_change, check_scope_change,
+};
 pub use projection::{PublicComment, PublicInvite, PublicRequest, PublicUser, PublicVouch};
 pub use scope::{EffectiveScope, HoldReason, Reference, Relation, SyncScope, effective_scope};
 pub use time_stamp::{Timestamp, TimestampError};

@@ -78,6 +78,96 @@ pub enum ScopeDenied {
     },
 }
 
+/// A refused edit or deletion, naming the rule that refused it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeDenied {
+    /// Rule `imported-read-only`.
+    #[error(
+        "denied by rule imported-read-only: {kind} {id} was imported from {origin}; only its origin can change it"
+    )]
+    ImportedRow {
+        /// Kind of the row.
+        kind: EntityKind,
+        /// Its id.
+        id: Uuid,
+        /// Where it comes from.
+        origin: InstanceName,
+    },
+    /// Rule `local-actor`.
+    #[error(
+        "denied by rule local-actor: the acting user belongs to {origin}, not to this instance ({local})"
+    )]
+    ForeignActor {
+        /// The actor's instance.
+        origin: InstanceName,
+        /// This instance.
+        local: InstanceName,
+    },
+    /// Rule `owner-or-admin`.
+    #[error("denied by rule owner-or-admin: only the {kind}'s {owner} or an admin may {action} it")]
+    NotOwner {
+        /// Kind of the row.
+        kind: EntityKind,
+        /// What its owner is called ("author", "inviter", …).
+        owner: &'static str,
+        /// What was asked: "edit", "delete", "revoke".
+        action: &'static str,
+    },
+    /// Rule `admin-only`: roles are given by admins.
+    #[error("denied by rule admin-only: only an admin may {action}")]
+    AdminOnly {
+        /// What was asked, e.g. "change a member's role".
+        action: &'static str,
+    },
+}
+
+impl ChangeDenied {
+    /// The short, stable name of the rule, for scripts and the admin UI.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ChangeDenied::ImportedRow { .. } => "imported-read-only",
+            ChangeDenied::ForeignActor { .. } => "local-actor",
+            ChangeDenied::NotOwner { .. } => "owner-or-admin",
+            ChangeDenied::AdminOnly { .. } => "admin-only",
+        }
+    }
+}
+
+/// Decides whether `actor`, acting on the instance `local`, may `action`
+/// ("edit", "delete", "revoke") the row `target` (SPEC §1): nobody changes
+/// an imported row; only local members act; the owner or an admin may.
+/// Moderators have no say here: they may hide a row (make it private), not
+/// rewrite or remove it.
+pub fn check_row_change(
+    local: &InstanceName,
+    actor: &Actor,
+    target: &ScopeTarget,
+    action: &'static str,
+) -> Result<(), ChangeDenied> {
+    if target.origin != *local {
+        return Err(ChangeDenied::ImportedRow {
+            kind: target.kind,
+            id: target.id,
+            origin: target.origin.clone(),
+        });
+    }
+    if actor.origin != *local {
+        return Err(ChangeDenied::ForeignActor {
+            origin: actor.origin.clone(),
+            local: local.clone(),
+        });
+    }
+    if actor.user_id == target.owner_id || actor.role == Role::Admin {
+        return Ok(());
+    }
+    Err(ChangeDenied::NotOwner {
+        kind: target.kind,
+        owner: owner_word(target.kind),
+        action,
+    })
+}
+
 impl ScopeDenied {
     /// The short, stable name of the rule, for scripts and the admin UI.
     pub fn rule(&self) -> &'static str {

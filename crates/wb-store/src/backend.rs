@@ -13,9 +13,10 @@ use wb_model::{
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{Batch, ImportBatch, ImportCounts, OriginState, Result, StoreError};
+use crate::{Batch, ImportBatch, ImportCounts, OriginState, References, Result, StoreError};
 
 type DbConn = <Db as sqlx::Database>::Connection;
+type DbQueryResult = <Db as sqlx::Database>::QueryResult;
 
 /// Versions recorded in sqlx's migration table; empty on a fresh database.
 pub(crate) async fn applied_migrations(pool: &sqlx::Pool<Db>) -> Vec<i64> {
@@ -449,6 +450,128 @@ pub(crate) async fn update_profile(
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound { kind: EntityKind::User, id: id.to_string() });
     }
+    Ok(())
+}
+
+/// Fails with [`StoreError::NotFound`] when `done` changed no row.
+fn changed_one(done: &DbQueryResult, kind: EntityKind, id: Uuid) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound { kind, id: id.to_string() });
+    }
+    Ok(())
+}
+
+pub(crate) async fn update_user(pool: &sqlx::Pool<Db>, user: &User, at: Timestamp) -> Result<()> {
+    let done = sqlx::query(concat!(
+        "UPDATE users SET display_name = $1, bio = $2, email = $3, role = $4, updated_at = ",
+        bump_updated_at!("$5"),
+        " WHERE id = $6"
+    ))
+    .bind(&user.display_name)
+    .bind(&user.bio)
+    .bind(user.email.as_deref())
+    .bind(user.role.as_str())
+    .bind(at.unix_micros())
+    .bind(user.id.to_string())
+    .execute(pool)
+    .await?;
+    changed_one(&done, EntityKind::User, user.id)
+}
+
+pub(crate) async fn update_request(
+    pool: &sqlx::Pool<Db>,
+    request: &Request,
+    at: Timestamp,
+) -> Result<()> {
+    let done = sqlx::query(concat!(
+        "UPDATE requests SET title = $1, body = $2, status = $3, updated_at = ",
+        bump_updated_at!("$4"),
+        " WHERE id = $5"
+    ))
+    .bind(&request.title)
+    .bind(&request.body)
+    .bind(request.status.as_str())
+    .bind(at.unix_micros())
+    .bind(request.id.to_string())
+    .execute(pool)
+    .await?;
+    changed_one(&done, EntityKind::Request, request.id)
+}
+
+pub(crate) async fn update_comment(
+    pool: &sqlx::Pool<Db>,
+    id: Uuid,
+    body: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let done = sqlx::query(concat!(
+        "UPDATE comments SET body = $1, updated_at = ",
+        bump_updated_at!("$2"),
+        " WHERE id = $3"
+    ))
+    .bind(body)
+    .bind(at.unix_micros())
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    changed_one(&done, EntityKind::Comment, id)
+}
+
+pub(crate) async fn revoke_invite(pool: &sqlx::Pool<Db>, id: Uuid, at: Timestamp) -> Result<()> {
+    let done = sqlx::query(concat!(
+        "UPDATE invites SET status = 'revoked', updated_at = ",
+        bump_updated_at!("$1"),
+        " WHERE id = $2 AND status = 'pending'"
+    ))
+    .bind(at.unix_micros())
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    changed_one(&done, EntityKind::Invite, id)
+}
+
+pub(crate) async fn references_to(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    id: Uuid,
+) -> Result<References> {
+    let sql = match kind {
+        EntityKind::User => concat!(
+            "SELECT (SELECT count(*) FROM requests WHERE author_id = $1), ",
+            "(SELECT count(*) FROM comments WHERE author_id = $1), ",
+            "(SELECT count(*) FROM invites WHERE inviter_id = $1 OR invitee_id = $1), ",
+            "(SELECT count(*) FROM vouches WHERE voucher_user_id = $1 OR subject_user_id = $1), ",
+            "(SELECT count(*) FROM users WHERE invited_by = $1)"
+        ),
+        EntityKind::Request => concat!(
+            "SELECT CAST(0 AS BIGINT), (SELECT count(*) FROM comments WHERE request_id = $1), ",
+            "CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT)"
+        ),
+        EntityKind::Comment | EntityKind::Invite | EntityKind::Vouch => {
+            return Ok(References::default());
+        }
+    };
+    let row = sqlx::query(sql).bind(id.to_string()).fetch_one(pool).await?;
+    let count = |i: usize| -> Result<u64> {
+        let n: i64 = row.try_get(i)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    };
+    Ok(References {
+        requests: count(0)?,
+        comments: count(1)?,
+        invites: count(2)?,
+        vouches: count(3)?,
+        invited_users: count(4)?,
+    })
+}
+
+pub(crate) async fn delete_rows(pool: &sqlx::Pool<Db>, rows: &[(EntityKind, Uuid)]) -> Result<()> {
+    let mut tx = begin(pool).await?;
+    for (kind, id) in rows {
+        let done = sqlx::query(delete_sql(*kind)).bind(id.to_string()).execute(&mut *tx).await?;
+        changed_one(&done, *kind, *id)?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -138,6 +138,30 @@ pub struct ImportCounts {
     pub retracted: u64,
 }
 
+/// How many rows refer to one row (see [`Store::references_to`]): what
+/// stands in the way of deleting it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct References {
+    /// Requests by this user.
+    pub requests: u64,
+    /// Comments by this user, or on this request.
+    pub comments: u64,
+    /// Invites this user issued or accepted.
+    pub invites: u64,
+    /// Vouches by or for this user.
+    pub vouches: u64,
+    /// Users this user invited.
+    pub invited_users: u64,
+}
+
+impl References {
+    /// No row refers to it.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == References::default()
+    }
+}
+
 /// A row as the export first sees it: what decides whether it is exported
 /// and whether its file must be rendered again, without its text (see
 /// [`Store::row_heads`]).
@@ -301,8 +325,6 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Runs one statement without parameters (test-support schema set-up).
-    #[cfg(feature = "test-support")]
     /// See [`testing::TestDb::snapshot`].
     #[cfg(feature = "test-support")]
     pub(crate) async fn snapshot(&self) -> Result<String> {
@@ -370,6 +392,8 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs one statement without parameters (test-support schema set-up).
+    #[cfg(feature = "test-support")]
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<()> {
         match &self.pool {
             Pool::Sqlite(pool) => {
@@ -547,6 +571,40 @@ impl Store {
     /// transaction so concurrent imports cannot both apply.
     pub async fn apply_import(&self, batch: &ImportBatch) -> Result<ImportCounts> {
         on_backend!(self, apply_import(batch))
+    }
+
+    /// Replaces a user's display name, bio, email and role (from `user`,
+    /// found by its id), moving `updated_at` forward to at least `at`.
+    pub async fn update_user(&self, user: &User, at: Timestamp) -> Result<()> {
+        on_backend!(self, update_user(user, at))
+    }
+
+    /// Replaces a request's title, body and status, moving `updated_at`
+    /// forward to at least `at`.
+    pub async fn update_request(&self, request: &Request, at: Timestamp) -> Result<()> {
+        on_backend!(self, update_request(request, at))
+    }
+
+    /// Replaces a comment's body, moving `updated_at` forward.
+    pub async fn update_comment(&self, id: Uuid, body: &str, at: Timestamp) -> Result<()> {
+        on_backend!(self, update_comment(id, body, at))
+    }
+
+    /// Revokes a pending invite ([`StoreError::NotFound`] if there is no
+    /// pending invite with this id).
+    pub async fn revoke_invite(&self, id: Uuid, at: Timestamp) -> Result<()> {
+        on_backend!(self, revoke_invite(id, at))
+    }
+
+    /// How many rows refer to the row `kind`/`id`.
+    pub async fn references_to(&self, kind: EntityKind, id: Uuid) -> Result<References> {
+        on_backend!(self, references_to(kind, id))
+    }
+
+    /// Deletes `rows` in one transaction, in the order given (dependents
+    /// first): all of them, or none.
+    pub async fn delete_rows(&self, rows: &[(EntityKind, Uuid)]) -> Result<()> {
+        on_backend!(self, delete_rows(rows))
     }
 
     /// Inserts one user.
