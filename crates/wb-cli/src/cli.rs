@@ -26,13 +26,14 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The instance directory (default: the current directory).
+    /// The instance directory [default: the current directory].
     #[arg(
         short = 'C',
         long = "dir",
         global = true,
         value_name = "DIR",
-        default_value = "."
+        default_value = ".",
+        hide_default_value = true
     )]
     pub dir: PathBuf,
     /// Use this database instead of DIR/wb.db: sqlite://PATH or postgres://USER@HOST/DB.
@@ -66,22 +67,58 @@ Examples:
     #[command(after_help = "Example:\n  wb migrate")]
     Migrate,
     /// Load fixture files.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  wb -C alpha fixtures load fixtures/demo"
+    )]
     Fixtures(FixturesCommand),
-    /// Manage members.
-    #[command(subcommand)]
+    /// Manage members: add, edit, delete, list.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb user add erin --display-name Erin --email erin@example.org
+  wb user edit erin --as erin --bio 'Fixes bikes'
+  wb user list"
+    )]
     User(UserCommand),
-    /// Post requests.
-    #[command(subcommand)]
+    /// Post, edit, close and delete requests.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb request add --as erin --title 'Borrow a drill'
+  wb request edit 0193… --as erin --status fulfilled
+  wb request list"
+    )]
     Request(RequestCommand),
-    /// Comment on requests.
-    #[command(subcommand)]
+    /// Comment on requests; edit and delete comments.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb comment add --as ben --request 0193… --body 'I have one'
+  wb comment delete 0193… --as ben"
+    )]
     Comment(CommentCommand),
-    /// Issue and accept invites.
-    #[command(subcommand)]
+    /// Issue, accept and revoke invites.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb invite add --as ada            (prints the id, then the secret code)
+  wb invite accept 5f0c…e1 carol
+  wb invite revoke 0193… --as ada"
+    )]
     Invite(InviteCommand),
     /// Show or change whether rows are shared with other instances.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb scope show request 0193…
+  wb scope set user erin public --as erin"
+    )]
     Scope(ScopeCommand),
     /// List the rows of one kind with their scopes.
     #[command(after_help = "\
@@ -95,9 +132,35 @@ Examples:
         #[arg(long)]
         json: bool,
     },
-    /// Export, import and sign bundles.
-    #[command(subcommand)]
+    /// Export, import and sign bundles; push to and pull from hubs; peers and vouches.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb sync export                          (signed bundle in data/public_sync)
+  wb sync import ../shared/beta.example --key RWQ…
+  wb sync push --hub hub.example
+  wb sync pull
+  wb sync peers list"
+    )]
     Sync(SyncCommand),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(after_help = "\
+Examples:
+  wb completions bash > ~/.local/share/bash-completion/completions/wb
+  wb completions zsh > ~/.zfunc/_wb
+  wb completions fish > ~/.config/fish/completions/wb.fish")]
+    Completions {
+        /// bash, zsh or fish.
+        shell: ShellArg,
+    },
+    /// Write man pages (wb.1, wb-sync-export.1, …) generated from this grammar into DIR.
+    #[command(after_help = "Example:\n  wb man --out /usr/local/share/man/man1")]
+    Man {
+        /// The directory to write the pages into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Serve the admin UI (badges and scope toggles); prints the URL with a secret token.
     #[command(after_help = "\
 Examples:
@@ -105,8 +168,9 @@ Examples:
   wb serve --bind 127.0.0.1:0            any free port
   wb serve --bind 0.0.0.0:8080 --public  reachable from other machines (plain HTTP)")]
     Serve {
-        /// Address to listen on; non-loopback addresses need --public.
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        /// Address to listen on, HOST:PORT (a name such as localhost works); non-loopback
+        /// addresses need --public.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
         bind: std::net::SocketAddr,
         /// Allow a non-loopback --bind address.
         #[arg(long)]
@@ -172,7 +236,7 @@ Older bundles are refused, the same bundle again is a no-op.")]
         bundle: PathBuf,
         /// Require the bundle to be signed by this key (minisign one-line form); with no pin
         /// yet, pin it.
-        #[arg(long, value_name = "PUBKEY", conflicts_with = "accept_new_keys")]
+        #[arg(long, value_name = "PUBKEY", conflicts_with = "accept_new_keys", value_parser = parse_public_key)]
         key: Option<String>,
         /// Pin the key of a bundle whose instance has no pin yet (as ssh's accept-new).
         #[arg(long)]
@@ -221,8 +285,9 @@ pub enum FixturesCommand {
     /// Load every *.json fixture file of DIR in one transaction.
     #[command(after_help = "Example:\n  wb fixtures load fixtures/demo")]
     Load {
-        /// Directory of fixture files (see docs/fixtures.md).
-        dir: PathBuf,
+        /// Directory of fixture files (see docs/fixtures.md); loaded into the instance of -C.
+        #[arg(value_name = "DIR")]
+        fixtures: PathBuf,
     },
 }
 
@@ -236,11 +301,11 @@ Examples:
     Add {
         /// 1-32 characters of a-z, 0-9, '_' and '-'.
         username: String,
-        /// Shown name (default: the username).
-        #[arg(long, default_value = "")]
+        /// Shown name [default: the username].
+        #[arg(long, default_value = "", hide_default_value = true)]
         display_name: String,
         /// A few words about the member.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         bio: String,
         /// Private contact address; never leaves this instance.
         #[arg(long)]
@@ -320,8 +385,8 @@ pub enum RequestCommand {
         /// One line.
         #[arg(long)]
         title: String,
-        /// Free text.
-        #[arg(long, default_value = "")]
+        /// Free text [default: empty].
+        #[arg(long, default_value = "", hide_default_value = true)]
         body: String,
     },
     /// Change a local request's title, body or status (its author or an admin).
@@ -518,6 +583,13 @@ impl From<ScopeArg> for SyncScope {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum StatusArg {
     Open,
     Fulfilled,
@@ -549,4 +621,24 @@ impl From<RoleArg> for Role {
             RoleArg::Admin => Role::Admin,
         }
     }
+}
+
+/// `--bind`: `HOST:PORT`, resolved (so `localhost:8090` works); the first
+/// address the name resolves to.
+fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let mut addrs = text.to_socket_addrs().map_err(|e| {
+        format!("{text:?} is not HOST:PORT (e.g. 127.0.0.1:8080 or localhost:8080): {e}")
+    })?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+/// `--key`: a valid minisign one-line public key, checked when parsed.
+fn parse_public_key(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    wb_crypto::PublicKey::from_minisign_base64(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a public key (the RW… line of `wb sync keygen`): {e}"))
 }

@@ -9,7 +9,7 @@ use wb_store::Store;
 
 use crate::cli::{
     Cli, Command, CommentCommand, FixturesCommand, Global, InviteCommand, RequestCommand,
-    ScopeCommand, UserCommand,
+    ScopeCommand, ShellArg, UserCommand,
 };
 use crate::output;
 
@@ -36,6 +36,23 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             instance.store().close().await;
         }
+        Command::Completions { shell } => {
+            let shell = match shell {
+                ShellArg::Bash => clap_complete::Shell::Bash,
+                ShellArg::Zsh => clap_complete::Shell::Zsh,
+                ShellArg::Fish => clap_complete::Shell::Fish,
+            };
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "wb", &mut std::io::stdout());
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(command, &out)
+                .with_context(|| format!("cannot write man pages into {}", out.display()))?;
+            println!("wrote man pages into {}", out.display());
+        }
         Command::Migrate => {
             let store = open_store(global, false).await?;
             let applied = store.migrate().await?;
@@ -52,9 +69,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             instance.store().close().await;
             result?;
         }
-        Command::Fixtures(FixturesCommand::Load { dir }) => {
+        Command::Fixtures(FixturesCommand::Load { fixtures }) => {
             let instance = open_instance(global).await?;
-            load_fixtures(&instance, &dir).await?;
+            load_fixtures(&instance, &fixtures).await?;
             instance.store().close().await;
         }
         command => {
@@ -230,7 +247,12 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
         Command::Serve { bind, public } => {
             wb_admin::serve(instance.clone(), wb_admin::ServeConfig { bind, public }).await?;
         }
-        Command::Init { .. } | Command::Migrate | Command::Fixtures(_) | Command::Sync(_) => {
+        Command::Init { .. }
+        | Command::Migrate
+        | Command::Fixtures(_)
+        | Command::Sync(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {
             unreachable!("handled before the instance is opened")
         }
     }

@@ -445,19 +445,201 @@ fn a_missing_instance_or_bad_url_is_explained() {
 }
 
 #[test]
-fn help_has_examples() {
-    for args in [
-        &["--help"][..],
-        &["init", "--help"],
-        &["scope", "set", "--help"],
-        &["list", "--help"],
-    ] {
-        Command::new(assert_cmd::cargo::cargo_bin!("wb"))
-            .args(args)
+fn every_help_has_an_example_and_says_each_default_once() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["migrate"],
+        &["fixtures"],
+        &["fixtures", "load"],
+        &["user"],
+        &["user", "add"],
+        &["user", "edit"],
+        &["user", "delete"],
+        &["user", "list"],
+        &["request"],
+        &["request", "add"],
+        &["request", "edit"],
+        &["request", "delete"],
+        &["request", "list"],
+        &["comment"],
+        &["comment", "add"],
+        &["comment", "edit"],
+        &["comment", "delete"],
+        &["comment", "list"],
+        &["invite"],
+        &["invite", "add"],
+        &["invite", "accept"],
+        &["invite", "revoke"],
+        &["invite", "list"],
+        &["scope"],
+        &["scope", "set"],
+        &["scope", "show"],
+        &["list"],
+        &["sync"],
+        &["sync", "vouch"],
+        &["sync", "keygen"],
+        &["sync", "export"],
+        &["sync", "import"],
+        &["sync", "push"],
+        &["sync", "pull"],
+        &["sync", "peers", "add"],
+        &["sync", "peers", "list"],
+        &["sync", "peers", "remove"],
+        &["serve"],
+        &["completions"],
+        &["man"],
+    ];
+    for args in commands {
+        let out = Command::new(assert_cmd::cargo::cargo_bin!("wb"))
+            .args(*args)
+            .arg("--help")
             .assert()
             .success()
-            .stdout(predicate::str::contains("Example"));
+            .get_output()
+            .stdout
+            .clone();
+        let help = String::from_utf8(out).unwrap();
+        assert!(
+            help.contains("Example"),
+            "wb {} --help: {help}",
+            args.join(" ")
+        );
+        assert!(
+            !help.contains("(default: ") && !help.contains("[default: \"\"]"),
+            "wb {} --help states a default twice or an empty one: {help}",
+            args.join(" ")
+        );
     }
+}
+
+/// Issue #14 §3–§4: the small surprises an operator met.
+#[tokio::test]
+async fn operator_conveniences() {
+    for wb in instances().await {
+        wb.ok(&["init", "--instance", "alpha.example"]);
+        wb.ok(&["user", "add", "erin"]);
+        let err = wb.fails(&["user", "add", "erin"]);
+        assert!(err.contains("user erin already exists"), "{err}");
+        assert!(
+            !err.contains("UNIQUE") && !err.contains("constraint"),
+            "{err}"
+        );
+
+        // --key is checked when parsed, before anything is opened.
+        wb.cmd()
+            .args(["sync", "import", "somewhere", "--key", "RWQnotakey"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("not a public key"));
+
+        // A closed pipe ends quietly: 1,000 members list to well over a
+        // pipe's buffer, and the reader stops after 100 bytes.
+        let fixtures = tempfile::tempdir().unwrap();
+        let users: Vec<Value> = (0..1000)
+            .map(|i| serde_json::json!({"username": format!("member{i}"), "bio": "x".repeat(100)}))
+            .collect();
+        std::fs::write(
+            fixtures.path().join("many.json"),
+            serde_json::json!({ "users": users }).to_string(),
+        )
+        .unwrap();
+        wb.ok(&["fixtures", "load", fixtures.path().to_str().unwrap()]);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("wb"))
+            .current_dir(wb.dir.path())
+            .env_remove("WB_DATABASE_URL")
+            .args(["--database-url", &wb.db.url, "list", "user", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // Completions and man pages come from the grammar.
+        for shell in ["bash", "zsh", "fish"] {
+            let script = wb.ok(&["completions", shell]);
+            assert!(
+                script.contains("revoke") && script.contains("accept-new-keys"),
+                "{shell}"
+            );
+        }
+        let man = tempfile::tempdir().unwrap();
+        wb.ok(&["man", "--out", man.path().to_str().unwrap()]);
+        let page = std::fs::read_to_string(man.path().join("wb-sync-import.1")).unwrap();
+        assert!(page.contains("accept\\-new\\-keys"), "{page}");
+    }
+}
+
+/// `wb -C DIR fixtures load FIXTURES` loads into DIR's instance, whatever
+/// the current directory (the fixtures' directory used to be taken as the
+/// instance).
+#[test]
+fn fixtures_load_into_the_instance_of_dash_c() {
+    let cwd = tempfile::tempdir().unwrap();
+    let wb = || {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("wb"));
+        cmd.current_dir(cwd.path()).env_remove("WB_DATABASE_URL");
+        cmd
+    };
+    wb().args(["-C", "alpha", "init", "--instance", "alpha.example"])
+        .assert()
+        .success();
+    wb().args(["-C", "alpha", "fixtures", "load", &demo()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("loaded 4 users"));
+    wb().args(["-C", "alpha", "list", "user"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("@ada"));
+    assert!(!Path::new(&demo()).join("wb.db").exists());
+}
+
+#[test]
+fn serve_takes_a_host_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let wb = || {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("wb"));
+        cmd.current_dir(dir.path()).env_remove("WB_DATABASE_URL");
+        cmd
+    };
+    wb().args(["init", "--instance", "alpha.example"])
+        .assert()
+        .success();
+    wb().args(["serve", "--bind", "no-such-host.invalid:8090"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is not HOST:PORT"));
+    // localhost resolves to a loopback address: served without --public.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("wb"))
+        .current_dir(dir.path())
+        .env_remove("WB_DATABASE_URL")
+        .args(["serve", "--bind", "localhost:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        line.contains("http://127.0.0.1:") || line.contains("http://[::1]:"),
+        "{line}"
+    );
 }
 
 fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {

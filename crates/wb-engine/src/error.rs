@@ -28,6 +28,12 @@ pub enum EngineError {
         /// The name given.
         username: String,
     },
+    /// A new member's username is taken on this instance.
+    #[error("user {username} already exists here: choose another username")]
+    UserExists {
+        /// The name given.
+        username: String,
+    },
     /// A row named by id does not exist.
     #[error("no {kind} with id {id}: list them with `wb list {kind}`")]
     UnknownRow {

@@ -171,6 +171,16 @@ impl Instance {
         if let Some(email) = &new.email {
             check_email(email)?;
         }
+        if self
+            .store
+            .user_by_username(&self.name, &new.username)
+            .await?
+            .is_some()
+        {
+            return Err(EngineError::UserExists {
+                username: new.username.to_string(),
+            });
+        }
         let invited_by = match &new.invited_by {
             Some(name) => Some(self.local_user(name.as_str()).await?.id),
             None => None,

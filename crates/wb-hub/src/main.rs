@@ -108,8 +108,13 @@ Example:
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Colour only on a terminal, and never under NO_COLOR (no-color.org):
+    // logs redirected to a file carry no escape codes.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WB_HUB_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -134,14 +139,40 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open(url: &str) -> Result<HubStore> {
-    let store = HubStore::connect(url, true).await?;
+/// Opens the hub database. Only `serve` and `instance add` create a
+/// missing SQLite file, and say so: a command run in the wrong directory
+/// must not leave an empty `hub.db` behind and report an empty hub.
+async fn open(url: &str, create: bool) -> Result<HubStore> {
+    let sqlite_path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .map(std::path::PathBuf::from);
+    let missing = sqlite_path.as_ref().filter(|path| !path.exists());
+    if let Some(path) = missing
+        && !create
+    {
+        anyhow::bail!(
+            "no hub database at {} (from --database-url {url}); run this where the hub's \
+             database is, or pass --database-url (`wb-hub serve` and `wb-hub instance add` \
+             create one)",
+            path.display()
+        );
+    }
+    let store = HubStore::connect(url, create).await?;
     store.migrate().await?;
+    if let Some(path) = missing {
+        eprintln!("created hub database {}", path.display());
+    }
     Ok(store)
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let store = open(&cli.database_url).await?;
+    let creates = matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Instance(InstanceCommand::Add { .. })
+    );
+    let store = open(&cli.database_url, creates).await?;
     match cli.command {
         Command::Serve {
             bind,

@@ -774,6 +774,46 @@ async fn an_unreachable_hub_is_a_clear_error() {
     assert!(HubClient::new("ftp://x", ClientConfig::default()).is_err());
 }
 
+/// Run in the wrong directory, a read-only admin command says which
+/// database it looked for instead of creating an empty `hub.db`.
+#[test]
+fn admin_commands_never_create_a_database_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_cmd = || {
+        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("wb-hub");
+        cmd.current_dir(dir.path())
+            .env_remove("WB_HUB_DATABASE_URL")
+            .env_remove("WB_HUB_LOG");
+        cmd
+    };
+    for args in [
+        &["instance", "list"][..],
+        &["token", "issue", "alpha.example"],
+    ] {
+        let out = hub_cmd().args(args).assert().failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("no hub database at hub.db"), "{err}");
+        assert!(!dir.path().join("hub.db").exists(), "nothing created");
+    }
+    let key = wb_crypto::SigningKey::generate()
+        .unwrap()
+        .public_key()
+        .to_minisign_base64();
+    let out = hub_cmd()
+        .args(["instance", "add", "alpha.example", "--key", &key])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("created hub database hub.db"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err:?}"
+    );
+    let out = hub_cmd().args(["instance", "list"]).assert().success();
+    let listing = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(listing.contains("alpha.example"), "{listing}");
+}
+
 #[actix_rt::test]
 async fn admin_commands_register_issue_and_revoke() {
     for (db, _) in backends().await {
