@@ -140,7 +140,7 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             body,
             status,
         }) => {
-            let id = parse_id(EntityKind::Request, &id)?;
+            let id = resolve_id(instance, EntityKind::Request, &id).await?;
             let edit = RequestEdit {
                 title,
                 body,
@@ -153,7 +153,7 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             );
         }
         Command::Request(RequestCommand::Delete { id, actor }) => {
-            let id = parse_id(EntityKind::Request, &id)?;
+            let id = resolve_id(instance, EntityKind::Request, &id).await?;
             let deleted = instance.delete_request(id, &actor).await?;
             match deleted.comments {
                 0 => println!("deleted request {id}"),
@@ -161,17 +161,17 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             }
         }
         Command::Comment(CommentCommand::Edit { id, actor, body }) => {
-            let id = parse_id(EntityKind::Comment, &id)?;
+            let id = resolve_id(instance, EntityKind::Comment, &id).await?;
             instance.edit_comment(id, &actor, &body).await?;
             println!("updated comment {id}");
         }
         Command::Comment(CommentCommand::Delete { id, actor }) => {
-            let id = parse_id(EntityKind::Comment, &id)?;
+            let id = resolve_id(instance, EntityKind::Comment, &id).await?;
             instance.delete_comment(id, &actor).await?;
             println!("deleted comment {id}");
         }
         Command::Invite(InviteCommand::Revoke { id, actor }) => {
-            let id = parse_id(EntityKind::Invite, &id)?;
+            let id = resolve_id(instance, EntityKind::Invite, &id).await?;
             let invite = instance.revoke_invite(id, &actor).await?;
             println!("invite {id} is {}", invite.status);
         }
@@ -200,7 +200,7 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             request,
             body,
         }) => {
-            let request_id = parse_id(EntityKind::Request, &request)?;
+            let request_id = resolve_id(instance, EntityKind::Request, &request).await?;
             let comment = instance.add_comment(&author, request_id, &body).await?;
             println!("{}", comment.id);
         }
@@ -230,16 +230,18 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             } else {
                 "now"
             };
+            let effective = output::describe_effective(instance, &change.effective).await?;
             println!(
-                "{kind} {id} is {verb} {} (effective: {})",
-                change.after, change.effective
+                "{} is {verb} {} (effective: {effective})",
+                output::named(instance, kind, id).await?,
+                change.after
             );
         }
         Command::Scope(ScopeCommand::Show { entity, id }) => {
             let kind = entity.into();
             let id = resolve_id(instance, kind, &id).await?;
             let report = instance.scope_report(kind, id).await?;
-            output::print_scope_report(instance, &report);
+            output::print_scope_report(instance, &report).await?;
         }
         Command::List { entity, json } => {
             output::print_list(instance, entity.into(), json).await?;
@@ -314,18 +316,8 @@ fn display_dir(dir: &Path) -> String {
         .to_string()
 }
 
-fn parse_id(kind: EntityKind, text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text.trim()).with_context(|| {
-        format!(
-            "{text:?} is not a {kind} id (a UUID such as 0193…); list ids with `wb list {kind}`"
-        )
-    })
-}
-
-/// Ids as the operator types them: a UUID, or for users also a username.
+/// Ids as the operator types them: an id, a unique prefix of one, and for
+/// users `name` or `name@origin`.
 async fn resolve_id(instance: &Instance, kind: EntityKind, text: &str) -> Result<Uuid> {
-    if kind == EntityKind::User && Uuid::parse_str(text).is_err() {
-        return Ok(instance.local_user(text).await?.id);
-    }
-    parse_id(kind, text)
+    Ok(instance.resolve(kind, text).await?)
 }

@@ -11,16 +11,45 @@ use serde_json::{Value, json};
 use wb_engine::{Instance, ScopeReport};
 use wb_model::{EffectiveScope, EntityKind, Uuid};
 
-pub fn print_scope_report(instance: &Instance, report: &ScopeReport) {
+pub async fn print_scope_report(instance: &Instance, report: &ScopeReport) -> Result<()> {
     let origin = if report.origin == *instance.name() {
         format!("{} (local)", report.origin)
     } else {
         format!("{} (imported, read-only here)", report.origin)
     };
-    println!("{} {}", report.kind, report.id);
+    println!("{}", named(instance, report.kind, report.id).await?);
+    println!("id:        {}", report.id);
     println!("origin:    {origin}");
     println!("own scope: {}", report.own);
-    println!("effective: {}", report.effective);
+    println!(
+        "effective: {}",
+        describe_effective(instance, &report.effective).await?
+    );
+    Ok(())
+}
+
+/// A row as people call it: `user @ada`, `request "Borrow a ladder"`,
+/// `comment 0193abcd`.
+pub async fn named(instance: &Instance, kind: EntityKind, id: Uuid) -> Result<String> {
+    let described = instance.describe(kind, id).await?;
+    Ok(match kind {
+        EntityKind::User => format!("user {described}"),
+        _ => described,
+    })
+}
+
+/// An effective scope in words, a held-back reason naming the row that
+/// holds it back: `Public, held back: its author @chloe is private`.
+pub async fn describe_effective(instance: &Instance, effective: &EffectiveScope) -> Result<String> {
+    Ok(match effective {
+        EffectiveScope::HeldBack(reason) => {
+            format!(
+                "Public, held back: {}",
+                instance.describe_hold(reason).await?
+            )
+        }
+        other => other.to_string(),
+    })
 }
 
 /// One listed row: its JSON object (ids, for scripts) and its table cells
@@ -29,7 +58,8 @@ struct Row {
     id: Uuid,
     json: serde_json::Map<String, Value>,
     cells: Vec<String>,
-    effective: EffectiveScope,
+    /// The effective scope in words.
+    effective: String,
 }
 
 /// A row before its effective scope is known.
@@ -193,8 +223,12 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
         }
         object.insert("scope".into(), json!(own));
         object.insert("effective".into(), json!(effective_word(&effective)));
+        let effective_text = describe_effective(instance, &effective).await?;
         if let EffectiveScope::HeldBack(reason) = &effective {
-            object.insert("held_back_reason".into(), json!(reason.to_string()));
+            object.insert(
+                "held_back_reason".into(),
+                json!(instance.describe_hold(reason).await?),
+            );
         }
         let mut all_cells = vec![origin];
         all_cells.extend(cells);
@@ -202,7 +236,7 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
             id,
             json: object,
             cells: all_cells,
-            effective,
+            effective: effective_text,
         });
     }
     Ok(out)

@@ -579,6 +579,73 @@ async fn operator_conveniences() {
     }
 }
 
+/// Issue #14 §2: ids by unique prefix, users by `name@origin`, and
+/// messages that name users and requests instead of printing UUIDs.
+#[tokio::test]
+async fn rows_are_named_by_prefix_and_name_and_named_back() {
+    let mut alphas = instances().await;
+    let mut betas = instances().await;
+    while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
+        alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        beta.ok(&["init", "--instance", "beta.example"]);
+
+        // Held back because of a private user: the reason names her.
+        let requests = alpha.list("request");
+        let held = requests
+            .iter()
+            .find(|r| r["effective"] == "held-back")
+            .unwrap();
+        let reason = held["held_back_reason"].as_str().unwrap();
+        assert!(reason.starts_with("its author @"), "{reason}");
+        assert!(!reason.contains('-'), "no UUID in {reason}");
+        let id = held["id"].as_str().unwrap();
+        let shown = alpha.ok(&["scope", "show", "request", &id[..30]]);
+        assert!(
+            shown.contains(&format!("request {}", held["title"])),
+            "{shown}"
+        );
+        assert!(shown.contains("held back: its author @"), "{shown}");
+
+        // A unique prefix works everywhere an id does; a short or ambiguous
+        // one is explained.
+        let out = alpha.ok(&["scope", "set", "user", "ada", "private", "--as", "ada"]);
+        assert_eq!(out.trim(), "user @ada is now private (effective: Private)");
+        let err = alpha.fails(&["scope", "show", "request", "01"]);
+        assert!(err.contains("at least 4"), "{err}");
+        // UUID v7s made in the same millisecond share their first 13
+        // characters (or, made in different ones, share fewer).
+        let ids: Vec<&str> = requests.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        let common = ids[0]
+            .chars()
+            .enumerate()
+            .take_while(|(i, c)| ids.iter().all(|id| id[*i..].starts_with(*c)))
+            .count();
+        if common >= 4 {
+            let err = alpha.fails(&["scope", "show", "request", &ids[0][..common]]);
+            assert!(err.contains("names more than one request"), "{err}");
+            assert!(err.contains("type more of the id"), "{err}");
+        }
+
+        // An imported user is `name@origin` on the importing instance.
+        alpha.ok(&["scope", "set", "user", "ada", "public", "--as", "ada"]);
+        let key = alpha.ok(&["sync", "keygen"]);
+        alpha.ok(&["sync", "export"]);
+        let bundle = alpha.dir.path().join("data/public_sync");
+        beta.ok(&[
+            "sync",
+            "import",
+            bundle.to_str().unwrap(),
+            "--key",
+            key.trim(),
+        ]);
+        let shown = beta.ok(&["scope", "show", "user", "ada@alpha.example"]);
+        assert!(shown.starts_with("user @ada@alpha.example\n"), "{shown}");
+        assert!(shown.contains("imported, read-only here"), "{shown}");
+        let err = beta.fails(&["scope", "show", "user", "ada"]);
+        assert!(err.contains("no local user \"ada\""), "{err}");
+    }
+}
+
 /// `wb -C DIR fixtures load FIXTURES` loads into DIR's instance, whatever
 /// the current directory (the fixtures' directory used to be taken as the
 /// instance).

@@ -42,6 +42,19 @@ pub enum EngineError {
         /// The id given.
         id: String,
     },
+    /// An id prefix that names several rows.
+    #[error(
+        "{prefix:?} names more than one {kind}: {}; type more of the id",
+        candidates.join(", ")
+    )]
+    AmbiguousId {
+        /// Their kind.
+        kind: EntityKind,
+        /// The prefix given.
+        prefix: String,
+        /// Some of the rows it names, described.
+        candidates: Vec<String>,
+    },
     /// An invite code that matches no pending invite.
     #[error("no pending invite has this code: check it, or ask the inviter for a new one")]
     UnknownInviteCode,

@@ -9,6 +9,8 @@
 //! - [`Instance::edit_request`], [`Instance::delete_request`] and the
 //!   other edits and deletions of local rows ([`UserEdit`], [`RequestEdit`]),
 //!   checked by `wb_model::check_row_change`.
+//! - [`Instance::resolve`] and [`Instance::describe`]: rows named by id
+//!   prefix or `name@origin`, and named back as `@name` or by title.
 //! - [`fixtures`]: loading a demo or seed community from JSON files.
 //! - [`sync`]: signed bundle export and import (SPEC §2, §5).
 //! - [`Instance::vouch_candidates`] and [`Instance::add_vouch`]: signed
@@ -23,6 +25,7 @@ mod error;
 pub mod fixtures;
 mod instance;
 mod lifecycle;
+mod naming;
 mod resolver;
 pub mod sync;
 mod vouch;
@@ -30,6 +33,7 @@ mod vouch;
 pub use error::EngineError;
 pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};
 pub use lifecycle::{Deleted, RequestEdit, UserEdit};
+pub use naming::MIN_PREFIX;
 pub use resolver::ScopeResolver;
 pub use vouch::VouchError;
 

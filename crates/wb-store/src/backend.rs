@@ -1160,6 +1160,27 @@ pub(crate) async fn user_by_username(
     row.as_ref().map(user_from_row).transpose()
 }
 
+pub(crate) async fn ids_with_prefix(
+    pool: &sqlx::Pool<Db>,
+    kind: EntityKind,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<Uuid>> {
+    let sql = match kind {
+        EntityKind::User => "SELECT id FROM users WHERE id LIKE $1 ORDER BY id LIMIT $2",
+        EntityKind::Request => "SELECT id FROM requests WHERE id LIKE $1 ORDER BY id LIMIT $2",
+        EntityKind::Comment => "SELECT id FROM comments WHERE id LIKE $1 ORDER BY id LIMIT $2",
+        EntityKind::Invite => "SELECT id FROM invites WHERE id LIKE $1 ORDER BY id LIMIT $2",
+        EntityKind::Vouch => "SELECT id FROM vouches WHERE id LIKE $1 ORDER BY id LIMIT $2",
+    };
+    let rows = sqlx::query(sql)
+        .bind(format!("{prefix}%"))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|row| get_uuid(row, "id")).collect()
+}
+
 pub(crate) async fn users(pool: &sqlx::Pool<Db>) -> Result<Vec<User>> {
     let sql = select_users!("ORDER BY origin, username");
     fetch_all(pool, sql, user_from_row).await

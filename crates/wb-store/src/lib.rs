@@ -607,6 +607,18 @@ impl Store {
         on_backend!(self, delete_rows(rows))
     }
 
+    /// The ids of rows of `kind` that start with `prefix` (lowercase hex
+    /// digits and hyphens only: the caller checks), at most `limit`, in
+    /// order.
+    pub async fn ids_with_prefix(
+        &self,
+        kind: EntityKind,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
+        on_backend!(self, ids_with_prefix(kind, prefix, limit))
+    }
+
     /// Inserts one user.
     pub async fn insert_user(&self, user: &User) -> Result<()> {
         self.insert_batch(&Batch {
