@@ -536,12 +536,18 @@ Examples:
         actor: String,
     },
     /// Show a row's own scope, its effective scope and why they differ.
-    #[command(after_help = "Example:\n  wb scope show comment 0193…")]
+    #[command(after_help = "\
+Examples:
+  wb scope show comment 0193…
+  wb scope show user bea@beta.example --json")]
     Show {
         /// user, request, comment, invite or vouch.
         entity: Entity,
-        /// The row's id (for users, the username works too).
+        /// The row's id or a unique prefix (users: name or name@origin too).
         id: String,
+        /// Print JSON: {entity, id, name, origin, local, scope, effective, held_back_reason?}.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -237,11 +237,15 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
                 change.after
             );
         }
-        Command::Scope(ScopeCommand::Show { entity, id }) => {
+        Command::Scope(ScopeCommand::Show { entity, id, json }) => {
             let kind = entity.into();
             let id = resolve_id(instance, kind, &id).await?;
             let report = instance.scope_report(kind, id).await?;
-            output::print_scope_report(instance, &report).await?;
+            if json {
+                output::print_scope_report_json(instance, &report).await?;
+            } else {
+                output::print_scope_report(instance, &report).await?;
+            }
         }
         Command::List { entity, json } => {
             output::print_list(instance, entity.into(), json).await?;

@@ -28,6 +28,32 @@ pub async fn print_scope_report(instance: &Instance, report: &ScopeReport) -> Re
     Ok(())
 }
 
+/// `wb scope show --json`: one object, the shape documented in
+/// docs/privacy.md.
+pub async fn print_scope_report_json(instance: &Instance, report: &ScopeReport) -> Result<()> {
+    let mut object = serde_json::Map::new();
+    object.insert("entity".into(), json!(report.kind.as_str()));
+    object.insert("id".into(), json!(report.id));
+    object.insert(
+        "name".into(),
+        json!(instance.describe(report.kind, report.id).await?),
+    );
+    object.insert("origin".into(), json!(report.origin.as_str()));
+    object.insert("local".into(), json!(report.origin == *instance.name()));
+    object.insert("scope".into(), json!(report.own.as_str()));
+    object.insert("effective".into(), json!(effective_word(&report.effective)));
+    if let EffectiveScope::HeldBack(reason) = &report.effective {
+        object.insert(
+            "held_back_reason".into(),
+            json!(instance.describe_hold(reason).await?),
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &Value::Object(object))?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
 /// A row as people call it: `user @ada`, `request "Borrow a ladder"`,
 /// `comment 0193abcd`.
 pub async fn named(instance: &Instance, kind: EntityKind, id: Uuid) -> Result<String> {

@@ -643,6 +643,29 @@ async fn rows_are_named_by_prefix_and_name_and_named_back() {
         assert!(shown.contains("imported, read-only here"), "{shown}");
         let err = beta.fails(&["scope", "show", "user", "ada"]);
         assert!(err.contains("no local user \"ada\""), "{err}");
+        let shown: Value = serde_json::from_str(&beta.ok(&[
+            "scope",
+            "show",
+            "user",
+            "ada@alpha.example",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(shown["name"], "@ada@alpha.example");
+        assert_eq!(shown["origin"], "alpha.example");
+        assert_eq!(shown["local"], false);
+        assert_eq!(shown["scope"], "public");
+        assert_eq!(shown["effective"], "public");
+        let shown: Value =
+            serde_json::from_str(&alpha.ok(&["scope", "show", "request", id, "--json"])).unwrap();
+        assert_eq!(shown["effective"], "held-back");
+        assert!(
+            shown["held_back_reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("its author @"),
+            "{shown}"
+        );
     }
 }
 
