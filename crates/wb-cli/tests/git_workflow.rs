@@ -185,7 +185,7 @@ fn every_block_of_docs_workflow_runs() {
     sandbox.glue(
         "cd ~/beta
          git clone --quiet ~/community.git data/public_sync
-         wb sync import data/public_sync
+         wb sync import data/public_sync --accept-new-keys
          wb sync export
          git -C data/public_sync add -A
          git -C data/public_sync commit --quiet -m 'beta.example: first bundle'
@@ -193,12 +193,18 @@ fn every_block_of_docs_workflow_runs() {
          git -C data/public_sync push --quiet origin HEAD",
     );
     // Alpha receives beta's bundle (the page's receiving section, shown
-    // there for beta), and ada comments on beta's request.
+    // there for beta): a new folder, refused until beta's key is pinned.
     sandbox.glue(
         "cd ~/alpha
          git -C data/public_sync pull --rebase --quiet
+         ! wb sync import data/public_sync > ~/refused.txt
+         wb sync import data/public_sync/beta.example --key \"$(tail -n 1 ~/beta/.sync/keys/beta.example.pub)\"
          wb sync import data/public_sync",
     );
+    let refused = std::fs::read_to_string(sandbox.home().join("refused.txt")).unwrap();
+    assert!(refused.contains("beta.example/: refused: "), "{refused}");
+    assert!(refused.contains("1 refused"), "{refused}");
+    // And ada comments on beta's request.
     let comment = sandbox.wb(
         "alpha",
         &[
@@ -258,17 +264,17 @@ fn every_block_of_docs_workflow_runs() {
         "keygen printed gamma's public key {gamma_key}: {joined}"
     );
     // The community's repository now holds the three bundles; alpha
-    // receives gamma's and skips the others it has.
-    sandbox.glue(
+    // receives gamma's, pinning the key gamma's keygen printed.
+    sandbox.glue(&format!(
         "cd ~/alpha
          git -C data/public_sync pull --rebase --quiet
-         wb sync import data/public_sync > ~/alpha-received.txt
-         test -f data/public_sync/gamma.example/manifest.sync.txt",
-    );
+         wb sync import data/public_sync/gamma.example --key {gamma_key}
+         wb sync import data/public_sync > ~/alpha-received.txt"
+    ));
     let alpha_received =
         std::fs::read_to_string(sandbox.home().join("alpha-received.txt")).unwrap();
     assert!(
-        alpha_received.contains("3 bundles: 1 imported, 1 already imported, 1 skipped, 0 refused"),
+        alpha_received.contains("3 bundles: 0 imported, 2 already imported, 1 skipped, 0 refused"),
         "{alpha_received}"
     );
 
@@ -363,7 +369,11 @@ fn a_set_with_a_refused_bundle_exits_non_zero_and_keeps_the_others() {
     std::fs::write(&manifest, text.replace("Sequence: 1", "Sequence: 7")).unwrap();
     sandbox.wb("gamma", &["init", "--instance", "gamma.example"]);
 
-    let (ok, stdout, stderr) = wb_any(&sandbox, "gamma", &["sync", "import", "../set"]);
+    let (ok, stdout, stderr) = wb_any(
+        &sandbox,
+        "gamma",
+        &["sync", "import", "../set", "--accept-new-keys"],
+    );
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains("alpha.example/: imported alpha.example sequence 1"),
@@ -424,7 +434,10 @@ fn export_into_another_instances_bundle_is_refused_and_changes_nothing() {
     );
     // Imported, and relayed by the export of alpha's rows into it: allowed,
     // and byte for byte what is there.
-    sandbox.wb("beta", &["sync", "import", "data/public_sync"]);
+    sandbox.wb(
+        "beta",
+        &["sync", "import", "data/public_sync", "--accept-new-keys"],
+    );
     sandbox.wb(
         "beta",
         &[

@@ -63,18 +63,24 @@ impl Node {
         .await
     }
 
+    /// Imports one bundle, pinning a new key (`--accept-new-keys`).
     async fn import(&self, dir: &Path) -> Result<ImportOutcome, EngineError> {
         import_bundle(
             &self.instance,
             &self.keys(),
             dir,
-            &ImportOptions::default(),
+            &accept_new_keys(),
             &NoProgress,
         )
         .await
     }
 
+    /// Imports a set, pinning new keys (`--accept-new-keys`).
     async fn import_set(&self, dir: &Path) -> SetImport {
+        self.import_set_with(dir, &accept_new_keys()).await
+    }
+
+    async fn import_set_with(&self, dir: &Path, options: &ImportOptions) -> SetImport {
         let BundleLocation::Set { bundles, others } = locate_bundles(dir).unwrap() else {
             panic!("{} is not a directory of bundles", dir.display());
         };
@@ -83,7 +89,7 @@ impl Node {
             &self.keys(),
             &bundles,
             &others,
-            &ImportOptions::default(),
+            options,
             &NoProgress,
         )
         .await
@@ -158,6 +164,13 @@ impl Node {
                 .iter()
                 .filter(|r| from(&r.origin))
                 .count()
+    }
+}
+
+fn accept_new_keys() -> ImportOptions {
+    ImportOptions {
+        accept_new_keys: true,
+        ..ImportOptions::default()
     }
 }
 
@@ -294,6 +307,64 @@ async fn a_set_imports_in_reference_order_skipping_own_and_applied_bundles() {
             (again.applied(), again.already_applied(), again.refused()),
             (0, 2, 0)
         );
+    }
+}
+
+#[tokio::test]
+async fn a_set_follows_the_trust_rules_of_one_bundle() {
+    for postgres in [false, true] {
+        let Some((nodes, repo)) = community(postgres).await else {
+            continue;
+        };
+        let root = repo.path();
+        let Some(delta) = nodes_one(postgres, "delta.example").await else {
+            continue;
+        };
+        // No pins and no --accept-new-keys: every bundle is refused, none
+        // pinned.
+        let report = delta.import_set_with(root, &ImportOptions::default()).await;
+        assert_eq!((report.applied(), report.refused()), (0, 3), "{report:?}");
+        let SetResult::Refused(err) = result_of(&report, "beta.example") else {
+            panic!("{report:?}")
+        };
+        assert!(err.to_string().contains("--accept-new-keys"), "{err}");
+        assert!(
+            delta
+                .instance
+                .store()
+                .origin_state(&InstanceName::parse("beta.example").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Beta's key pinned by hand (its folder alone, with --key): the set
+        // then applies beta's bundle and refuses the unpinned others.
+        let beta_key = nodes[1]
+            .keys()
+            .load_public("beta.example")
+            .unwrap()
+            .to_string();
+        import_bundle(
+            &delta.instance,
+            &delta.keys(),
+            &root.join("beta.example"),
+            &ImportOptions {
+                expected_key: Some(beta_key),
+                ..ImportOptions::default()
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        let report = delta.import_set_with(root, &ImportOptions::default()).await;
+        assert_eq!(
+            (report.already_applied(), report.applied(), report.refused()),
+            (1, 0, 2),
+            "{report:?}"
+        );
+        // With --accept-new-keys, as for one bundle.
+        let report = delta.import_set(root).await;
+        assert_eq!((report.applied(), report.refused()), (2, 0), "{report:?}");
     }
 }
 
