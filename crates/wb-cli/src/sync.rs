@@ -26,8 +26,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             let path = keys.secret_key_path(name)?;
             if path.exists() {
                 // Printing the key for peers is what keygen is for, so an
-                // existing key is printed, not an error (`--rotate` is the
-                // way to a new one).
+                // existing key is printed, not an error, and never replaced.
                 eprintln!("{name} already has a signing key at {}", path.display());
                 println!("{}", keys.load_public(name)?);
                 return Ok(());
