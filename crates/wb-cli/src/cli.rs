@@ -195,43 +195,54 @@ creates duplicates.")]
         #[arg(long = "as", value_name = "USER")]
         actor: Option<String>,
     },
-    /// Create this instance's signing key pair under .sync/keys/ and print the public key.
+    /// Print this instance's public key, creating the key pair under .sync/keys/ if there is none.
     #[command(after_help = "\
 Example:
   wb sync keygen          (prints the public key, e.g. RWQ…, for peers to pin)
 
-Export and import create the key automatically if it is missing.")]
+An existing key is printed, not replaced. The first export (or import) creates
+the key if it is missing; a command that fails creates none.")]
     Keygen,
     /// Write the public rows as a signed bundle (one file per row, manifest, bundle.sig).
     #[command(after_help = "\
 Examples:
-  wb sync export                                 (into data/public_sync)
+  wb sync export                                 (into data/public_sync, see below)
   wb sync export --out /srv/share/alpha
   wb sync export --instance beta.example --out relay/beta   (relay beta's rows verbatim)
 
+Without --out the bundle goes into data/public_sync, or, when that is a clone
+of the community's shared repository (a .git or folders of bundles, no bundle
+of its own), into this instance's folder of it: data/public_sync/NAME.
 Only rows whose effective scope is public are written. Unchanged files are not
-rewritten; the sequence number grows only when the content changes.")]
+rewritten; the sequence number grows only when the content changes. Entries
+named .* at the top (.git, .gitignore) are left alone; a directory holding
+another instance's bundle is refused.")]
     Export {
-        /// The bundle directory.
-        #[arg(long, value_name = "DIR", default_value = "data/public_sync")]
-        out: PathBuf,
+        /// The bundle directory [default: data/public_sync or data/public_sync/NAME].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Export this instance's copy of another instance's rows instead.
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
     },
-    /// Verify a bundle and apply it in one transaction.
+    /// Verify a bundle (or each bundle of a directory of bundles) and apply it in one transaction.
     #[command(after_help = "\
 Examples:
   wb sync import /srv/share/beta.example --key RWQ…   (first import: pin this key)
   wb sync import /srv/share/beta.example              (key already pinned)
   wb sync import /srv/share/gamma.example --accept-new-keys
+  wb sync import data/public_sync            (the community's repository: every folder)
 
 A bundle is accepted only under the key pinned for its instance. With no pin
 yet, name the key with --key (read it from the other operator) or pass
 --accept-new-keys to pin the bundle's own key; either way it becomes the pin.
-Older bundles are refused, the same bundle again is a no-op.")]
+Older bundles are refused, the same bundle again is a no-op.
+A directory of bundles is imported folder by folder, each in its own
+transaction and under the same rules (--accept-new-keys applies to each), in
+an order that satisfies references between them; this instance's own folder is
+skipped. If any is refused the exit status is 1 and the others stay imported.")]
     Import {
-        /// The bundle directory (relative paths start at the instance directory, as with -C).
+        /// A bundle directory, or a directory whose folders are bundles (relative paths start at the instance directory, as with -C).
         #[arg(value_name = "DIR")]
         bundle: PathBuf,
         /// Require the bundle to be signed by this key (minisign one-line form); with no pin

@@ -12,14 +12,14 @@ use clap::{Subcommand, ValueEnum};
 use wb_crypto::KeyStore;
 use wb_engine::Instance;
 use wb_engine::sync::peers::{Peer, PeerKind, PeerRegistry, edit_registry};
-use wb_engine::sync::{ImportOptions, ImportOutcome, Progress, export_bundle, import_bundle};
+use wb_engine::sync::{
+    ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_bundle,
+};
 use wb_hub::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
 use wb_syncfmt::bundle::Limits;
 
 use crate::cli::Global;
 
-/// The export directory pushed by `wb sync push`.
-const EXPORT_DIR: &str = "data/public_sync";
 /// Where pulled bundles are cached, per instance.
 const PULL_CACHE: &str = ".sync/pull";
 /// The environment variable holding the upload token.
@@ -165,7 +165,7 @@ pub async fn push(
     let registry = PeerRegistry::load(&global.dir)?;
     let url = resolve_hub(&registry, hub)?;
     let token = read_token(token_file)?;
-    let out = global.dir.join(EXPORT_DIR);
+    let out = default_export_dir(&global.dir, instance.name());
     let summary = export_bundle(instance, keys, &out, None, progress).await?;
     if let Some(path) = &summary.key_created {
         eprintln!(

@@ -3,7 +3,10 @@
 use anyhow::{Result, bail};
 use wb_crypto::KeyStore;
 use wb_engine::Instance;
-use wb_engine::sync::{ImportOptions, ImportOutcome, export_bundle, import_bundle, key_dir};
+use wb_engine::sync::{
+    BundleLocation, ImportOptions, ImportOutcome, SetResult, default_export_dir, export_bundle,
+    import_bundle, import_bundle_set, key_dir, locate_bundles,
+};
 use wb_model::InstanceName;
 
 use crate::cli::{Global, SyncCommand};
@@ -22,15 +25,15 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             let name = instance.name().as_str();
             let path = keys.secret_key_path(name)?;
             if path.exists() {
-                bail!(
-                    "{name} already has a signing key at {}; its public key is {}",
-                    path.display(),
-                    keys.load_public(name)?
-                );
+                // Printing the key for peers is what keygen is for, so an
+                // existing key is printed, not an error, and never replaced.
+                eprintln!("{name} already has a signing key at {}", path.display());
+                println!("{}", keys.load_public(name)?);
+                return Ok(());
             }
             let key = keys.generate(name)?;
             eprintln!(
-                "created signing key {} (public key file {})",
+                "created signing key {} (public key file {}); back it up — peers pin its public key",
                 path.display(),
                 keys.public_key_path(name)?.display()
             );
@@ -41,7 +44,10 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             instance: origin,
         } => {
             let origin = origin.map(|name| InstanceName::parse(&name)).transpose()?;
-            let out = global.dir.join(out);
+            let out = match out {
+                Some(out) => global.dir.join(out),
+                None => default_export_dir(&global.dir, instance.name()),
+            };
             let summary = export_bundle(instance, &keys, &out, origin.as_ref(), &progress).await?;
             if let Some(path) = &summary.key_created {
                 eprintln!(
@@ -70,38 +76,45 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             key,
             accept_new_keys,
         } => {
-            let dir = global.dir.join(bundle);
+            let dir = global.dir.join(&bundle);
             let options = ImportOptions {
                 expected_key: key,
                 accept_new_keys,
                 ..ImportOptions::default()
             };
-            match import_bundle(instance, &keys, &dir, &options, &progress).await? {
-                ImportOutcome::Applied {
-                    origin,
-                    sequence,
-                    counts,
-                    pinned_key,
-                    key_created,
-                } => {
-                    if let Some(path) = key_created {
+            match locate_bundles(&dir)? {
+                BundleLocation::Set { bundles, others } => {
+                    // Named as the operator named it (no `./` in front).
+                    let shown = if global.dir == std::path::Path::new(".") {
+                        bundle.as_path()
+                    } else {
+                        dir.as_path()
+                    };
+                    import_set(
+                        instance, &keys, shown, &bundles, &others, &options, &progress,
+                    )
+                    .await?;
+                }
+                BundleLocation::One(dir) => {
+                    let outcome = import_bundle(instance, &keys, &dir, &options, &progress).await?;
+                    if let ImportOutcome::Applied {
+                        key_created: Some(path),
+                        ..
+                    } = &outcome
+                    {
                         eprintln!(
                             "warning: created a new signing key for {} at {}; back it up",
                             instance.name(),
                             path.display()
                         );
                     }
-                    if let Some(key) = pinned_key {
-                        println!("pinned key {key} for {origin}");
+                    let (pinned, line) = outcome_lines(&outcome);
+                    if let Some(pinned) = pinned {
+                        println!("{pinned}");
                     }
-                    println!(
-                        "imported {origin} sequence {sequence}: {} added, {} updated, {} unchanged, {} retracted",
-                        counts.added, counts.updated, counts.unchanged, counts.retracted
-                    );
+                    println!("{line}");
                 }
-                ImportOutcome::AlreadyApplied { origin, sequence } => {
-                    println!("{origin} sequence {sequence} is already imported; nothing to do");
-                }
+                other => bail!("{}: cannot import {other:?}", dir.display()),
             }
         }
         SyncCommand::Push { hub, token_file } => {
@@ -111,6 +124,97 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import).await?;
         }
         SyncCommand::Peers(command) => crate::hub_client::peers(global, command)?,
+    }
+    Ok(())
+}
+
+/// What an import did: the pinned-key note (when it pinned one) and the
+/// counts.
+fn outcome_lines(outcome: &ImportOutcome) -> (Option<String>, String) {
+    match outcome {
+        ImportOutcome::Applied {
+            origin,
+            sequence,
+            counts,
+            pinned_key,
+            ..
+        } => (
+            pinned_key
+                .as_ref()
+                .map(|key| format!("pinned key {key} for {origin}")),
+            format!(
+                "imported {origin} sequence {sequence}: {} added, {} updated, {} unchanged, {} retracted",
+                counts.added, counts.updated, counts.unchanged, counts.retracted
+            ),
+        ),
+        ImportOutcome::AlreadyApplied { origin, sequence } => (
+            None,
+            format!("{origin} sequence {sequence} is already imported; nothing to do"),
+        ),
+    }
+}
+
+/// `wb sync import DIR` on a directory of bundles: one line per folder, a
+/// summary, and an error (non-zero exit) when any bundle was refused.
+async fn import_set(
+    instance: &Instance,
+    keys: &KeyStore,
+    dir: &std::path::Path,
+    bundles: &[std::path::PathBuf],
+    others: &[std::path::PathBuf],
+    options: &ImportOptions,
+    progress: &TerminalProgress,
+) -> Result<()> {
+    let report = import_bundle_set(instance, keys, bundles, others, options, progress).await?;
+    let mut key_created = None;
+    for entry in &report.entries {
+        let folder = entry.dir.file_name().map_or_else(
+            || entry.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let line = match &entry.result {
+            SetResult::Imported(outcome) => {
+                if let ImportOutcome::Applied {
+                    key_created: Some(path),
+                    ..
+                } = outcome
+                {
+                    key_created = Some(path.clone());
+                }
+                match outcome_lines(outcome) {
+                    (Some(pinned), line) => format!("{line}; {pinned}"),
+                    (None, line) => line,
+                }
+            }
+            SetResult::Own => format!("skipped: {}'s own bundle", instance.name()),
+            SetResult::NotABundle => "skipped: not a bundle (no manifest.sync.txt)".to_owned(),
+            SetResult::Refused(e) => format!("refused: {e}"),
+            other => format!("{other:?}"),
+        };
+        println!("{folder}/: {line}");
+    }
+    if let Some(path) = key_created {
+        eprintln!(
+            "warning: created a new signing key for {} at {}; back it up",
+            instance.name(),
+            path.display()
+        );
+    }
+    println!(
+        "{}: {} bundles: {} imported, {} already imported, {} skipped, {} refused",
+        dir.display(),
+        report.entries.len(),
+        report.applied(),
+        report.already_applied(),
+        report.skipped(),
+        report.refused()
+    );
+    if report.refused() > 0 {
+        bail!(
+            "{} of the bundles in {} refused (nothing of them applied); the others stay imported",
+            report.refused(),
+            dir.display()
+        );
     }
     Ok(())
 }

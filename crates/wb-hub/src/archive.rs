@@ -218,8 +218,10 @@ pub fn write_entries(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<()
 }
 
 /// Packs the bundle directory `dir` deterministically (see the module
-/// documentation). Only the bundle layout's files are taken; anything else
-/// (a leftover temporary file, a link) is refused rather than skipped.
+/// documentation). Only the bundle layout's files are taken; top-level
+/// entries whose names begin with `.` (`.git`, …) are outside the bundle
+/// and skipped; anything else (a link, a leftover temporary file in an
+/// entity directory) is refused rather than skipped.
 ///
 /// # Errors
 ///
@@ -231,6 +233,10 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
         let path = entry.path();
         let kind = entry.file_type().map_err(io_err(&path))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        if wb_syncfmt::is_outside_bundle(&name) {
+            // `.git` and the like: a bundle directory may be a git work tree.
+            continue;
+        }
         if kind.is_dir() {
             check_name(&name, true).map_err(|reason| ArchiveError::Unpackable {
                 path: path.clone(),

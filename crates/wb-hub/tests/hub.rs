@@ -935,3 +935,26 @@ async fn uploads_and_downloads_report_their_progress() {
     );
     hub.stop().await;
 }
+
+#[test]
+fn pack_dir_leaves_out_top_level_dot_entries_and_still_refuses_other_things() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("user")).unwrap();
+    std::fs::write(dir.join("manifest.sync.txt"), "manifest").unwrap();
+    std::fs::write(dir.join("bundle.sig"), "signature").unwrap();
+    std::fs::write(
+        dir.join("user/01936f3e-0000-7000-8000-000000000001.sync.txt"),
+        "row",
+    )
+    .unwrap();
+    let plain = pack_dir(dir).unwrap();
+    // A git work tree: the same archive.
+    std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
+    std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(dir.join(".gitignore"), "*.bak\n").unwrap();
+    assert_eq!(pack_dir(dir).unwrap(), plain);
+    // Anything else is still refused, dot-entries in entity directories too.
+    std::fs::write(dir.join("user/.gitkeep"), "").unwrap();
+    assert!(pack_dir(dir).is_err());
+}

@@ -12,6 +12,18 @@ pub const SIGNATURE_FILE_NAME: &str = "bundle.sig";
 /// The suffix of every row file.
 pub const SYNC_FILE_SUFFIX: &str = ".sync.txt";
 
+/// Whether a name at the **top level** of a bundle directory lies outside
+/// the bundle: every name beginning with `.` (`.git`, `.gitignore`,
+/// `.gitattributes`, …), so that a bundle directory can be a git work tree.
+/// Readers skip such entries without looking inside them; writers never
+/// delete or change them (apart from their own temporary files of the
+/// manifest and signature, `.manifest.sync.txt.tmp` and `.bundle.sig.tmp`).
+/// Inside entity directories no such exception exists.
+#[must_use]
+pub fn is_outside_bundle(name: &str) -> bool {
+    name.starts_with('.')
+}
+
 /// The bundle path of a row: `<entity>/<id>.sync.txt`.
 pub(crate) fn relative_path(entity: EntityKind, id: &str) -> String {
     format!("{}/{}{}", entity.as_str(), id, SYNC_FILE_SUFFIX)

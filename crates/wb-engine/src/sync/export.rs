@@ -11,11 +11,13 @@ use wb_model::{
 use wb_store::{RenderedFile, RowHead};
 use wb_syncfmt::bundle::{BundleWriter, write_signature};
 use wb_syncfmt::{
-    CURRENT_SCHEMA_VERSION, EntityKind, Manifest, ManifestEntry, SIGNATURE_FILE_NAME,
-    SYNC_FILE_SUFFIX, SyncFile, sha256_hex,
+    CURRENT_SCHEMA_VERSION, EntityKind, MANIFEST_FILE_NAME, Manifest, ManifestEntry,
+    SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, SyncFile, sha256_hex,
 };
 
+use super::bundle_set::manifest_instance;
 use super::codec::to_file;
+use super::{BundleLocation, locate_bundles};
 use super::{Progress, instance_key};
 use crate::{EngineError, Instance, Result};
 
@@ -66,6 +68,12 @@ fn reference(relation: Relation, id: Uuid, known: &HashMap<Uuid, bool>) -> Refer
 /// Deterministic: the same database gives the same bytes. Incremental:
 /// unchanged files are not rewritten, files of rows no longer exported are
 /// removed, and the sequence number is bumped only when the content changes.
+///
+/// Never over another instance's bundle: when `out` holds a manifest that
+/// names an instance other than the one exported (this one, or `origin`),
+/// the export is refused before anything is written. Entries of `out` whose
+/// names begin with `.` (`.git`, …) are left alone. An export that fails
+/// before it writes the manifest creates no signing key.
 pub async fn export_bundle(
     instance: &Instance,
     keys: &KeyStore,
@@ -73,6 +81,33 @@ pub async fn export_bundle(
     origin: Option<&InstanceName>,
     progress: &dyn Progress,
 ) -> Result<ExportSummary> {
+    let exported = origin.unwrap_or(instance.name());
+    if let Some(holder) = manifest_instance(out)
+        && holder != exported.as_str()
+    {
+        return Err(refused(
+            out,
+            format!(
+                "holds the bundle of {holder} (its {MANIFEST_FILE_NAME} says Instance: \
+                 {holder}); refusing to export {exported}'s rows over another instance's \
+                 bundle. Export into a directory of {exported}'s own, e.g. --out \
+                 <repository>/{exported}"
+            ),
+        ));
+    }
+    if manifest_instance(out).is_none()
+        && let Ok(BundleLocation::Set { bundles, .. }) = locate_bundles(out)
+    {
+        return Err(refused(
+            out,
+            format!(
+                "holds {} bundles in its folders (a directory of bundles); refusing to export \
+                 over them. Export into {exported}'s own folder, e.g. --out {}",
+                bundles.len(),
+                out.join(exported.as_str()).display()
+            ),
+        ));
+    }
     match origin {
         Some(other) if other != instance.name() => {
             export_copy(instance, out, other, progress).await
@@ -306,8 +341,6 @@ async fn export_local(
 ) -> Result<ExportSummary> {
     let store = instance.store();
     let name = instance.name();
-    let (key, key_created) = instance_key(keys, name)?;
-    let public_key = key.public_key().to_minisign_base64();
     let fail = |e: wb_syncfmt::bundle::BundleError| refused(out, e.to_string());
 
     // Read the journal first: a change made from here on is noted after
@@ -348,6 +381,11 @@ async fn export_local(
             (writer, rendered)
         }
     };
+    // The key only now, when the rows are in place: an export refused
+    // earlier (another instance's bundle, foreign files in `out`) creates
+    // none.
+    let (key, key_created) = instance_key(keys, name)?;
+    let public_key = key.public_key().to_minisign_base64();
 
     // The content is unchanged when the manifest it would have under the
     // last sequence is the one last exported: then keep the number, and the

@@ -10,10 +10,14 @@
 //!   schema, scope, file list, bodies, actor origins — then the sequence and
 //!   references against this instance, and only then apply it in one
 //!   transaction through the store.
+//! - [`locate_bundles`] and [`import_bundle_set`] import a directory of
+//!   bundles (a community's shared repository) bundle by bundle, in an order
+//!   that satisfies the references between them.
 //!
 //! Both report progress through [`Progress`], which front ends implement
 //! (the CLI draws a bar on a terminal) and tests ignore.
 
+mod bundle_set;
 mod codec;
 mod export;
 mod import;
@@ -25,6 +29,9 @@ use std::path::{Path, PathBuf};
 use wb_crypto::{Created, KeyStore, SigningKey};
 use wb_model::InstanceName;
 
+pub use bundle_set::{
+    BundleLocation, SetEntry, SetImport, SetResult, import_bundle_set, locate_bundles,
+};
 pub use export::{ExportSummary, export_bundle};
 pub use import::{ImportOptions, ImportOutcome, import_bundle, import_files};
 pub use wb_store::ImportCounts;
@@ -63,6 +70,23 @@ pub fn instance_key(
         Created::Existing => None,
     };
     Ok((key, created_path))
+}
+
+/// Where an instance's bundle goes when no directory is named (`wb sync
+/// export`, `wb sync push`): `DIR/data/public_sync`, or, when that directory
+/// is a clone of a community's shared repository (it holds no bundle of its
+/// own but a `.git` or folders holding bundles), this instance's folder in
+/// it, `DIR/data/public_sync/<instance>` (`docs/workflow.md`).
+pub fn default_export_dir(instance_dir: &Path, instance: &InstanceName) -> PathBuf {
+    let base = instance_dir.join("data").join("public_sync");
+    let community = std::fs::symlink_metadata(base.join(wb_syncfmt::MANIFEST_FILE_NAME)).is_err()
+        && (std::fs::symlink_metadata(base.join(".git")).is_ok()
+            || matches!(locate_bundles(&base), Ok(BundleLocation::Set { .. })));
+    if community {
+        base.join(instance.as_str())
+    } else {
+        base
+    }
 }
 
 /// The key directory of an instance directory: `DIR/.sync/keys`.

@@ -10,7 +10,9 @@ use super::fs_util::read_at_most;
 use super::{BundleError, Limits, MAX_SIGNATURE_BYTES, io_error};
 use crate::entity::{EntityKind, Scope};
 use crate::hash::{sha256, to_hex};
-use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path};
+use crate::layout::{
+    MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path, is_outside_bundle,
+};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::sync_file::SyncFile;
 
@@ -401,6 +403,10 @@ fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), Bu
         .collect();
     let mut seen: u64 = 0;
     for (name, file_type) in sorted_entries(dir, "")? {
+        if is_outside_bundle(&name) {
+            // `.git` and the like: a bundle directory may be a git work tree.
+            continue;
+        }
         if file_type.is_symlink() {
             return Err(BundleError::Symlink { path: name });
         }

@@ -25,7 +25,9 @@ use super::fs_util::{is_temp_name, write_atomic};
 use super::{BundleError, MAX_SIGNATURE_BYTES, io_error};
 use crate::entity::EntityKind;
 use crate::hash::sha256_hex;
-use crate::layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, check_bundle_path};
+use crate::layout::{
+    MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, check_bundle_path, is_outside_bundle,
+};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::schema::CURRENT_SCHEMA_VERSION;
 use crate::sync_file::SyncFile;
@@ -110,8 +112,10 @@ impl BundleWriter {
     /// Starts writing into `dir`, creating it if needed.
     ///
     /// The directory must hold only what a bundle holds (the manifest, the
-    /// signature, entity directories of `.sync.txt` files); leftover
-    /// temporary files of an interrupted writer are removed. An existing
+    /// signature, entity directories of `.sync.txt` files) and, at its top
+    /// level, entries whose names begin with `.` (`.git`, `.gitignore`, …),
+    /// which no writer looks into, changes or removes; leftover temporary
+    /// files of an interrupted writer are removed. An existing
     /// manifest is parsed and kept as [`BundleWriter::previous_manifest`].
     ///
     /// # Errors
@@ -124,15 +128,19 @@ impl BundleWriter {
         let mut fresh = true;
         for (name, file_type) in entries(&dir)? {
             let full = dir.join(&name);
+            if file_type.is_file() && is_top_temp_name(&name) {
+                fs::remove_file(&full).map_err(io_error(&full))?;
+                continue;
+            }
+            if is_outside_bundle(&name) {
+                // `.git`, `.gitignore`, …: never looked into, never removed.
+                continue;
+            }
             if file_type.is_symlink() {
                 return Err(BundleError::Symlink { path: name });
             }
             let entity = name.parse::<EntityKind>().ok();
-            if file_type.is_file() && is_temp_name(&name) {
-                fs::remove_file(&full).map_err(io_error(&full))?;
-            } else if file_type.is_file()
-                && (name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME)
-            {
+            if file_type.is_file() && (name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME) {
             } else if let (true, Some(entity)) = (file_type.is_dir(), entity) {
                 check_entity_dir(&dir, entity)?;
                 fresh = false;
@@ -1072,6 +1080,15 @@ fn same_bytes_on_disk(path: &Path, bytes: &[u8]) -> Result<bool, BundleError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_error(path)(e)),
     }
+}
+
+/// Whether `name` is the temporary file of the manifest or the signature
+/// (`.manifest.sync.txt.tmp`, `.bundle.sig.tmp`), the only top-level
+/// dot-entries a writer removes.
+fn is_top_temp_name(name: &str) -> bool {
+    [MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME]
+        .iter()
+        .any(|top| name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) == Some(top))
 }
 
 /// Checks an existing entity directory: only `.sync.txt` regular files and

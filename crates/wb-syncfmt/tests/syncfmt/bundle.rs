@@ -499,3 +499,80 @@ fn limits_are_enforced() {
         "{err}"
     );
 }
+
+/// Puts a git work tree's top-level entries into `dir`: a `.git` directory
+/// (with a file and a link inside, never looked at), `.gitignore`,
+/// `.gitattributes`, and a `.git-hooks` link.
+fn add_git_entries(dir: &Path) {
+    fs::create_dir_all(dir.join(".git/objects")).unwrap();
+    fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(dir.join(".git/objects/notes.txt"), "anything").unwrap();
+    fs::write(dir.join(".gitignore"), "*.bak\n").unwrap();
+    fs::write(dir.join(".gitattributes"), "* -text\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(".gitignore", dir.join(".git-hooks")).unwrap();
+}
+
+#[test]
+fn dot_entries_at_the_top_are_ignored_by_reader_and_writer_and_kept() {
+    let (_tmp, dir) = bundle_dir();
+    add_git_entries(&dir);
+    let git_before = tree(&dir.join(".git"));
+    let before = tree(&dir);
+    // The reader skips them.
+    assert_eq!(read_all(&dir).unwrap().len(), 4);
+    // An unchanged export touches nothing, dot-entries included.
+    let again = export(&dir, &rows());
+    assert_eq!((again.written, again.removed), (0, 0));
+    assert_eq!(tree(&dir), before);
+    // A retraction removes the row's file and leaves them alone, as does
+    // an update of the bundle.
+    let fewer = export(&dir, &rows()[1..]);
+    assert_eq!(fewer.removed, 1);
+    assert!(dir.join(".gitignore").is_file() && dir.join(".gitattributes").is_file());
+    assert_eq!(tree(&dir.join(".git")), git_before);
+    let digest = wb_syncfmt::sha256_hex(&fs::read(dir.join("manifest.sync.txt")).unwrap());
+    let mut writer = BundleWriter::update(&dir, &digest).unwrap().unwrap();
+    let gone = rows()[1].relative_path();
+    assert!(writer.remove(&gone).unwrap());
+    let updated = writer.finish("alpha.example", KEY, 9).unwrap();
+    assert_eq!(updated.removed, 1);
+    assert_eq!(tree(&dir.join(".git")), git_before);
+    assert!(dir.join(".gitignore").is_file() && dir.join(".gitattributes").is_file());
+    #[cfg(unix)]
+    assert!(fs::symlink_metadata(dir.join(".git-hooks")).is_ok());
+}
+
+#[test]
+fn a_fresh_export_into_a_git_work_tree_keeps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("clone");
+    fs::create_dir_all(&dir).unwrap();
+    add_git_entries(&dir);
+    let git_before = tree(&dir.join(".git"));
+    export(&dir, &rows());
+    assert_eq!(read_all(&dir).unwrap().len(), 4);
+    assert_eq!(tree(&dir.join(".git")), git_before);
+}
+
+#[test]
+fn only_the_top_level_is_exempt_and_other_entries_are_still_refused() {
+    for (path, expected) in [
+        // Dot-entries inside an entity directory are not exempt.
+        ("user/.gitkeep", "user/.gitkeep: unexpected file"),
+        // Neither are other names at the top.
+        ("gitignore", "gitignore: unexpected file"),
+        ("notes/.keep", "notes: unexpected directory"),
+    ] {
+        let (_tmp, dir) = bundle_dir();
+        add_git_entries(&dir);
+        let full = dir.join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(&full, "x").unwrap();
+        check_refused(&dir, expected);
+        let before = tree(&dir);
+        let err = BundleWriter::create(&dir).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+        assert_eq!(tree(&dir), before, "a refused writer changes nothing");
+    }
+}
