@@ -515,6 +515,11 @@ async fn failed_commands_create_no_key() {
     let err = locate_bundles(&missing).unwrap_err().to_string();
     assert_eq!(err, format!("{}: no such directory", missing.display()));
     assert!(alpha.import(&missing).await.is_err());
+    // One that is neither a bundle nor holds one (a `.git` does not count).
+    let empty = alpha.dir.path().join("empty");
+    std::fs::create_dir_all(empty.join(".git")).unwrap();
+    let err = locate_bundles(&empty).unwrap_err().to_string();
+    assert!(err.contains("neither a bundle"), "{err}");
     assert!(!alpha.has_key(), "a failed import creates no key");
 
     // An export refused because the directory holds another instance's
