@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
-use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
+use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_files};
 use wb_engine::{Instance, fixtures};
 use wb_hub::ErrorCode;
 use wb_hub::archive::{pack_dir, pack_files};
@@ -23,7 +23,6 @@ use wb_hub::server::{HubConfig, bind};
 use wb_model::InstanceName;
 use wb_store::hub::HubStore;
 use wb_store::testing::TestDb;
-use wb_syncfmt::bundle::Limits;
 
 /// An instance with its own directory (keys, bundles) and database.
 struct Node {
@@ -651,16 +650,16 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
         // A pin that does not match: refused before anything is imported.
         let cache = s.beta.path(".sync/pull");
         let wrong = s.beta.public_key();
-        let err = pull_verified(&client, "alpha.example", &wrong, &cache, &Limits::default())
+        let err = pull_verified(&client, "alpha.example", &wrong, &cache)
             .await
             .unwrap_err();
         assert!(matches!(err, ClientError::Verify { .. }), "{err}");
-        assert!(!cache.join("alpha.example/bundle").exists());
+        assert!(!cache.join("alpha.example").exists());
         assert_eq!(s.beta.row_count().await, 0);
 
         // The right pin: fetched, verified, imported.
         let pin = s.alpha.public_key();
-        let pulled = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+        let pulled = pull_verified(&client, "alpha.example", &pin, &cache)
             .await
             .unwrap();
         assert!(pulled.downloaded);
@@ -668,10 +667,12 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
             expected_key: Some(pin.clone()),
             ..ImportOptions::default()
         };
-        let outcome = import_bundle(
+        // Verified in memory; imported from memory.
+        let outcome = import_files(
             &s.beta.instance,
             &s.beta.keys(),
-            &pulled.dir,
+            "alpha.example from the hub",
+            pulled.files().unwrap(),
             &options,
             &NoProgress,
         )
@@ -690,7 +691,7 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
         );
 
         // Nothing new: 304, nothing downloaded.
-        let again = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+        let again = pull_verified(&client, "alpha.example", &pin, &cache)
             .await
             .unwrap();
         assert!(!again.downloaded);
