@@ -816,6 +816,87 @@ fn admin_commands_never_create_a_database_by_accident() {
 }
 
 #[actix_rt::test]
+async fn a_hub_that_never_answers_stops_every_transfer_at_the_deadline() {
+    // Accepts connections and holds them, reading and answering nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let config = ClientConfig::default().with_timeout(Duration::from_secs(1));
+    let client = HubClient::new(&format!("http://{addr}"), config).unwrap();
+    // An upload larger than the sockets' buffers: sending itself stalls.
+    let archive = vec![0_u8; 32 << 20];
+    let err = client
+        .push("alpha.example", "wbt_x_y", archive)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("did not finish within 1 s"),
+        "{err}"
+    );
+    let err = client.fetch("alpha.example", None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    let err = client.list().await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn archives_are_read_within_the_bundle_limits() {
+    use wb_hub::archive::{ArchiveError, read_entries_within};
+    use wb_syncfmt::bundle::Limits;
+    let mut limits = Limits::default();
+    limits.max_files = 10;
+    limits.max_file_bytes = 1000;
+    limits.max_manifest_bytes = 2000;
+    let many = |count: usize, size: usize| -> Vec<u8> {
+        let files: BTreeMap<String, Vec<u8>> = (0..count)
+            .map(|_| {
+                let path = format!("user/{}.sync.txt", wb_model::new_id());
+                (path, vec![b'x'; size])
+            })
+            .collect();
+        pack_files(&files).unwrap()
+    };
+    let with_manifest = |size: usize| -> Vec<u8> {
+        let files = BTreeMap::from([("manifest.sync.txt".to_owned(), vec![b'x'; size])]);
+        pack_files(&files).unwrap()
+    };
+    let check = |archive: Vec<u8>, expected: &str| {
+        let got = match read_entries_within(&archive, &limits) {
+            Ok(files) => format!("ok: {} files", files.len()),
+            Err(ArchiveError::TooManyEntries { limit, max_files }) => {
+                format!("too many: {limit} entries, {max_files} files")
+            }
+            Err(ArchiveError::EntryTooLarge { path, size, limit }) => {
+                format!(
+                    "too large: {} {size} > {limit}",
+                    path.split('/').next().unwrap()
+                )
+            }
+            Err(other) => format!("other: {other}"),
+        };
+        assert_eq!(got, expected);
+    };
+    check(many(10, 1000), "ok: 10 files");
+    // The bundle's files, the manifest, the signature and five entity
+    // directories: 17 entries at most.
+    check(many(17, 10), "ok: 17 files");
+    check(many(18, 10), "too many: 17 entries, 10 files");
+    check(many(50_000, 1), "too many: 17 entries, 10 files");
+    check(many(1, 1001), "too large: user 1001 > 1000");
+    check(with_manifest(2000), "ok: 1 files");
+    check(
+        with_manifest(2001),
+        "too large: manifest.sync.txt 2001 > 2000",
+    );
+}
+
+#[actix_rt::test]
 async fn admin_commands_register_issue_and_revoke() {
     for (db, _) in backends().await {
         let hub_cmd = || {
