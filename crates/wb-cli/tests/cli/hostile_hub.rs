@@ -26,7 +26,7 @@ enum Answer {
         etag: Option<String>,
         body: Vec<u8>,
     },
-    /// 200 announcing 100,000 bytes, then one byte a second.
+    /// 200 announcing 50,000 bytes, then one byte a second.
     Slow,
     /// 200, chunked, 64 KiB chunks without end (stops at 1 GiB).
     Endless,
@@ -116,11 +116,11 @@ fn serve(mut stream: TcpStream, answer: &Answer) -> u64 {
             }
         }
         Answer::Slow => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: 100000\r\nETag: \"slow\"\r\n\r\n";
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: 50000\r\nETag: \"slow\"\r\n\r\n";
             if stream.write_all(head.as_bytes()).is_err() {
                 return 0;
             }
-            while sent < 100_000 && stream.write_all(b"x").and_then(|()| stream.flush()).is_ok() {
+            while sent < 50_000 && stream.write_all(b"x").and_then(|()| stream.flush()).is_ok() {
                 sent += 1;
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -204,7 +204,7 @@ fn pull_cache(wb: &Wb) -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn a_slow_body_stops_at_the_deadline() {
+async fn a_slow_body_stops_pull_and_push_at_the_deadline() {
     for wb in instances().await {
         let hub = FakeHub::start(Answer::Slow);
         beta_pinning(&wb, &hub.url, &some_key());
@@ -214,10 +214,25 @@ async fn a_slow_body_stops_at_the_deadline() {
         assert!(err.contains("--timeout"), "{err}");
         // The server saw the connection go: it did not send all it announced.
         let sent = hub.finished.recv().unwrap();
-        assert!(sent < 100_000, "{sent}");
+        assert!(sent < 50_000, "{sent}");
         assert!(!pull_cache(&wb).exists());
         assert_eq!(snapshot(&wb).await, before);
         assert_eq!(high_water(&wb).await, None);
+
+        // A push whose answer trickles in stops at its deadline too.
+        wb.ok(&["sync", "keygen"]);
+        let out = wb
+            .cmd()
+            .env("WB_HUB_TOKEN", "wbt_x_y")
+            .args(["sync", "push", "--hub", &hub.url, "--timeout", "2"])
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(err.contains("did not finish within 2 s"), "{err}");
+        assert!(hub.finished.recv().unwrap() < 50_000);
     }
 }
 
