@@ -214,7 +214,11 @@ async fn import_set(
             SetResult::Refused(e) => format!("refused: {e}"),
             other => format!("{other:?}"),
         };
-        println!("{folder}/: {line}");
+        // Folder names and refusals come from the bundles' directory.
+        println!(
+            "{}",
+            wb_model::text::escape_control(&format!("{folder}/: {line}"))
+        );
     }
     if let Some(path) = key_created {
         eprintln!(
