@@ -14,7 +14,6 @@ use anyhow::{Context as _, Result};
 use wb_hub::client::{ClientConfig, HubClient, pull_verified};
 use wb_hub::server::{HubConfig, bind};
 use wb_store::hub::HubStore;
-use wb_syncfmt::bundle::Limits;
 
 /// A running hub that knows one instance and has a token for it.
 pub struct LocalHub {
@@ -68,8 +67,7 @@ impl LocalHub {
         let client = HubClient::new(&format!("http://{}", self.addr), ClientConfig::default())?;
         let archive = wb_hub::archive::pack_dir(bundle)?;
         client.push(instance, &self.token, archive).await?;
-        let pulled =
-            pull_verified(&client, instance, public_key, cache, &Limits::default()).await?;
+        let pulled = pull_verified(&client, instance, public_key, cache).await?;
         anyhow::ensure!(pulled.downloaded, "the pull downloaded nothing");
         Ok(())
     }

@@ -258,6 +258,7 @@ skipped. If any is refused the exit status is 1 and the others stay imported.")]
 Examples:
   WB_HUB_TOKEN=wbt_… wb sync push --hub https://hub.example
   wb sync push --hub hub.example --token-file ~/.config/wb/hub.token   (a hub from sync_peers.txt)
+  wb sync push --hub hub.example --timeout 60                          (give up after a minute)
 
 The token comes from WB_HUB_TOKEN or --token-file (the hub operator issues it
 with `wb-hub token issue`); it is never written to sync_peers.txt.")]
@@ -268,6 +269,14 @@ with `wb-hub token issue`); it is never written to sync_peers.txt.")]
         /// Read the upload token from this file instead of WB_HUB_TOKEN.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// Deadline of the whole upload in seconds: connecting, sending the archive, and the hub's answer.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = wb_hub::client::DEFAULT_TIMEOUT.as_secs(),
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        timeout: u64,
     },
     /// Download, verify (against the pinned keys) and import the latest bundle of every peer.
     #[command(after_help = "\
@@ -275,9 +284,13 @@ Examples:
   wb sync pull                          (every peer in sync_peers.txt with a Key)
   wb sync pull --hub hub.example        (only peers behind that hub)
   wb sync pull --no-import              (download and verify only)
+  wb sync pull --timeout 60             (give up on a peer after a minute)
+  wb sync pull --max-bytes 1073741824 --max-files 2000000   (a very large peer)
 
-Bundles already downloaded are not fetched again (ETag); they are cached in
-.sync/pull/<instance>/.")]
+Each download must finish within --timeout and stay within --max-bytes and
+--max-files; it is verified in memory (signature against the pinned key,
+every hash) before anything is written. Bundles already downloaded are not
+fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
     Pull {
         /// Only peers behind this hub (a URL or the name of a hub entry).
         #[arg(long, value_name = "URL|PEER")]
@@ -285,6 +298,28 @@ Bundles already downloaded are not fetched again (ETag); they are cached in
         /// Stop after verifying; import nothing.
         #[arg(long)]
         no_import: bool,
+        /// Deadline of each download in seconds: connecting, the headers and the whole archive.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = wb_hub::client::DEFAULT_TIMEOUT.as_secs(),
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        timeout: u64,
+        /// Largest archive accepted from the hub, in bytes; a download is stopped when it passes this.
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = wb_hub::client::DEFAULT_MAX_DOWNLOAD_BYTES
+        )]
+        max_bytes: u64,
+        /// Most row files a pulled bundle may hold (its archive may hold these, the manifest and the signature).
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = wb_syncfmt::bundle::Limits::default().max_files
+        )]
+        max_files: u64,
     },
     /// Edit the peer registry, sync_peers.txt.
     #[command(subcommand)]

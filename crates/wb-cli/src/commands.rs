@@ -231,11 +231,13 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
                 "now"
             };
             let effective = output::describe_effective(instance, &change.effective).await?;
-            println!(
+            // Names and reasons may quote rows imported from elsewhere.
+            let line = format!(
                 "{} is {verb} {} (effective: {effective})",
                 output::named(instance, kind, id).await?,
                 change.after
             );
+            println!("{}", wb_model::text::escape_control(&line));
         }
         Command::Scope(ScopeCommand::Show { entity, id, json }) => {
             let kind = entity.into();

@@ -3,7 +3,8 @@
 //! Glue: the peer registry is `wb_engine::sync::peers`, the HTTP client,
 //! archive and verification are `wb_hub`; this module resolves hubs and
 //! tokens, runs the (`!Send`) client on its own actix thread, imports what
-//! was verified, and prints outcomes.
+//! was verified, and prints outcomes. Whatever a hub or a hand-edited file
+//! said is printed through `wb_model::text::escape_control`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,10 @@ use wb_crypto::KeyStore;
 use wb_engine::Instance;
 use wb_engine::sync::peers::{Peer, PeerKind, PeerRegistry, edit_registry};
 use wb_engine::sync::{
-    ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_bundle,
+    ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_files,
 };
 use wb_hub::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
-use wb_syncfmt::bundle::Limits;
+use wb_model::text::escape_control;
 
 use crate::cli::Global;
 
@@ -80,11 +81,12 @@ pub fn peers(global: &Global, command: PeersCommand) -> Result<()> {
                 url: url.trim().trim_end_matches('/').to_owned(),
                 key: key.map(|k| k.trim().to_owned()),
             };
-            let shown = format!("{} {} ({})", peer.kind, peer.name, peer.url);
+            let shown =
+                escape_control(&format!("{} {} ({})", peer.kind, peer.name, peer.url)).into_owned();
             if peer.kind == PeerKind::Peer && peer.key.is_none() {
                 eprintln!(
                     "warning: {} has no --key; `wb sync pull` skips peers without a pinned key",
-                    peer.name
+                    escape_control(&peer.name)
                 );
             }
             edit_registry(&global.dir, |registry| registry.add(peer))?;
@@ -95,16 +97,16 @@ pub fn peers(global: &Global, command: PeersCommand) -> Result<()> {
             for peer in registry.peers() {
                 println!(
                     "{}\t{}\t{}\t{}",
-                    peer.name,
+                    escape_control(&peer.name),
                     peer.kind,
-                    peer.url,
-                    peer.key.as_deref().unwrap_or("-")
+                    escape_control(&peer.url),
+                    escape_control(peer.key.as_deref().unwrap_or("-"))
                 );
             }
         }
         PeersCommand::Remove { name } => {
             let peer = edit_registry(&global.dir, |registry| registry.remove(&name))?;
-            println!("removed {} {}", peer.kind, peer.name);
+            println!("removed {} {}", peer.kind, escape_control(&peer.name));
         }
     }
     Ok(())
@@ -142,15 +144,26 @@ fn read_token(token_file: Option<PathBuf>) -> Result<String> {
     Ok(token)
 }
 
-/// A hub refusal in one line: its code and its sentence.
+/// A client error in one line: a hub refusal as its code and its sentence,
+/// a deadline with the flag that sets it. What the hub said is escaped.
 fn describe(err: ClientError) -> anyhow::Error {
     match err {
         ClientError::Rejected {
             status,
             code,
             message,
-        } => anyhow::anyhow!("the hub refused ({code}, HTTP {status}): {message}"),
-        other => other.into(),
+        } => anyhow::anyhow!(
+            "the hub refused ({}, HTTP {status}): {}",
+            escape_control(&code),
+            escape_control(&message)
+        ),
+        err @ ClientError::Timeout { .. } => anyhow::anyhow!("{err} (raise it with --timeout)"),
+        err @ ClientError::TooLarge { .. } => anyhow::anyhow!("{err} (raise it with --max-bytes)"),
+        err @ ClientError::Archive {
+            source: wb_hub::archive::ArchiveError::TooManyEntries { .. },
+            ..
+        } => anyhow::anyhow!("{err} (raise it with --max-files)"),
+        other => anyhow::anyhow!("{}", escape_control(&other.to_string())),
     }
 }
 
@@ -161,6 +174,7 @@ pub async fn push(
     progress: &dyn Progress,
     hub: &str,
     token_file: Option<PathBuf>,
+    config: ClientConfig,
 ) -> Result<()> {
     let registry = PeerRegistry::load(&global.dir)?;
     let url = resolve_hub(&registry, hub)?;
@@ -180,7 +194,7 @@ pub async fn push(
     let name = instance.name().to_string();
     let hub_url = url.clone();
     let receipt = on_actix_thread(move || async move {
-        let client = HubClient::new(&hub_url, ClientConfig::default())?
+        let client = HubClient::new(&hub_url, config)?
             .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
         client.push(&name, &token, archive).await
     })
@@ -193,7 +207,8 @@ pub async fn push(
     };
     println!(
         "pushed {} sequence {} to {url} ({size} bytes): {what}",
-        receipt.instance, receipt.sequence
+        escape_control(&receipt.instance),
+        receipt.sequence
     );
     Ok(())
 }
@@ -205,6 +220,7 @@ pub async fn pull(
     progress: &dyn Progress,
     hub: Option<String>,
     no_import: bool,
+    config: ClientConfig,
 ) -> Result<()> {
     let registry = PeerRegistry::load(&global.dir)?;
     let only = hub.map(|h| resolve_hub(&registry, &h)).transpose()?;
@@ -217,7 +233,7 @@ pub async fn pull(
             Some(key) => targets.push((peer.name.clone(), normalise(&peer.url), key.clone())),
             None => eprintln!(
                 "warning: skipping {}: no pinned Key in sync_peers.txt",
-                peer.name
+                escape_control(&peer.name)
             ),
         }
     }
@@ -229,11 +245,17 @@ pub async fn pull(
     let mut failures = Vec::new();
     for (name, url, key) in targets {
         let result = pull_one(
-            instance, keys, progress, &cache, &name, &url, &key, no_import,
+            instance,
+            keys,
+            progress,
+            &cache,
+            (&name, &url, &key),
+            no_import,
+            config.clone(),
         )
         .await;
         if let Err(err) = result {
-            failures.push(err.context(name));
+            failures.push(err.context(escape_control(&name).into_owned()));
         }
     }
     match failures.len() {
@@ -248,26 +270,25 @@ pub async fn pull(
                         kept.push(cause);
                     }
                 }
-                eprintln!("error: {}", kept.join(": "));
+                eprintln!("error: {}", escape_control(&kept.join(": ")));
             }
             bail!("{n} of {total} peers could not be pulled; nothing was imported from them")
         }
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "glue between the registry, the client and the engine"
-)]
+/// Pulls one peer, `(name, hub URL, pinned key)`: fetched and verified in
+/// memory on the client's thread, then imported from memory with the same
+/// key required. Nothing but the verified archive and its ETag (the cache)
+/// is written to disk.
 async fn pull_one(
     instance: &Instance,
     keys: &KeyStore,
     progress: &dyn Progress,
     cache: &Path,
-    name: &str,
-    url: &str,
-    key: &str,
+    (name, url, key): (&str, &str, &str),
     no_import: bool,
+    config: ClientConfig,
 ) -> Result<()> {
     let (peer, hub_url, pin, cache_root) = (
         name.to_owned(),
@@ -275,10 +296,11 @@ async fn pull_one(
         key.to_owned(),
         cache.to_owned(),
     );
+    let limits = config.limits.clone();
     let pulled = on_actix_thread(move || async move {
-        let client = HubClient::new(&hub_url, ClientConfig::default())?
+        let client = HubClient::new(&hub_url, config)?
             .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
-        pull_verified(&client, &peer, &pin, &cache_root, &Limits::default()).await
+        pull_verified(&client, &peer, &pin, &cache_root).await
     })
     .await?
     .map_err(describe)?;
@@ -296,9 +318,12 @@ async fn pull_one(
     }
     let options = ImportOptions {
         expected_key: Some(key.to_owned()),
+        limits,
         ..ImportOptions::default()
     };
-    match import_bundle(instance, keys, &pulled.dir, &options, progress).await? {
+    let files = pulled.files().map_err(describe)?;
+    let label = format!("{name} from {url}");
+    match import_files(instance, keys, &label, files, &options, progress).await? {
         ImportOutcome::Applied { counts, .. } => println!(
             "{name} sequence {sequence}: {fetched}, imported: {} added, {} updated, {} unchanged, {} retracted",
             counts.added, counts.updated, counts.unchanged, counts.retracted

@@ -57,7 +57,12 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", dedup_causes(&causes).join(": "));
+            // Causes quote input (file names, hub messages, field values):
+            // shown, never obeyed by the terminal.
+            eprintln!(
+                "error: {}",
+                wb_model::text::escape_control(&dedup_causes(&causes).join(": "))
+            );
             ExitCode::FAILURE
         }
     }

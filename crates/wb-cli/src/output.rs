@@ -2,6 +2,12 @@
 //!
 //! Listings never show secrets (emails, invite codes): they are for looking
 //! at scopes, and terminals get shared and logged.
+//!
+//! Field values may come from other instances: every line for people goes
+//! through [`escape_control`], so a bio holding `ESC ] 0 ;` or `ESC [ 2 J`
+//! is shown as `\x1b]0;…`, never obeyed. JSON is escaped by the
+//! [`JsonFormatter`] (serde_json's escapes, plus `DEL` and the C1 controls,
+//! which serde_json leaves raw).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -9,6 +15,7 @@ use std::io::Write as _;
 use anyhow::Result;
 use serde_json::{Value, json};
 use wb_engine::{Instance, ScopeReport};
+use wb_model::text::{escape_control, needs_escape};
 use wb_model::{EffectiveScope, EntityKind, Uuid};
 
 pub async fn print_scope_report(instance: &Instance, report: &ScopeReport) -> Result<()> {
@@ -17,13 +24,15 @@ pub async fn print_scope_report(instance: &Instance, report: &ScopeReport) -> Re
     } else {
         format!("{} (imported, read-only here)", report.origin)
     };
-    println!("{}", named(instance, report.kind, report.id).await?);
+    // Names and reasons quote rows that may come from other instances.
+    let name = named(instance, report.kind, report.id).await?;
+    println!("{}", escape_control(&name));
     println!("id:        {}", report.id);
-    println!("origin:    {origin}");
+    println!("origin:    {}", escape_control(&origin));
     println!("own scope: {}", report.own);
     println!(
         "effective: {}",
-        describe_effective(instance, &report.effective).await?
+        escape_control(&describe_effective(instance, &report.effective).await?)
     );
     Ok(())
 }
@@ -48,8 +57,14 @@ pub async fn print_scope_report_json(instance: &Instance, report: &ScopeReport) 
             json!(instance.describe_hold(reason).await?),
         );
     }
+    write_json(&Value::Object(object))
+}
+
+/// Writes `value` pretty-printed to stdout through [`JsonFormatter`].
+fn write_json(value: &Value) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &Value::Object(object))?;
+    let mut writer = serde_json::Serializer::with_formatter(&mut stdout, JsonFormatter::new());
+    serde::Serialize::serialize(value, &mut writer)?;
     writeln!(stdout)?;
     Ok(())
 }
@@ -270,25 +285,88 @@ async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
 
 pub async fn print_list(instance: &Instance, kind: EntityKind, as_json: bool) -> Result<()> {
     let rows = rows(instance, kind).await?;
-    let mut stdout = std::io::stdout().lock();
     if as_json {
         let items: Vec<Value> = rows
             .into_iter()
             .map(|row| Value::Object(row.json))
             .collect();
-        serde_json::to_writer_pretty(&mut stdout, &items)?;
-        writeln!(stdout)?;
-        return Ok(());
+        return write_json(&Value::Array(items));
     }
+    let mut stdout = std::io::stdout().lock();
     if rows.is_empty() {
         writeln!(stdout, "no {kind} rows")?;
         return Ok(());
     }
     for row in &rows {
-        writeln!(stdout, "{}  {}", row.id, row.cells.join("  "))?;
-        writeln!(stdout, "    {}", row.effective)?;
+        let line = format!("{}  {}", row.id, row.cells.join("  "));
+        writeln!(stdout, "{}", escape_control(&line))?;
+        writeln!(stdout, "    {}", escape_control(&row.effective))?;
     }
     Ok(())
+}
+
+/// serde_json's pretty printer, also escaping what it leaves raw: `DEL`
+/// and the C1 controls (`U+0080`–`U+009F`; `U+009B` is a CSI to some
+/// terminals), and the bidirectional overrides of [`needs_escape`], as
+/// `\u00XX` escapes — still the same JSON strings to a parser.
+struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl JsonFormatter {
+    fn new() -> Self {
+        Self(serde_json::ser::PrettyFormatter::new())
+    }
+}
+
+impl serde_json::ser::Formatter for JsonFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| needs_escape(*c)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 /// One line of at most 40 characters.

@@ -1,5 +1,7 @@
 //! `wb sync …`: keys, export and import.
 
+use std::time::Duration;
+
 use anyhow::{Result, bail};
 use wb_crypto::KeyStore;
 use wb_engine::Instance;
@@ -7,7 +9,9 @@ use wb_engine::sync::{
     BundleLocation, ImportOptions, ImportOutcome, SetResult, default_export_dir, export_bundle,
     import_bundle, import_bundle_set, key_dir, locate_bundles,
 };
+use wb_hub::client::ClientConfig;
 use wb_model::InstanceName;
+use wb_syncfmt::bundle::Limits;
 
 use crate::cli::{Global, SyncCommand};
 use crate::progress::TerminalProgress;
@@ -117,11 +121,30 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 other => bail!("{}: cannot import {other:?}", dir.display()),
             }
         }
-        SyncCommand::Push { hub, token_file } => {
-            crate::hub_client::push(global, instance, &keys, &progress, &hub, token_file).await?;
+        SyncCommand::Push {
+            hub,
+            token_file,
+            timeout,
+        } => {
+            let config = ClientConfig::default().with_timeout(Duration::from_secs(timeout));
+            crate::hub_client::push(global, instance, &keys, &progress, &hub, token_file, config)
+                .await?;
         }
-        SyncCommand::Pull { hub, no_import } => {
-            crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import).await?;
+        SyncCommand::Pull {
+            hub,
+            no_import,
+            timeout,
+            max_bytes,
+            max_files,
+        } => {
+            let mut limits = Limits::default();
+            limits.max_files = max_files;
+            let config = ClientConfig::default()
+                .with_timeout(Duration::from_secs(timeout))
+                .with_max_download_bytes(max_bytes)
+                .with_limits(limits);
+            crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import, config)
+                .await?;
         }
         SyncCommand::Peers(command) => crate::hub_client::peers(global, command)?,
     }
@@ -191,7 +214,11 @@ async fn import_set(
             SetResult::Refused(e) => format!("refused: {e}"),
             other => format!("{other:?}"),
         };
-        println!("{folder}/: {line}");
+        // Folder names and refusals come from the bundles' directory.
+        println!(
+            "{}",
+            wb_model::text::escape_control(&format!("{folder}/: {line}"))
+        );
     }
     if let Some(path) = key_created {
         eprintln!(

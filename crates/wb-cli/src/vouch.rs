@@ -78,10 +78,12 @@ pub async fn run(
     )?;
     let (mut made, mut skipped) = (0, 0);
     for user in &candidates {
-        let question = format!(
+        // Display names may come from other instances.
+        let question = wb_model::text::escape_control(&format!(
             "vouch for @{} ({}, {})?",
             user.username, user.display_name, user.origin
-        );
+        ))
+        .into_owned();
         match ask(input, prompt, &question)? {
             Some(Answer::Yes) => {
                 let vouch = instance.add_vouch(keys, &actor, user.id).await?;

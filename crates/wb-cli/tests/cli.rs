@@ -14,6 +14,9 @@ use serde_json::Value;
 use wb_model::Uuid;
 use wb_store::testing::TestDb;
 
+#[path = "cli/hostile_hub.rs"]
+mod hostile_hub;
+
 /// `wb` pointed at one test database.
 struct Wb {
     db: TestDb,

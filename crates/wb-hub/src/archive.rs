@@ -4,17 +4,20 @@
 //! bytewise by path, ustar headers with mode 0644, owner 0, time 0 — so the
 //! same bundle always packs to the same bytes (and the same `ETag`).
 //!
-//! [`unpack`] never lets the `tar` crate touch the file system: it reads
-//! every entry into memory, refuses links, devices, absolute paths, `..`,
-//! and any name outside the bundle layout (`manifest.sync.txt`,
-//! `bundle.sig`, `<entity>/<lowercase uuid>.sync.txt`), and only then
-//! writes the files into a fresh directory the caller owns.
+//! [`read_entries_within`] never lets the `tar` crate touch the file
+//! system: it reads every entry into memory, within a bundle's limits
+//! (entry count and sizes, checked before an entry is read), and refuses
+//! links, devices, absolute paths, `..`, and any name outside the bundle
+//! layout (`manifest.sync.txt`, `bundle.sig`, `<entity>/<lowercase
+//! uuid>.sync.txt`). [`unpack`] then writes the files into a fresh
+//! directory the caller owns.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
+use wb_syncfmt::bundle::Limits;
 use wb_syncfmt::{EntityKind, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
 
 /// Packing or unpacking an archive failed.
@@ -47,6 +50,28 @@ pub enum ArchiveError {
         path: String,
         /// Which rule it breaks.
         reason: &'static str,
+    },
+    /// The archive holds more entries than the bundle limits allow; reading
+    /// stopped there.
+    #[error(
+        "the archive holds more than {limit} entries (a bundle of at most {max_files} files); reading stopped there"
+    )]
+    TooManyEntries {
+        /// Entries allowed: the bundle's files, the manifest, the signature
+        /// and one directory entry per entity.
+        limit: u64,
+        /// [`Limits::max_files`].
+        max_files: u64,
+    },
+    /// An entry is larger than a bundle file (or the manifest) may be.
+    #[error("archive entry {path:?} is {size} bytes, over the limit of {limit} bytes")]
+    EntryTooLarge {
+        /// The entry's name.
+        path: String,
+        /// Its size from its header.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The same file appears twice.
     #[error("archive entry {path:?} appears twice")]
@@ -127,20 +152,49 @@ fn shorten(text: &str) -> String {
     text.chars().take(120).collect()
 }
 
-/// Reads and checks every entry of `archive` into memory: path → bytes.
+/// Reads and checks every entry of `archive` into memory: path → bytes,
+/// within the default [`Limits`] (see [`read_entries_within`]).
 ///
 /// # Errors
 ///
-/// A corrupt archive, a non-file entry, an unsafe or foreign name, a
-/// duplicate.
+/// As [`read_entries_within`].
 pub fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    read_entries_within(archive, &Limits::default())
+}
+
+/// Reads and checks every entry of `archive` into memory: path → bytes.
+/// Nothing is written anywhere. Reading stops at the first entry over
+/// `limits`: more entries than a bundle of `limits.max_files` files has
+/// (plus the manifest, the signature and the entity directories), or an
+/// entry larger than `limits.max_manifest_bytes` (the manifest) or
+/// `limits.max_file_bytes` (any other file), checked from its header
+/// before its bytes are read.
+///
+/// # Errors
+///
+/// A corrupt archive, too many entries, an entry too large, a non-file
+/// entry, an unsafe or foreign name, a duplicate.
+pub fn read_entries_within(
+    archive: &[u8],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    let entry_limit = limits
+        .max_files
+        .saturating_add(2)
+        .saturating_add(EntityKind::ALL.len() as u64);
     let mut reader = tar::Archive::new(archive);
     let mut files = BTreeMap::new();
     let entries = reader
         .entries()
         .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+    for (index, entry) in entries.enumerate() {
+        if index as u64 >= entry_limit {
+            return Err(ArchiveError::TooManyEntries {
+                limit: entry_limit,
+                max_files: limits.max_files,
+            });
+        }
+        let entry = entry.map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| {
             ArchiveError::UnsafePath {
                 path: "<not UTF-8>".to_owned(),
@@ -170,8 +224,22 @@ pub fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Archive
             reason,
         })?;
         let Some(name) = name else { continue };
-        let mut bytes = Vec::new();
+        let limit = if name == MANIFEST_FILE_NAME {
+            limits.max_manifest_bytes
+        } else {
+            limits.max_file_bytes
+        };
+        let size = entry.size();
+        if size > limit {
+            return Err(ArchiveError::EntryTooLarge {
+                path: name,
+                size,
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         entry
+            .take(limit.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         if files.insert(name.clone(), bytes).is_some() {

@@ -2,10 +2,18 @@
 //! bundle with `If-None-Match`, and [`pull_verified`], which keeps a small
 //! cache per instance and verifies what it fetched against the pinned key.
 //!
+//! A hub is not trusted to behave: every transfer has one deadline
+//! ([`ClientConfig::timeout`], connect to last byte), a download is counted
+//! while it streams and dropped at [`ClientConfig::max_download_bytes`], an
+//! archive is read into memory under [`ClientConfig::limits`] (entry count
+//! and sizes), and a pulled bundle is verified in memory before anything is
+//! written to disk.
+//!
 //! `awc` is `!Send` and needs an actix runtime: call these from an actix
 //! system (`#[actix_rt::test]`, `actix_rt::System`), or from any async
 //! context through [`on_actix_thread`].
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -19,7 +27,7 @@ use wb_syncfmt::bundle::Limits;
 use crate::api::{InstanceList, InstanceSummary, UploadReceipt};
 use crate::archive::{self, ArchiveError};
 use crate::server::ARCHIVE_CONTENT_TYPE;
-use crate::verify::{VerifiedBundle, VerifyError, verify_bundle};
+use crate::verify::{VerifiedBundle, VerifyError, verify_files};
 use crate::{ErrorBody, ErrorCode};
 
 /// Talking to a hub failed.
@@ -37,13 +45,23 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
-    /// The hub did not answer in time.
-    #[error("the hub at {url} did not answer within {} s", timeout.as_secs())]
+    /// The transfer (connect, headers and the whole body) did not finish
+    /// within the deadline.
+    #[error("the transfer with the hub at {url} did not finish within {} s", timeout.as_secs())]
     Timeout {
         /// The URL tried.
         url: String,
-        /// The client's timeout.
+        /// The client's deadline ([`ClientConfig::timeout`]).
         timeout: Duration,
+    },
+    /// The hub sent (or announced) more bytes than the client accepts; the
+    /// transfer was stopped there and nothing was kept.
+    #[error("the hub at {url} sent more than the limit of {limit} bytes; the download was stopped")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The client's limit ([`ClientConfig::max_download_bytes`]).
+        limit: u64,
     },
     /// The hub refused the request with a code.
     #[error("the hub refused: {code} (HTTP {status}): {message}")]
@@ -107,30 +125,59 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
     }
 }
 
+/// The default deadline of one transfer ([`ClientConfig::timeout`]).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default largest download ([`ClientConfig::max_download_bytes`]):
+/// 256 MiB, four times the hub's default upload limit.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
+
 /// Client settings.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// Deadline of each request, including sending the body (default 120 s).
+    /// Deadline of one whole transfer: connecting, sending the request and
+    /// its body, and receiving the answer's headers and its whole body
+    /// (default [`DEFAULT_TIMEOUT`], 300 s).
     pub timeout: Duration,
-    /// Largest archive accepted from a hub (default 1 GiB).
-    pub max_download_bytes: usize,
+    /// Largest archive accepted from a hub, counted while it streams
+    /// (default [`DEFAULT_MAX_DOWNLOAD_BYTES`], 256 MiB).
+    pub max_download_bytes: u64,
+    /// Limits on the bundle inside a downloaded archive: at most
+    /// `max_files` entity files (plus the manifest and the signature), each
+    /// file and the manifest within their size limits (default
+    /// [`Limits::default`]: 1,000,000 files of 1 MiB, a 256 MiB manifest).
+    pub limits: Limits,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(120),
-            max_download_bytes: 1 << 30,
+            timeout: DEFAULT_TIMEOUT,
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            limits: Limits::default(),
         }
     }
 }
 
 impl ClientConfig {
-    /// This configuration with another timeout.
+    /// This configuration with another deadline per transfer.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// This configuration with another download limit, in bytes.
+    #[must_use]
+    pub fn with_max_download_bytes(mut self, bytes: u64) -> Self {
+        self.max_download_bytes = bytes;
+        self
+    }
+
+    /// This configuration with other bundle limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 }
@@ -218,17 +265,43 @@ impl HubClient {
         &self.base
     }
 
+    /// This client's settings.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     fn send_error(&self, url: &str, err: SendRequestError) -> ClientError {
         match err {
-            SendRequestError::Timeout => ClientError::Timeout {
-                url: url.to_owned(),
-                timeout: self.config.timeout,
-            },
+            SendRequestError::Timeout => self.timed_out(url),
             other => ClientError::Unreachable {
                 url: url.to_owned(),
                 reason: other.to_string(),
             },
         }
+    }
+
+    fn timed_out(&self, url: &str) -> ClientError {
+        ClientError::Timeout {
+            url: url.to_owned(),
+            timeout: self.config.timeout,
+        }
+    }
+
+    /// Runs one whole transfer under the deadline. When it passes, the
+    /// transfer is dropped, which closes its connection.
+    async fn within_deadline<T>(
+        &self,
+        url: &str,
+        transfer: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        let result = actix_rt::time::timeout(self.config.timeout, transfer)
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out(url)));
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
+        result
     }
 
     async fn body<S>(
@@ -273,8 +346,9 @@ impl HubClient {
         }))
     }
 
-    /// Reads a download chunk by chunk, within the size limit, reporting
-    /// progress.
+    /// Reads a download chunk by chunk, counting while it streams: the
+    /// first chunk past [`ClientConfig::max_download_bytes`] stops it
+    /// (the connection is dropped, the bytes so far discarded).
     async fn download<S>(
         &self,
         url: &str,
@@ -286,15 +360,17 @@ impl HubClient {
         use futures_util::StreamExt as _;
         let limit = self.config.max_download_bytes;
         let mut bytes = Vec::new();
+        let mut received: u64 = 0;
         while let Some(chunk) = response.next().await {
             let chunk = chunk.map_err(|e| ClientError::Unexpected {
                 url: url.to_owned(),
                 detail: format!("reading the response failed: {e}"),
             })?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(ClientError::Unexpected {
+            received = received.saturating_add(chunk.len() as u64);
+            if received > limit {
+                return Err(ClientError::TooLarge {
                     url: url.to_owned(),
-                    detail: format!("the archive is larger than the limit of {limit} bytes"),
+                    limit,
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -340,11 +416,13 @@ impl HubClient {
         self
     }
 
-    /// Uploads `archive` as the latest bundle of `instance` with `token`.
+    /// Uploads `archive` as the latest bundle of `instance` with `token`,
+    /// within [`ClientConfig::timeout`] (connect, upload, answer).
     ///
     /// # Errors
     ///
-    /// Network errors, and [`ClientError::Rejected`] with the hub's code.
+    /// Network errors, [`ClientError::Timeout`], and
+    /// [`ClientError::Rejected`] with the hub's code.
     pub async fn push(
         &self,
         instance: &str,
@@ -352,134 +430,176 @@ impl HubClient {
         archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
         let url = format!("{}/v1/instances/{instance}/bundle", self.base);
-        let response = self
-            .client
-            .put(&url)
-            // One upload per connection: a hub that refuses early closes
-            // the connection, and a pooled one would fail the next request.
-            .force_close()
-            .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
-            .insert_header((header::CONTENT_TYPE, ARCHIVE_CONTENT_TYPE))
-            .insert_header((header::CONTENT_LENGTH, archive.len()))
-            .send_stream(self.upload_stream(archive))
-            .await;
-        if let Some(progress) = &self.progress {
-            progress.finish();
-        }
-        let mut response = response.map_err(|e| self.send_error(&url, e))?;
-        if !response.status().is_success() {
-            return Err(self.rejection(&url, response).await);
-        }
-        let bytes = self.body(&url, &mut response, 64 * 1024).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
-            url,
-            detail: e.to_string(),
+        self.within_deadline(&url, async {
+            let mut response = self
+                .client
+                .put(&url)
+                // One upload per connection: a hub that refuses early closes
+                // the connection, and a pooled one would fail the next request.
+                .force_close()
+                .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
+                .insert_header((header::CONTENT_TYPE, ARCHIVE_CONTENT_TYPE))
+                .insert_header((header::CONTENT_LENGTH, archive.len()))
+                .send_stream(self.upload_stream(archive))
+                .await
+                .map_err(|e| self.send_error(&url, e))?;
+            if !response.status().is_success() {
+                return Err(self.rejection(&url, response).await);
+            }
+            let bytes = self.body(&url, &mut response, 64 * 1024).await?;
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                url: url.clone(),
+                detail: e.to_string(),
+            })
         })
+        .await
     }
 
-    /// The hub's instances and their latest bundles.
+    /// The hub's instances and their latest bundles, within
+    /// [`ClientConfig::timeout`].
     ///
     /// # Errors
     ///
-    /// Network errors and refusals.
+    /// Network errors, [`ClientError::Timeout`] and refusals.
     pub async fn list(&self) -> Result<Vec<InstanceSummary>, ClientError> {
         let url = format!("{}/v1/instances", self.base);
-        let mut response = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| self.send_error(&url, e))?;
-        if !response.status().is_success() {
-            return Err(self.rejection(&url, response).await);
-        }
-        let bytes = self.body(&url, &mut response, 64 << 20).await?;
-        serde_json::from_slice::<InstanceList>(&bytes)
-            .map(|l| l.instances)
-            .map_err(|e| ClientError::Unexpected {
-                url,
-                detail: e.to_string(),
-            })
+        self.within_deadline(&url, async {
+            let mut response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| self.send_error(&url, e))?;
+            if !response.status().is_success() {
+                return Err(self.rejection(&url, response).await);
+            }
+            let bytes = self.body(&url, &mut response, 64 << 20).await?;
+            serde_json::from_slice::<InstanceList>(&bytes)
+                .map(|l| l.instances)
+                .map_err(|e| ClientError::Unexpected {
+                    url: url.clone(),
+                    detail: e.to_string(),
+                })
+        })
+        .await
     }
 
     /// Downloads the latest archive of `instance`, unless its `ETag` is
-    /// `etag` (then nothing is transferred).
+    /// `etag` (then nothing is transferred), within
+    /// [`ClientConfig::timeout`] and [`ClientConfig::max_download_bytes`].
     ///
     /// # Errors
     ///
-    /// Network errors and refusals (`not-found` when it has no bundle).
+    /// Network errors, [`ClientError::Timeout`], [`ClientError::TooLarge`]
+    /// and refusals (`not-found` when it has no bundle).
     pub async fn fetch(&self, instance: &str, etag: Option<&str>) -> Result<Fetched, ClientError> {
         let url = format!("{}/v1/instances/{instance}/bundle", self.base);
-        let mut request = self.client.get(&url);
-        if let Some(etag) = etag {
-            request = request.insert_header((header::IF_NONE_MATCH, format!("\"{etag}\"")));
-        }
-        let mut response = request.send().await.map_err(|e| self.send_error(&url, e))?;
-        if response.status() == StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified);
-        }
-        if !response.status().is_success() {
-            return Err(self.rejection(&url, response).await);
-        }
-        let etag = response
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned())
-            .unwrap_or_default();
-        let total = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let Some(progress) = &self.progress {
-            progress.start("downloading", total);
-        }
-        let bytes = self.download(&url, &mut response).await;
-        if let Some(progress) = &self.progress {
-            progress.finish();
-        }
-        Ok(Fetched::Archive {
-            bytes: bytes?,
-            etag,
+        self.within_deadline(&url, async {
+            let mut request = self.client.get(&url);
+            if let Some(etag) = etag {
+                request = request.insert_header((header::IF_NONE_MATCH, format!("\"{etag}\"")));
+            }
+            let mut response = request.send().await.map_err(|e| self.send_error(&url, e))?;
+            if response.status() == StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified);
+            }
+            if !response.status().is_success() {
+                return Err(self.rejection(&url, response).await);
+            }
+            let etag = response
+                .headers()
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned())
+                .unwrap_or_default();
+            let total = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if total.is_some_and(|total| total > self.config.max_download_bytes) {
+                return Err(ClientError::TooLarge {
+                    url: url.clone(),
+                    limit: self.config.max_download_bytes,
+                });
+            }
+            if let Some(progress) = &self.progress {
+                progress.start("downloading", total);
+            }
+            let bytes = self.download(&url, &mut response).await?;
+            Ok(Fetched::Archive { bytes, etag })
         })
+        .await
     }
 }
 
-/// What [`pull_verified`] produced.
+/// A bundle fetched by [`pull_verified`] and verified in memory.
+///
+/// It holds the verified archive; [`Pulled::files`] reads the bundle's
+/// files out of it again (in memory) for an importer such as
+/// `wb_engine::sync::import_files`, so the files are never held twice.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Pulled {
-    /// The verified bundle directory (`<cache>/<instance>/bundle`).
-    pub dir: PathBuf,
     /// Its manifest and hash.
     pub bundle: VerifiedBundle,
     /// `false` when the hub answered 304: nothing was downloaded.
     pub downloaded: bool,
+    archive: Vec<u8>,
+    limits: Limits,
+}
+
+impl Pulled {
+    /// The archive that was verified, as the hub sent it.
+    #[must_use]
+    pub fn archive(&self) -> &[u8] {
+        &self.archive
+    }
+
+    /// The verified bundle's files, path → bytes (`manifest.sync.txt`,
+    /// `bundle.sig`, `<entity>/<id>.sync.txt`).
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the archive passed the same reading before.
+    pub fn files(&self) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
+        archive::read_entries_within(&self.archive, &self.limits).map_err(|source| {
+            ClientError::Archive {
+                instance: self.bundle.manifest.instance.clone(),
+                source,
+            }
+        })
+    }
 }
 
 const CACHE_ARCHIVE: &str = "archive.tar";
 const CACHE_ETAG: &str = "etag";
-const CACHE_BUNDLE: &str = "bundle";
+/// Where earlier versions unpacked the cached bundle; removed when seen.
+const OLD_CACHE_BUNDLE: &str = "bundle";
 
-/// Fetches the latest bundle of `instance` into `<cache_root>/<instance>/`
-/// and verifies it against `pinned_key`, before anything else may use it.
+/// Fetches the latest bundle of `instance` and verifies it against
+/// `pinned_key` in memory, before anything is written or anyone may use it.
 ///
-/// The cache holds the last archive (`archive.tar`), its `etag`, and the
-/// unpacked `bundle/`; the request carries the cached `ETag`, so an
-/// unchanged bundle is not downloaded again (the cached one is verified
-/// again instead). A new archive is unpacked into a fresh directory next to
-/// the cache and verified there; only then does it replace the cache. A
-/// refused bundle leaves the cache as it was.
+/// The archive is read into memory within the client's limits
+/// ([`ClientConfig::max_download_bytes`] while it streams,
+/// [`ClientConfig::limits`] for its entries), and the bundle checked there:
+/// manifest, signature against the pin, every file's length and hash,
+/// syntax and scope. Only a bundle that passed is cached, in
+/// `<cache_root>/<instance>/`: the archive (`archive.tar`) and its `etag`.
+/// The next request carries that `ETag`, so an unchanged bundle is not
+/// downloaded again; the cached archive is then verified again (and
+/// fetched anew if it no longer passes). A refused bundle leaves the cache
+/// as it was.
 ///
 /// # Errors
 ///
-/// Network errors, refusals, unsafe archives, verification failures.
+/// Network errors, refusals, deadlines and limits, unsafe archives,
+/// verification failures.
 pub async fn pull_verified(
     client: &HubClient,
     instance: &str,
     pinned_key: &str,
     cache_root: &Path,
-    limits: &Limits,
 ) -> Result<Pulled, ClientError> {
     if !wb_syncfmt::is_valid_instance_name(instance) {
         return Err(ClientError::Unexpected {
@@ -488,9 +608,9 @@ pub async fn pull_verified(
         });
     }
     let cache = cache_root.join(instance);
-    let bundle_dir = cache.join(CACHE_BUNDLE);
+    let archive_path = cache.join(CACHE_ARCHIVE);
     let etag_path = cache.join(CACHE_ETAG);
-    let cached_etag = if bundle_dir.is_dir() && cache.join(CACHE_ARCHIVE).is_file() {
+    let cached_etag = if archive_path.is_file() {
         fs::read_to_string(&etag_path)
             .ok()
             .map(|e| e.trim().to_owned())
@@ -498,49 +618,83 @@ pub async fn pull_verified(
     } else {
         None
     };
-    let verify = |dir: &Path| {
-        verify_bundle(dir, instance, pinned_key, limits).map_err(|source| ClientError::Verify {
-            instance: instance.to_owned(),
-            source,
-        })
-    };
-    match client.fetch(instance, cached_etag.as_deref()).await? {
-        Fetched::NotModified => {
-            let bundle = verify(&bundle_dir)?;
-            Ok(Pulled {
-                dir: bundle_dir,
-                bundle,
-                downloaded: false,
-            })
-        }
-        Fetched::Archive { bytes, etag } => {
-            fs::create_dir_all(&cache).map_err(io_err(&cache))?;
-            let incoming = tempfile::Builder::new()
-                .prefix(".incoming-")
-                .tempdir_in(&cache)
-                .map_err(io_err(&cache))?;
-            archive::unpack(&bytes, incoming.path()).map_err(|source| ClientError::Archive {
-                instance: instance.to_owned(),
-                source,
-            })?;
-            let bundle = verify(incoming.path())?;
-            // Verified: replace the cache. The etag goes last, so a crash
-            // in between only costs a download.
-            let _ = fs::remove_file(&etag_path);
-            if bundle_dir.exists() {
-                fs::remove_dir_all(&bundle_dir).map_err(io_err(&bundle_dir))?;
+    let mut fetched = client.fetch(instance, cached_etag.as_deref()).await?;
+    if let Fetched::NotModified = fetched {
+        match read_cached(&archive_path, client.config()).and_then(|bytes| {
+            let bundle = check_archive(&bytes, instance, pinned_key, client.config())?;
+            Ok((bytes, bundle))
+        }) {
+            Ok((archive, bundle)) => {
+                return Ok(Pulled {
+                    bundle,
+                    downloaded: false,
+                    archive,
+                    limits: client.config().limits.clone(),
+                });
             }
-            let incoming = incoming.keep();
-            fs::rename(&incoming, &bundle_dir).map_err(io_err(&bundle_dir))?;
-            write_atomically(&cache.join(CACHE_ARCHIVE), &bytes)?;
-            write_atomically(&etag_path, format!("{etag}\n").as_bytes())?;
-            Ok(Pulled {
-                dir: bundle_dir,
-                bundle,
-                downloaded: true,
-            })
+            // The cache no longer passes (edited, or another pin): fetch
+            // the bundle anew, to be verified like any download.
+            Err(_) => fetched = client.fetch(instance, None).await?,
         }
     }
+    let Fetched::Archive { bytes, etag } = fetched else {
+        return Err(ClientError::Unexpected {
+            url: client.url().to_owned(),
+            detail: "304 Not Modified to a request without If-None-Match".to_owned(),
+        });
+    };
+    let bundle = check_archive(&bytes, instance, pinned_key, client.config())?;
+    // Verified: replace the cache. The etag goes last, so a crash in
+    // between only costs a download.
+    fs::create_dir_all(&cache).map_err(io_err(&cache))?;
+    let _ = fs::remove_file(&etag_path);
+    let old = cache.join(OLD_CACHE_BUNDLE);
+    if old.is_dir() {
+        fs::remove_dir_all(&old).map_err(io_err(&old))?;
+    }
+    write_atomically(&archive_path, &bytes)?;
+    write_atomically(&etag_path, format!("{etag}\n").as_bytes())?;
+    Ok(Pulled {
+        bundle,
+        downloaded: true,
+        archive: bytes,
+        limits: client.config().limits.clone(),
+    })
+}
+
+/// The cached archive, if it is within the download limit.
+fn read_cached(path: &Path, config: &ClientConfig) -> Result<Vec<u8>, ClientError> {
+    let size = fs::metadata(path).map_err(io_err(path))?.len();
+    if size > config.max_download_bytes {
+        return Err(ClientError::TooLarge {
+            url: path.display().to_string(),
+            limit: config.max_download_bytes,
+        });
+    }
+    fs::read(path).map_err(io_err(path))
+}
+
+/// Reads `bytes` as an archive within the limits and verifies the bundle
+/// in it (`wb_engine::sync::verify`, through [`verify_files`]), all in
+/// memory.
+fn check_archive(
+    bytes: &[u8],
+    instance: &str,
+    pinned_key: &str,
+    config: &ClientConfig,
+) -> Result<VerifiedBundle, ClientError> {
+    let files = archive::read_entries_within(bytes, &config.limits).map_err(|source| {
+        ClientError::Archive {
+            instance: instance.to_owned(),
+            source,
+        }
+    })?;
+    verify_files(files, instance, pinned_key, &config.limits).map_err(|source| {
+        ClientError::Verify {
+            instance: instance.to_owned(),
+            source,
+        }
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {

@@ -133,7 +133,11 @@ fn main() -> ExitCode {
                     kept.push(cause);
                 }
             }
-            eprintln!("error: {}", kept.join(": "));
+            // Causes may quote input (archive entry names, file contents).
+            eprintln!(
+                "error: {}",
+                wb_model::text::escape_control(&kept.join(": "))
+            );
             ExitCode::FAILURE
         }
     }

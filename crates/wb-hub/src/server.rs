@@ -24,6 +24,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use futures_util::StreamExt as _;
+use wb_model::text::escape_control;
 use wb_model::{InstanceName, Timestamp};
 use wb_store::hub::{BundleInfo, HubStore, NewBundle, PublishOutcome};
 use wb_syncfmt::bundle::Limits;
@@ -111,7 +112,11 @@ impl Rejection {
     }
 
     fn internal(what: &str, err: &dyn std::fmt::Display) -> Self {
-        tracing::error!(target: "wb_hub", error = %err, "{what}");
+        tracing::error!(
+            target: "wb_hub",
+            error = %escape_control(&err.to_string()),
+            "{what}"
+        );
         Self::new(
             ErrorCode::Internal,
             format!("the hub failed while {what}; see its log"),
@@ -184,13 +189,18 @@ pub fn bind(store: HubStore, config: HubConfig, addr: SocketAddr) -> std::io::Re
                 async move {
                     let response = response.await;
                     let elapsed_ms = started.elapsed().as_millis();
+                    // The path and the error quote what the client sent:
+                    // escaped, so a log line shows it and cannot forge
+                    // another line or drive a terminal.
+                    let path = escape_control(&path);
                     match &response {
                         Ok(ok) => tracing::info!(
                             target: "wb_hub", %method, %path,
                             status = ok.status().as_u16(), elapsed_ms, "request"
                         ),
                         Err(err) => tracing::warn!(
-                            target: "wb_hub", %method, %path, error = %err, elapsed_ms, "request failed"
+                            target: "wb_hub", %method, %path,
+                            error = %escape_control(&err.to_string()), elapsed_ms, "request failed"
                         ),
                     }
                     response

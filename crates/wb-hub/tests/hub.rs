@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
-use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
+use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_files};
 use wb_engine::{Instance, fixtures};
 use wb_hub::ErrorCode;
 use wb_hub::archive::{pack_dir, pack_files};
@@ -23,7 +23,6 @@ use wb_hub::server::{HubConfig, bind};
 use wb_model::InstanceName;
 use wb_store::hub::HubStore;
 use wb_store::testing::TestDb;
-use wb_syncfmt::bundle::Limits;
 
 /// An instance with its own directory (keys, bundles) and database.
 struct Node {
@@ -651,16 +650,16 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
         // A pin that does not match: refused before anything is imported.
         let cache = s.beta.path(".sync/pull");
         let wrong = s.beta.public_key();
-        let err = pull_verified(&client, "alpha.example", &wrong, &cache, &Limits::default())
+        let err = pull_verified(&client, "alpha.example", &wrong, &cache)
             .await
             .unwrap_err();
         assert!(matches!(err, ClientError::Verify { .. }), "{err}");
-        assert!(!cache.join("alpha.example/bundle").exists());
+        assert!(!cache.join("alpha.example").exists());
         assert_eq!(s.beta.row_count().await, 0);
 
         // The right pin: fetched, verified, imported.
         let pin = s.alpha.public_key();
-        let pulled = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+        let pulled = pull_verified(&client, "alpha.example", &pin, &cache)
             .await
             .unwrap();
         assert!(pulled.downloaded);
@@ -668,10 +667,12 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
             expected_key: Some(pin.clone()),
             ..ImportOptions::default()
         };
-        let outcome = import_bundle(
+        // Verified in memory; imported from memory.
+        let outcome = import_files(
             &s.beta.instance,
             &s.beta.keys(),
-            &pulled.dir,
+            "alpha.example from the hub",
+            pulled.files().unwrap(),
             &options,
             &NoProgress,
         )
@@ -690,7 +691,7 @@ async fn alpha_publishes_and_beta_pulls_verifies_and_imports() {
         );
 
         // Nothing new: 304, nothing downloaded.
-        let again = pull_verified(&client, "alpha.example", &pin, &cache, &Limits::default())
+        let again = pull_verified(&client, "alpha.example", &pin, &cache)
             .await
             .unwrap();
         assert!(!again.downloaded);
@@ -812,6 +813,87 @@ fn admin_commands_never_create_a_database_by_accident() {
     let out = hub_cmd().args(["instance", "list"]).assert().success();
     let listing = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(listing.contains("alpha.example"), "{listing}");
+}
+
+#[actix_rt::test]
+async fn a_hub_that_never_answers_stops_every_transfer_at_the_deadline() {
+    // Accepts connections and holds them, reading and answering nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let config = ClientConfig::default().with_timeout(Duration::from_secs(1));
+    let client = HubClient::new(&format!("http://{addr}"), config).unwrap();
+    // An upload larger than the sockets' buffers: sending itself stalls.
+    let archive = vec![0_u8; 32 << 20];
+    let err = client
+        .push("alpha.example", "wbt_x_y", archive)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("did not finish within 1 s"),
+        "{err}"
+    );
+    let err = client.fetch("alpha.example", None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    let err = client.list().await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn archives_are_read_within_the_bundle_limits() {
+    use wb_hub::archive::{ArchiveError, read_entries_within};
+    use wb_syncfmt::bundle::Limits;
+    let mut limits = Limits::default();
+    limits.max_files = 10;
+    limits.max_file_bytes = 1000;
+    limits.max_manifest_bytes = 2000;
+    let many = |count: usize, size: usize| -> Vec<u8> {
+        let files: BTreeMap<String, Vec<u8>> = (0..count)
+            .map(|_| {
+                let path = format!("user/{}.sync.txt", wb_model::new_id());
+                (path, vec![b'x'; size])
+            })
+            .collect();
+        pack_files(&files).unwrap()
+    };
+    let with_manifest = |size: usize| -> Vec<u8> {
+        let files = BTreeMap::from([("manifest.sync.txt".to_owned(), vec![b'x'; size])]);
+        pack_files(&files).unwrap()
+    };
+    let check = |archive: Vec<u8>, expected: &str| {
+        let got = match read_entries_within(&archive, &limits) {
+            Ok(files) => format!("ok: {} files", files.len()),
+            Err(ArchiveError::TooManyEntries { limit, max_files }) => {
+                format!("too many: {limit} entries, {max_files} files")
+            }
+            Err(ArchiveError::EntryTooLarge { path, size, limit }) => {
+                format!(
+                    "too large: {} {size} > {limit}",
+                    path.split('/').next().unwrap()
+                )
+            }
+            Err(other) => format!("other: {other}"),
+        };
+        assert_eq!(got, expected);
+    };
+    check(many(10, 1000), "ok: 10 files");
+    // The bundle's files, the manifest, the signature and five entity
+    // directories: 17 entries at most.
+    check(many(17, 10), "ok: 17 files");
+    check(many(18, 10), "too many: 17 entries, 10 files");
+    check(many(50_000, 1), "too many: 17 entries, 10 files");
+    check(many(1, 1001), "too large: user 1001 > 1000");
+    check(with_manifest(2000), "ok: 1 files");
+    check(
+        with_manifest(2001),
+        "too large: manifest.sync.txt 2001 > 2000",
+    );
 }
 
 #[actix_rt::test]

@@ -10,7 +10,9 @@
 //! - the **effective scope** rule ([`effective_scope`]) with the reason a
 //!   public row is held back;
 //! - the **permission rules** for toggling scope ([`check_scope_change`])
-//!   and for editing or deleting a row ([`check_row_change`]).
+//!   and for editing or deleting a row ([`check_row_change`]);
+//! - [`text::escape_control`], how text from outside is shown on a
+//!   terminal (control characters escaped).
 //!
 //! Nothing here touches a database, a file or the network; the store and the
 //! engine feed these functions and act on their verdicts.
@@ -22,6 +24,7 @@ mod names;
 mod permission;
 mod projection;
 mod scope;
+pub mod text;
 mod time_stamp;
 
 pub use entity::{

@@ -328,3 +328,29 @@ fn public_projections_carry_no_private_field() {
     assert!(!json.contains("CANARY"), "{json}");
     assert!(json.contains(r#""status":"pending""#), "{json}");
 }
+
+#[test]
+fn text_from_outside_is_shown_with_its_control_characters_escaped() {
+    use std::borrow::Cow;
+    use wb_model::text::escape_control;
+    let check = |input: &str, expected: &str| {
+        let shown = escape_control(input);
+        assert_eq!(shown, expected, "{input:?}");
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        // Escaping what is already escaped changes nothing.
+        assert_eq!(escape_control(&shown), shown);
+    };
+    check("plain text, Zoë ✓", "plain text, Zoë ✓");
+    check("\u{1b}]0;title\u{7}", r"\x1b]0;title\x07");
+    check(
+        "\u{1b}[2J\u{1b}]8;;https://x\u{1b}\\",
+        r"\x1b[2J\x1b]8;;https://x\x1b\",
+    );
+    check("a\nb\tc\rd\0e", r"a\nb\tc\rd\x00e");
+    check("del\u{7f} csi\u{9b}31m", r"del\x7f csi\u{9b}31m");
+    check(
+        "evil\u{202e}txt.exe\u{2066}",
+        r"evil\u{202e}txt.exe\u{2066}",
+    );
+    assert!(matches!(escape_control("nothing to do"), Cow::Borrowed(_)));
+}

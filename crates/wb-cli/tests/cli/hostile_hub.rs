@@ -1,0 +1,482 @@
+//! `wb sync pull` against a hostile hub (issue 11, parts 5 and 6): a fake
+//! hub on a loopback `TcpListener` that answers slowly, endlessly, with
+//! too many archive entries, with tampered bundles, or with terminal
+//! escapes in its refusals. Each refusal is checked with both halves:
+//! refused with a message that says why, and nothing changed (no pull
+//! cache, every table as it was, no high-water mark).
+//!
+//! No timing assertions: deadlines are short (`--timeout 2`) and only
+//! "it finished, with this message" is checked.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Wb, demo, instances, tree};
+
+/// What the fake hub answers to every request.
+#[derive(Clone)]
+enum Answer {
+    /// A whole answer; with an `ETag`, a request carrying it gets 304.
+    Full {
+        status: u16,
+        etag: Option<String>,
+        body: Vec<u8>,
+    },
+    /// 200 announcing 50,000 bytes, then one byte a second.
+    Slow,
+    /// 200, chunked, 64 KiB chunks without end (stops at 1 GiB).
+    Endless,
+}
+
+/// A fake hub on loopback. `finished` receives, per connection, the body
+/// bytes it managed to send before the client went away.
+struct FakeHub {
+    url: String,
+    answer: Arc<Mutex<Answer>>,
+    finished: mpsc::Receiver<u64>,
+}
+
+impl FakeHub {
+    fn start(answer: Answer) -> FakeHub {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answer = Arc::new(Mutex::new(answer));
+        let (sender, finished) = mpsc::channel();
+        let shared = Arc::clone(&answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let answer = shared.lock().unwrap().clone();
+                let sender = sender.clone();
+                std::thread::spawn(move || {
+                    let _ = sender.send(serve(stream, &answer));
+                });
+            }
+        });
+        FakeHub {
+            url,
+            answer,
+            finished,
+        }
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+}
+
+/// Reads the request head; returns its `If-None-Match` value, if any.
+fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("if-none-match")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// Answers one request; returns the body bytes sent.
+fn serve(mut stream: TcpStream, answer: &Answer) -> u64 {
+    let if_none_match = read_head(&mut stream);
+    let mut sent = 0u64;
+    match answer {
+        Answer::Full { status, etag, body } => {
+            if etag.is_some() && *etag == if_none_match {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+                );
+                return 0;
+            }
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
+            if let Some(etag) = etag {
+                head.push_str(&format!("ETag: \"{etag}\"\r\n"));
+            }
+            head.push_str(if *status == 200 {
+                "Content-Type: application/x-tar\r\n\r\n"
+            } else {
+                "Content-Type: application/json\r\n\r\n"
+            });
+            if stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body).is_ok() {
+                sent = body.len() as u64;
+            }
+        }
+        Answer::Slow => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: 50000\r\nETag: \"slow\"\r\n\r\n";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return 0;
+            }
+            while sent < 50_000 && stream.write_all(b"x").and_then(|()| stream.flush()).is_ok() {
+                sent += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        Answer::Endless => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\nETag: \"endless\"\r\n\r\n";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return 0;
+            }
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend(std::iter::repeat_n(0u8, 0x10000));
+            chunk.extend_from_slice(b"\r\n");
+            while sent < (1 << 30) && stream.write_all(&chunk).is_ok() {
+                sent += 0x10000;
+            }
+        }
+    }
+    sent
+}
+
+/// Everything a pull could change in the database: every row of every
+/// table (pins and high-water marks included) and, on SQLite, the
+/// integrity check.
+async fn snapshot(wb: &Wb) -> String {
+    wb.db.snapshot().await
+}
+
+/// The high-water mark kept for alpha.example, if any.
+async fn high_water(wb: &Wb) -> Option<u64> {
+    let alpha = wb_model::InstanceName::parse("alpha.example").unwrap();
+    wb.db
+        .store
+        .origin_state(&alpha)
+        .await
+        .unwrap()
+        .map(|o| o.last_sequence)
+}
+
+/// Runs `wb` with `args`, expecting failure; returns stderr (raw bytes
+/// checked: one line, no control characters but its final newline).
+fn fails_cleanly(wb: &Wb, args: &[&str]) -> String {
+    let out = wb.cmd().args(args).assert().failure().get_output().clone();
+    let stderr = out.stderr;
+    assert!(
+        stderr
+            .iter()
+            .take(stderr.len().saturating_sub(1))
+            .all(|b| *b >= 0x20 && *b != 0x7f),
+        "control bytes on stderr: {:?}",
+        String::from_utf8_lossy(&stderr)
+    );
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one-line error, got: {stderr}");
+    stderr
+}
+
+/// beta, with alpha.example pinned (to `key`) behind `hub`.
+fn beta_pinning(wb: &Wb, hub: &str, key: &str) {
+    wb.ok(&["init", "--instance", "beta.example"]);
+    wb.ok(&[
+        "sync",
+        "peers",
+        "add",
+        "alpha.example",
+        "--url",
+        hub,
+        "--key",
+        key,
+    ]);
+}
+
+fn some_key() -> String {
+    wb_crypto::SigningKey::generate()
+        .unwrap()
+        .public_key()
+        .to_minisign_base64()
+}
+
+fn pull_cache(wb: &Wb) -> std::path::PathBuf {
+    wb.dir.path().join(".sync/pull")
+}
+
+#[tokio::test]
+async fn a_slow_body_stops_pull_and_push_at_the_deadline() {
+    for wb in instances().await {
+        let hub = FakeHub::start(Answer::Slow);
+        beta_pinning(&wb, &hub.url, &some_key());
+        let before = snapshot(&wb).await;
+        let err = fails_cleanly(&wb, &["sync", "pull", "--timeout", "2"]);
+        assert!(err.contains("did not finish within 2 s"), "{err}");
+        assert!(err.contains("--timeout"), "{err}");
+        // The server saw the connection go: it did not send all it announced.
+        let sent = hub.finished.recv().unwrap();
+        assert!(sent < 50_000, "{sent}");
+        assert!(!pull_cache(&wb).exists());
+        assert_eq!(snapshot(&wb).await, before);
+        assert_eq!(high_water(&wb).await, None);
+
+        // A push whose answer trickles in stops at its deadline too.
+        wb.ok(&["sync", "keygen"]);
+        let out = wb
+            .cmd()
+            .env("WB_HUB_TOKEN", "wbt_x_y")
+            .args(["sync", "push", "--hub", &hub.url, "--timeout", "2"])
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(err.contains("did not finish within 2 s"), "{err}");
+        assert!(hub.finished.recv().unwrap() < 50_000);
+    }
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_byte_cap() {
+    for wb in instances().await {
+        let hub = FakeHub::start(Answer::Endless);
+        beta_pinning(&wb, &hub.url, &some_key());
+        let before = snapshot(&wb).await;
+        let err = fails_cleanly(
+            &wb,
+            &["sync", "pull", "--max-bytes", "1048576", "--timeout", "600"],
+        );
+        assert!(
+            err.contains("more than the limit of 1048576 bytes"),
+            "{err}"
+        );
+        assert!(err.contains("--max-bytes"), "{err}");
+        // The client stopped reading early: what the server got out is the
+        // cap plus what the sockets' buffers took, far below the 1 GiB it
+        // would have sent to a client that kept reading.
+        let sent = hub.finished.recv().unwrap();
+        assert!(sent < 64 << 20, "the server sent {sent} bytes");
+        assert!(!pull_cache(&wb).exists());
+        assert_eq!(snapshot(&wb).await, before);
+        assert_eq!(high_water(&wb).await, None);
+    }
+}
+
+/// An archive of `count` entries, each a small file at a valid path.
+fn archive_of(count: usize) -> Vec<u8> {
+    let files: BTreeMap<String, Vec<u8>> = (0..count)
+        .map(|i| {
+            (
+                format!("user/{}.sync.txt", wb_model::new_id()),
+                format!("file {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    wb_hub::archive::pack_files(&files).unwrap()
+}
+
+#[tokio::test]
+async fn an_archive_with_too_many_entries_is_refused_before_anything_is_written() {
+    for wb in instances().await {
+        let hub = FakeHub::start(Answer::Full {
+            status: 200,
+            etag: Some("many".to_owned()),
+            body: archive_of(50),
+        });
+        beta_pinning(&wb, &hub.url, &some_key());
+        let before = snapshot(&wb).await;
+        let err = fails_cleanly(&wb, &["sync", "pull", "--max-files", "10"]);
+        assert!(
+            err.contains("the downloaded archive of alpha.example is refused")
+                && err.contains("a bundle of at most 10 files")
+                && err.contains("--max-files"),
+            "{err}"
+        );
+        assert!(!pull_cache(&wb).exists());
+        assert_eq!(snapshot(&wb).await, before);
+        assert_eq!(high_water(&wb).await, None);
+    }
+}
+
+/// alpha with the demo community, exported: its key and its bundle's files.
+fn alpha_bundle(alpha: &Wb) -> (String, BTreeMap<String, Vec<u8>>) {
+    alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+    let key = alpha.ok(&["sync", "keygen"]).trim().to_owned();
+    alpha.ok(&["sync", "export"]);
+    let files = tree(&alpha.dir.path().join("data/public_sync"));
+    (key, files)
+}
+
+/// `files` with one byte of the first file under `prefix` changed.
+fn tampered(files: &BTreeMap<String, Vec<u8>>, prefix: &str, at: usize) -> Vec<u8> {
+    let mut files = files.clone();
+    let (_, bytes) = files
+        .iter_mut()
+        .find(|(path, _)| path.starts_with(prefix))
+        .unwrap();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    wb_hub::archive::pack_files(&files).unwrap()
+}
+
+fn cached(wb: &Wb) -> BTreeMap<String, Vec<u8>> {
+    tree(&pull_cache(wb))
+}
+
+#[tokio::test]
+async fn a_pulled_bundle_with_a_bad_hash_or_signature_changes_nothing() {
+    let mut alphas = instances().await;
+    let mut betas = instances().await;
+    while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
+        let (key, files) = alpha_bundle(&alpha);
+        let good = wb_hub::archive::pack_files(&files).unwrap();
+        let hub = FakeHub::start(Answer::Full {
+            status: 200,
+            etag: Some("good".to_owned()),
+            body: good,
+        });
+        beta_pinning(&beta, &hub.url, &key);
+
+        // First a good pull through the fake hub: imported and cached.
+        let out = beta.ok(&["sync", "pull"]);
+        assert!(out.contains("downloaded, imported"), "{out}");
+        let before = snapshot(&beta).await;
+        assert_eq!(high_water(&beta).await, Some(1));
+        let cache = cached(&beta);
+        assert_eq!(
+            cache.keys().collect::<Vec<_>>(),
+            ["alpha.example/archive.tar", "alpha.example/etag"]
+        );
+
+        // A file whose bytes differ from its manifest entry (same length):
+        // refused naming the file, before anything is written.
+        let user = files.keys().find(|p| p.starts_with("user/")).unwrap();
+        let len = files[user.as_str()].len();
+        hub.answer(Answer::Full {
+            status: 200,
+            etag: Some("bad-hash".to_owned()),
+            body: tampered(&files, "user/", len - 3),
+        });
+        let err = fails_cleanly(&beta, &["sync", "pull"]);
+        assert!(
+            err.contains("the bundle of alpha.example from the hub is refused")
+                && err.contains(&format!("{user}: SHA-256 is")),
+            "{err}"
+        );
+        assert_eq!(cached(&beta), cache);
+        assert_eq!(snapshot(&beta).await, before);
+
+        // A signature that does not verify against the pin.
+        let second_line = files["bundle.sig"]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap()
+            + 1;
+        hub.answer(Answer::Full {
+            status: 200,
+            etag: Some("bad-signature".to_owned()),
+            body: tampered(&files, "bundle.sig", second_line + 20),
+        });
+        let err = fails_cleanly(&beta, &["sync", "pull", "--no-import"]);
+        assert!(
+            err.contains("the bundle of alpha.example from the hub is refused")
+                && err.contains("bundle.sig"),
+            "{err}"
+        );
+        assert_eq!(cached(&beta), cache);
+        assert_eq!(snapshot(&beta).await, before);
+    }
+}
+
+#[tokio::test]
+async fn hub_refusals_and_entry_names_reach_the_terminal_escaped() {
+    for wb in instances().await {
+        let message = serde_json::json!({
+            "code": "unknown-token\u{1b}[31m",
+            "message": "\u{1b}]0;owned\u{7}\u{1b}[2J go away\nsecond line \u{9b}31m",
+        });
+        let hub = FakeHub::start(Answer::Full {
+            status: 403,
+            etag: None,
+            body: serde_json::to_vec(&message).unwrap(),
+        });
+        beta_pinning(&wb, &hub.url, &some_key());
+        let err = fails_cleanly(&wb, &["sync", "pull"]);
+        assert!(
+            err.contains(r"the hub refused (unknown-token\x1b[31m, HTTP 403): \x1b]0;owned\x07\x1b[2J go away\nsecond line \u{9b}31m"),
+            "{err}"
+        );
+
+        // An archive entry whose name holds escapes.
+        let mut header = tar::Header::new_ustar();
+        let name = b"user/\x1b]0;owned\x07.sync.txt";
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(1);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append(&header, &b"x"[..]).unwrap();
+        hub.answer(Answer::Full {
+            status: 200,
+            etag: None,
+            body: builder.into_inner().unwrap(),
+        });
+        let err = fails_cleanly(&wb, &["sync", "pull"]);
+        assert!(err.contains("control character in path"), "{err}");
+        assert!(!pull_cache(&wb).exists());
+    }
+}
+
+#[tokio::test]
+async fn listings_escape_control_characters_from_an_old_database() {
+    let hostile = "\u{1b}]0;owned\u{7}Mallory\u{1b}[2J\u{9b}31m";
+    for wb in instances().await {
+        wb.ok(&["init", "--instance", "beta.example"]);
+        // Import now refuses such text; an older database may hold it.
+        let now = wb_model::Timestamp::now();
+        wb.db
+            .store
+            .insert_user(&wb_model::User {
+                id: wb_model::new_id(),
+                origin: wb_model::InstanceName::parse("alpha.example").unwrap(),
+                username: wb_model::Username::parse("mallory").unwrap(),
+                display_name: hostile.to_owned(),
+                bio: format!("{hostile}\nsecond line"),
+                email: None,
+                role: wb_model::Role::Member,
+                invited_by: None,
+                scope: wb_model::SyncScope::Public,
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+
+        let out = wb.cmd().args(["list", "user"]).output().unwrap();
+        assert!(out.status.success());
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains(r"\x1b]0;owned\x07Mallory\x1b[2J\u{9b}31m"),
+            "{shown}"
+        );
+
+        // JSON: escaped too (C1 included), and the same string to a parser.
+        let out = wb.cmd().args(["list", "user", "--json"]).output().unwrap();
+        assert!(out.status.success());
+        let json = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !json.chars().any(|c| c.is_control() && c != '\n'),
+            "{json:?}"
+        );
+        assert!(json.contains(r"\u009b"), "{json}");
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert!(
+            rows.iter()
+                .any(|row| row["display_name"].as_str() == Some(hostile)),
+            "{json}"
+        );
+    }
+}
