@@ -9,9 +9,7 @@ mod common;
 use common::{at, beta, user};
 use wb_model::{InstanceName, SyncScope, User};
 use wb_store::testing::TestDb;
-use wb_store::{
-    BackendKind, ImportBatch, ImportPin, OriginState, PinChange, PinSource, Store, StoreError,
-};
+use wb_store::{ImportBatch, ImportPin, OriginState, PinChange, PinSource, Store, StoreError};
 
 const KEY_A: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 const KEY_B: &str = "RWQBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -57,32 +55,11 @@ fn bundle(
     }
 }
 
-/// Everything an import or a pin change could touch, as text, plus
-/// SQLite's own check of the file.
+/// Every table and, on SQLite, `PRAGMA integrity_check`.
 async fn snapshot(db: &TestDb) -> String {
-    let store = &db.store;
-    let mut out = format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n",
-        store.users().await.unwrap(),
-        store.requests().await.unwrap(),
-        store.comments().await.unwrap(),
-        store.invites().await.unwrap(),
-        store.vouches().await.unwrap(),
-        store.pins().await.unwrap(),
-        store.origin_states().await.unwrap(),
-        store.export_changes(1_000).await.unwrap(),
-    );
-    if db.backend == BackendKind::Sqlite {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(check, "ok");
-        pool.close().await;
-    }
-    out.push_str(&format!("{:?}", store.export_state().await.unwrap()));
-    out
+    let snapshot = db.snapshot().await;
+    assert!(snapshot.contains("== sync_pins"), "{snapshot}");
+    snapshot
 }
 
 fn remote(name: &str, origin: &InstanceName, display: &str) -> User {
