@@ -371,6 +371,14 @@ impl PeerRegistry {
         Ok(())
     }
 
+    /// Forgets the `Key:` line of the entry `name`, if it has one (the pin
+    /// in the database now decides; see [`Peer::key`]).
+    pub fn clear_key(&mut self, name: &str) {
+        if let Some(stanza) = self.stanzas.iter_mut().find(|s| s.peer.name == name) {
+            stanza.peer.key = None;
+        }
+    }
+
     /// Removes the entry `name` (with its comments).
     ///
     /// # Errors
