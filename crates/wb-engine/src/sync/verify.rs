@@ -302,8 +302,8 @@ fn decide_key(
         return mismatch(
             "key-mismatch",
             format!(
-                "the key expected for {origin}, {expected}, is not the key pinned for {origin}, \
-                 {pinned}; refusing the bundle (to change the pin on purpose: `wb sync peers pin \
+                "the key expected for {origin} is {expected}, but key {pinned} is pinned for \
+                 {origin}; refusing the bundle (to change the pin on purpose: `wb sync peers pin \
                  {origin} --key {expected}`)"
             ),
         );
