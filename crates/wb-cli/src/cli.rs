@@ -235,7 +235,8 @@ Examples:
 
 A bundle is accepted only under the key pinned for its instance. With no pin
 yet, name the key with --key (read it from the other operator) or pass
---accept-new-keys to pin the bundle's own key; either way it becomes the pin.
+--accept-new-keys to pin the bundle's own key; either way it becomes the pin
+(see `wb sync peers list`). A pin changes only with `wb sync peers pin`.
 Older bundles are refused, the same bundle again is a no-op.
 A directory of bundles is imported folder by folder, each in its own
 transaction and under the same rules (--accept-new-keys applies to each), in
@@ -281,7 +282,7 @@ with `wb-hub token issue`); it is never written to sync_peers.txt.")]
     /// Download, verify (against the pinned keys) and import the latest bundle of every peer.
     #[command(after_help = "\
 Examples:
-  wb sync pull                          (every peer in sync_peers.txt with a Key)
+  wb sync pull                          (every peer in sync_peers.txt with a pinned key)
   wb sync pull --hub hub.example        (only peers behind that hub)
   wb sync pull --no-import              (download and verify only)
   wb sync pull --timeout 60             (give up on a peer after a minute)
@@ -321,7 +322,7 @@ fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
         )]
         max_files: u64,
     },
-    /// Edit the peer registry, sync_peers.txt.
+    /// Hubs and peers (sync_peers.txt) and the pinned keys of other instances.
     #[command(subcommand)]
     Peers(crate::hub_client::PeersCommand),
 }

@@ -12,12 +12,15 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use wb_crypto::KeyStore;
 use wb_engine::Instance;
-use wb_engine::sync::peers::{Peer, PeerKind, PeerRegistry, edit_registry};
+use wb_engine::sync::peers::{Peer, PeerKind, PeerRegistry, lock_registry};
+use wb_engine::sync::pins::{Adopted, OriginEntry, adopt_registry_keys, list_origins, pin_key};
 use wb_engine::sync::{
     ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_files,
 };
 use wb_hub::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
+use wb_model::InstanceName;
 use wb_model::text::escape_control;
+use wb_store::PinSource;
 
 use crate::cli::Global;
 
@@ -28,11 +31,15 @@ const TOKEN_VAR: &str = "WB_HUB_TOKEN";
 
 #[derive(Debug, Subcommand)]
 pub enum PeersCommand {
-    /// Add a hub or a peer (with the public key to pin for it).
+    /// Add a hub or a peer; --key pins the peer's public key (in the database).
     #[command(after_help = "\
 Examples:
   wb sync peers add hub.example --url https://hub.example --kind hub
-  wb sync peers add beta.example --url https://hub.example --key RWQ…")]
+  wb sync peers add beta.example --url https://hub.example --key RWQ…
+
+--key pins the key for that peer, as `wb sync peers pin` does, but never
+changes a pin it already has (use `wb sync peers pin` for that). A key
+pinned for another origin is refused.")]
     Add {
         /// The name: for a peer, its instance name.
         name: String,
@@ -46,14 +53,41 @@ Examples:
         #[arg(long, value_enum, default_value = "peer")]
         kind: KindArg,
     },
-    /// List the hubs and peers.
-    #[command(after_help = "Example:\n  wb sync peers list")]
-    List,
-    /// Remove a hub or peer.
+    /// List hubs, peers and pinned origins: kind, URL, pinned key, last applied sequence.
+    #[command(after_help = "\
+Examples:
+  wb sync peers list
+  wb sync peers list --json     (the shape is documented in docs/peers.md)")]
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a hub or peer from sync_peers.txt (its pin stays).
     #[command(after_help = "Example:\n  wb sync peers remove beta.example")]
     Remove {
         /// Its name.
         name: String,
+    },
+    /// Pin a key for an origin, or change its pin on purpose.
+    #[command(after_help = "\
+Examples:
+  wb sync peers pin alpha.example --key RWQ…
+  wb sync peers pin alpha.example --key RWQ… --reset-sequence
+
+The recovery from a lost or compromised key, or from an origin frozen by a
+bundle with a huge sequence: check the new key with the origin's operator,
+pin it, and with --reset-sequence forget the last sequence applied from it
+(the next bundle of any sequence is then accepted).")]
+    Pin {
+        /// The origin (another instance's name).
+        name: String,
+        /// Its public key (minisign one-line form).
+        #[arg(long, value_name = "PUBKEY")]
+        key: String,
+        /// Also forget the last sequence applied from this origin.
+        #[arg(long)]
+        reset_sequence: bool,
     },
 }
 
@@ -63,7 +97,25 @@ pub enum KindArg {
     Peer,
 }
 
-pub fn peers(global: &Global, command: PeersCommand) -> Result<()> {
+/// Reads `sync_peers.txt` and adopts its `Key:` lines as pins (the pins
+/// live in the database; see docs/peers.md), saying which it adopted.
+/// Every command that reads the registry goes through here.
+pub async fn load_registry(global: &Global, instance: &Instance) -> Result<PeerRegistry> {
+    let registry = PeerRegistry::load(&global.dir)?;
+    report_adopted(&adopt_registry_keys(instance, &registry, None).await?);
+    Ok(registry)
+}
+
+fn report_adopted(adopted: &[Adopted]) {
+    for pin in adopted {
+        eprintln!(
+            "pinned key {} for {} (from its Key line in sync_peers.txt; pins now live in the database)",
+            pin.key, pin.origin
+        );
+    }
+}
+
+pub async fn peers(global: &Global, instance: &Instance, command: PeersCommand) -> Result<()> {
     match command {
         PeersCommand::Add {
             name,
@@ -75,39 +127,161 @@ pub fn peers(global: &Global, command: PeersCommand) -> Result<()> {
                 KindArg::Hub => PeerKind::Hub,
                 KindArg::Peer => PeerKind::Peer,
             };
+            let key = key.map(|k| k.trim().to_owned());
+            if kind == PeerKind::Hub && key.is_some() {
+                bail!("--key is for peers: a hub has no key to pin");
+            }
             let peer = Peer {
                 name,
                 kind,
                 url: url.trim().trim_end_matches('/').to_owned(),
-                key: key.map(|k| k.trim().to_owned()),
+                key: None,
             };
             let shown =
                 escape_control(&format!("{} {} ({})", peer.kind, peer.name, peer.url)).into_owned();
-            if peer.kind == PeerKind::Peer && peer.key.is_none() {
-                eprintln!(
-                    "warning: {} has no --key; `wb sync pull` skips peers without a pinned key",
-                    escape_control(&peer.name)
-                );
+            let mut locked = lock_registry(&global.dir)?;
+            report_adopted(&adopt_registry_keys(instance, &locked.registry, None).await?);
+            let origin = peer.name.clone();
+            locked.registry.add(peer)?;
+            if let Some(key) = &key {
+                let origin = InstanceName::parse(&origin)?;
+                pin_key(instance, &origin, key, PinSource::PeersAdd, false).await?;
             }
-            edit_registry(&global.dir, |registry| registry.add(peer))?;
+            locked.save()?;
             println!("added {shown}");
-        }
-        PeersCommand::List => {
-            let registry = PeerRegistry::load(&global.dir)?;
-            for peer in registry.peers() {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    escape_control(&peer.name),
-                    peer.kind,
-                    escape_control(&peer.url),
-                    escape_control(peer.key.as_deref().unwrap_or("-"))
-                );
+            match key {
+                Some(key) => println!("pinned key {key} for {origin}"),
+                None if kind == PeerKind::Peer
+                    && instance
+                        .store()
+                        .pin(&InstanceName::parse(&origin)?)
+                        .await?
+                        .is_none() =>
+                {
+                    eprintln!(
+                        "warning: {origin} has no pinned key; `wb sync pull` skips it until you run `wb sync peers pin {origin} --key PUBKEY`",
+                        origin = escape_control(&origin)
+                    );
+                }
+                None => {}
             }
+        }
+        PeersCommand::List { json } => {
+            let registry = load_registry(global, instance).await?;
+            let entries = list_origins(instance, &registry).await?;
+            print_origins(&entries, json)?;
         }
         PeersCommand::Remove { name } => {
-            let peer = edit_registry(&global.dir, |registry| registry.remove(&name))?;
+            let mut locked = lock_registry(&global.dir)?;
+            report_adopted(&adopt_registry_keys(instance, &locked.registry, Some(&name)).await?);
+            let peer = locked.registry.remove(&name)?;
+            locked.save()?;
             println!("removed {} {}", peer.kind, escape_control(&peer.name));
         }
+        PeersCommand::Pin {
+            name,
+            key,
+            reset_sequence,
+        } => {
+            let origin = InstanceName::parse(&name)?;
+            let key = key.trim().to_owned();
+            // The Key line of this very entry may be what disagrees: this
+            // command settles it, and rewrites the file without it.
+            let mut locked = lock_registry(&global.dir)?;
+            report_adopted(&adopt_registry_keys(instance, &locked.registry, Some(&name)).await?);
+            let outcome =
+                pin_key(instance, &origin, &key, PinSource::PeersPin, reset_sequence).await?;
+            if locked.registry.get(&name).is_some_and(|p| p.key.is_some()) {
+                locked.registry.clear_key(&name);
+                locked.save()?;
+            }
+            match (&outcome.previous, outcome.changed) {
+                (Some(previous), true) => println!(
+                    "pinned key {key} for {origin} (was {})",
+                    previous.public_key
+                ),
+                (None, _) => println!("pinned key {key} for {origin}"),
+                (Some(_), false) => println!("{origin} is already pinned to key {key}"),
+            }
+            if reset_sequence {
+                match outcome.forgotten_sequence {
+                    Some(sequence) => eprintln!(
+                        "warning: forgot that sequence {sequence} of {origin} was applied: its next bundle is accepted whatever its sequence, so an older copy of its bundle could bring retracted rows back until then"
+                    ),
+                    None => eprintln!("nothing was applied from {origin}: no sequence to forget"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `wb sync peers list`: a table, or JSON (`docs/peers.md` documents the
+/// shape).
+fn print_origins(entries: &[OriginEntry], json: bool) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let items: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": e.name,
+                    "kind": e.kind.map(|k| k.as_str()),
+                    "url": e.url,
+                    "key": e.pin.as_ref().map(|p| p.public_key.as_str()),
+                    "pinned_at": e.pin.as_ref().map(|p| p.pinned_at.to_string()),
+                    "pinned_by": e.pin.as_ref().map(|p| p.source.as_str()),
+                    "last_sequence": e.applied.as_ref().map(|a| a.last_sequence),
+                    "applied_at": e.applied.as_ref().map(|a| a.imported_at.to_string()),
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut stdout, &items)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    if entries.is_empty() {
+        writeln!(
+            stdout,
+            "no hubs, peers or pins: add one with `wb sync peers add NAME --url URL [--key PUBKEY]`"
+        )?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            let dash = || "-".to_owned();
+            [
+                escape_control(&e.name).into_owned(),
+                e.kind.map_or_else(dash, |k| k.to_string()),
+                e.url
+                    .as_deref()
+                    .map_or_else(dash, |url| escape_control(url).into_owned()),
+                e.pin.as_ref().map_or_else(dash, |p| p.public_key.clone()),
+                e.applied
+                    .as_ref()
+                    .map_or_else(dash, |a| a.last_sequence.to_string()),
+                e.applied
+                    .as_ref()
+                    .map_or_else(dash, |a| a.imported_at.to_string()),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "KIND", "URL", "KEY", "SEQUENCE", "APPLIED"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(stdout, "{}", line.join("  ").trim_end())?;
     }
     Ok(())
 }
@@ -176,7 +350,7 @@ pub async fn push(
     token_file: Option<PathBuf>,
     config: ClientConfig,
 ) -> Result<()> {
-    let registry = PeerRegistry::load(&global.dir)?;
+    let registry = load_registry(global, instance).await?;
     let url = resolve_hub(&registry, hub)?;
     let token = read_token(token_file)?;
     let out = default_export_dir(&global.dir, instance.name());
@@ -222,18 +396,20 @@ pub async fn pull(
     no_import: bool,
     config: ClientConfig,
 ) -> Result<()> {
-    let registry = PeerRegistry::load(&global.dir)?;
+    let registry = load_registry(global, instance).await?;
     let only = hub.map(|h| resolve_hub(&registry, &h)).transpose()?;
     let mut targets = Vec::new();
     for peer in registry.peers().filter(|p| p.kind == PeerKind::Peer) {
         if only.as_ref().is_some_and(|h| *h != normalise(&peer.url)) {
             continue;
         }
-        match &peer.key {
-            Some(key) => targets.push((peer.name.clone(), normalise(&peer.url), key.clone())),
+        // The pin in the database is the key pulled bundles must carry.
+        let origin = InstanceName::parse(&peer.name)?;
+        match instance.store().pin(&origin).await? {
+            Some(pin) => targets.push((peer.name.clone(), normalise(&peer.url), pin.public_key)),
             None => eprintln!(
-                "warning: skipping {}: no pinned Key in sync_peers.txt",
-                escape_control(&peer.name)
+                "warning: skipping {name}: no pinned key (pin it with `wb sync peers pin {name} --key PUBKEY`)",
+                name = escape_control(&peer.name)
             ),
         }
     }

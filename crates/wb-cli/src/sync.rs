@@ -48,6 +48,10 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             instance: origin,
         } => {
             let origin = origin.map(|name| InstanceName::parse(&name)).transpose()?;
+            if origin.is_some() {
+                // A relay follows the pins: adopt the registry's Key lines.
+                crate::hub_client::load_registry(global, instance).await?;
+            }
             let out = match out {
                 Some(out) => global.dir.join(out),
                 None => default_export_dir(&global.dir, instance.name()),
@@ -80,9 +84,11 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             key,
             accept_new_keys,
         } => {
+            // Key lines of the registry are pins too: adopt them first.
+            crate::hub_client::load_registry(global, instance).await?;
             let dir = global.dir.join(&bundle);
             let options = ImportOptions {
-                expected_key: key,
+                expected_key: key.map(|k| k.trim().to_owned()),
                 accept_new_keys,
                 ..ImportOptions::default()
             };
@@ -146,7 +152,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import, config)
                 .await?;
         }
-        SyncCommand::Peers(command) => crate::hub_client::peers(global, command)?,
+        SyncCommand::Peers(command) => crate::hub_client::peers(global, instance, command).await?,
     }
     Ok(())
 }

@@ -1091,8 +1091,9 @@ async fn push_and_pull_through_a_hub() {
             "{err}"
         );
         assert!(beta.list("request").is_empty());
+        // peers add never changes a pin; peers pin does, on purpose.
         beta.ok(&["sync", "peers", "remove", "alpha.example"]);
-        beta.ok(&[
+        let err = beta.fails(&[
             "sync",
             "peers",
             "add",
@@ -1102,8 +1103,16 @@ async fn push_and_pull_through_a_hub() {
             "--key",
             &key,
         ]);
+        assert!(err.contains("wb sync peers pin alpha.example"), "{err}");
+        beta.ok(&["sync", "peers", "add", "alpha.example", "--url", &hub]);
+        beta.ok(&["sync", "peers", "pin", "alpha.example", "--key", &key]);
         let listed = beta.ok(&["sync", "peers", "list"]);
-        assert!(listed.contains("alpha.example\tpeer"), "{listed}");
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with("alpha.example  peer") && l.contains(&key)),
+            "{listed}"
+        );
 
         let out = beta.ok(&["sync", "pull", "--no-import"]);
         assert!(out.contains("not imported"), "{out}");
