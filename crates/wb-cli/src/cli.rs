@@ -224,6 +224,9 @@ another instance's bundle is refused.")]
         /// Export this instance's copy of another instance's rows instead.
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
+        /// Print the summary as JSON (shape in docs/workflow.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Verify a bundle (or each bundle of a directory of bundles) and apply it in one transaction.
     #[command(after_help = "\
@@ -253,6 +256,9 @@ skipped. If any is refused the exit status is 1 and the others stay imported.")]
         /// Pin the key of a bundle whose instance has no pin yet (as ssh's accept-new).
         #[arg(long)]
         accept_new_keys: bool,
+        /// Print what happened as JSON, one entry per bundle (shape in docs/workflow.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Export, pack and upload this instance's bundle to a hub.
     #[command(after_help = "\

@@ -256,9 +256,38 @@ async fn rows_change_and_go_away_and_peers_follow() {
         let key = alpha.ok(&["sync", "keygen"]);
         let bundle = alpha.dir.path().join("data/public_sync");
         let bundle = bundle.to_str().unwrap();
-        alpha.ok(&["sync", "export"]);
-        let out = beta.ok(&["sync", "import", bundle, "--key", key.trim()]);
-        assert!(out.contains("4 added"), "{out}");
+        let summary: Value =
+            serde_json::from_str(&alpha.ok(&["sync", "export", "--json"])).unwrap();
+        assert_eq!(summary["origin"], "alpha.example");
+        assert_eq!(summary["sequence"], 1);
+        assert_eq!(summary["files"], 4);
+        assert_eq!(summary["changed"], true);
+        let out: Value = serde_json::from_str(&beta.ok(&[
+            "sync",
+            "import",
+            bundle,
+            "--key",
+            key.trim(),
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(out["applied"], 1);
+        assert_eq!(out["bundles"][0]["result"], "applied");
+        assert_eq!(out["bundles"][0]["origin"], "alpha.example");
+        assert_eq!(out["bundles"][0]["counts"]["added"], 4);
+        assert_eq!(out["bundles"][0]["pinned_key"], key.trim());
+        // A refusal in JSON: its stable code, and a non-zero exit.
+        let refused = alpha
+            .cmd()
+            .args(["sync", "import", bundle, "--json"])
+            .assert()
+            .failure()
+            .get_output()
+            .stdout
+            .clone();
+        let refused: Value = serde_json::from_slice(&refused).unwrap();
+        assert_eq!(refused["refused"], 1);
+        assert_eq!(refused["bundles"][0]["refusal"]["code"], "own-bundle");
 
         // The rules: owner or admin; roles by admins; imported rows read-only.
         let err = alpha.fails(&[
