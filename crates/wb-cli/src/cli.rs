@@ -284,6 +284,9 @@ with `wb-hub token issue`); it is never written to sync_peers.txt.")]
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         timeout: u64,
+        /// Print the outcome as JSON (shape in docs/hub.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Download, verify (against the pinned keys) and import the latest bundle of every peer.
     #[command(after_help = "\
@@ -327,6 +330,9 @@ fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
             default_value_t = wb_syncfmt::bundle::Limits::default().max_files
         )]
         max_files: u64,
+        /// Print the outcome as JSON (shape in docs/hub.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Hubs and peers (sync_peers.txt) and the pinned keys of other instances.
     #[command(subcommand)]

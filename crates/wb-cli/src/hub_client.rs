@@ -341,15 +341,44 @@ fn describe(err: ClientError) -> anyhow::Error {
     }
 }
 
+/// What `wb sync push` was asked to do.
+pub struct PushOptions {
+    /// The hub: a URL or a name in `sync_peers.txt`.
+    pub hub: String,
+    /// Where the upload token is (else `WB_HUB_TOKEN`).
+    pub token_file: Option<PathBuf>,
+    /// Deadline and limits of the transfer.
+    pub config: ClientConfig,
+    /// Print the receipt as JSON.
+    pub json: bool,
+}
+
+/// What `wb sync pull` was asked to do.
+pub struct PullOptions {
+    /// Only the peers of this hub (a URL or a name in `sync_peers.txt`).
+    pub hub: Option<String>,
+    /// Verify only; import nothing.
+    pub no_import: bool,
+    /// Deadline and limits of each transfer.
+    pub config: ClientConfig,
+    /// Print the outcome as JSON.
+    pub json: bool,
+}
+
 pub async fn push(
     global: &Global,
     instance: &Instance,
     keys: &KeyStore,
     progress: &dyn Progress,
-    hub: &str,
-    token_file: Option<PathBuf>,
-    config: ClientConfig,
+    options: PushOptions,
 ) -> Result<()> {
+    let PushOptions {
+        hub,
+        token_file,
+        config,
+        json,
+    } = options;
+    let hub = hub.as_str();
     let registry = load_registry(global, instance).await?;
     let url = resolve_hub(&registry, hub)?;
     let token = read_token(token_file)?;
@@ -374,6 +403,15 @@ pub async fn push(
     })
     .await?
     .map_err(describe)?;
+    if json {
+        return crate::output::write_json(&serde_json::json!({
+            "instance": receipt.instance,
+            "sequence": receipt.sequence,
+            "hub": url,
+            "bytes": size,
+            "status": receipt.status,
+        }));
+    }
     let what = if receipt.status == "unchanged" {
         "already there, unchanged"
     } else {
@@ -392,10 +430,14 @@ pub async fn pull(
     instance: &Instance,
     keys: &KeyStore,
     progress: &dyn Progress,
-    hub: Option<String>,
-    no_import: bool,
-    config: ClientConfig,
+    options: PullOptions,
 ) -> Result<()> {
+    let PullOptions {
+        hub,
+        no_import,
+        config,
+        json,
+    } = options;
     let registry = load_registry(global, instance).await?;
     let only = hub.map(|h| resolve_hub(&registry, &h)).transpose()?;
     let mut targets = Vec::new();
@@ -419,6 +461,7 @@ pub async fn pull(
     let cache = global.dir.join(PULL_CACHE);
     let total = targets.len();
     let mut failures = Vec::new();
+    let mut reports = Vec::new();
     for (name, url, key) in targets {
         let result = pull_one(
             instance,
@@ -430,9 +473,24 @@ pub async fn pull(
             config.clone(),
         )
         .await;
-        if let Err(err) = result {
-            failures.push(err.context(escape_control(&name).into_owned()));
+        match result {
+            Ok(pulled) => {
+                if !json {
+                    println!("{}", escape_control(&pulled_line(&name, &pulled)));
+                }
+                reports.push(pulled_json(&name, &url, Ok(&pulled)));
+            }
+            Err(err) => {
+                reports.push(pulled_json(&name, &url, Err(&err)));
+                failures.push(err.context(escape_control(&name).into_owned()));
+            }
         }
+    }
+    if json {
+        crate::output::write_json(&serde_json::json!({
+            "peers": reports,
+            "failed": failures.len(),
+        }))?;
     }
     match failures.len() {
         0 => Ok(()),
@@ -465,7 +523,7 @@ async fn pull_one(
     (name, url, key): (&str, &str, &str),
     no_import: bool,
     config: ClientConfig,
-) -> Result<()> {
+) -> Result<PeerPulled> {
     let (peer, hub_url, pin, cache_root) = (
         name.to_owned(),
         url.to_owned(),
@@ -481,16 +539,13 @@ async fn pull_one(
     .await?
     .map_err(describe)?;
     let sequence = pulled.bundle.manifest.sequence;
-    let fetched = if pulled.downloaded {
-        "downloaded"
-    } else {
-        "unchanged on the hub, not downloaded"
-    };
+    let downloaded = pulled.downloaded;
     if no_import {
-        println!(
-            "{name} sequence {sequence}: {fetched}, signature verified; not imported (--no-import)"
-        );
-        return Ok(());
+        return Ok(PeerPulled {
+            sequence,
+            downloaded,
+            outcome: None,
+        });
     }
     let options = ImportOptions {
         expected_key: Some(key.to_owned()),
@@ -499,14 +554,90 @@ async fn pull_one(
     };
     let files = pulled.files().map_err(describe)?;
     let label = format!("{name} from {url}");
-    match import_files(instance, keys, &label, files, &options, progress).await? {
-        ImportOutcome::Applied { counts, .. } => println!(
+    let outcome = import_files(instance, keys, &label, files, &options, progress).await?;
+    Ok(PeerPulled {
+        sequence,
+        downloaded,
+        outcome: Some(outcome),
+    })
+}
+
+/// What pulling one peer did.
+struct PeerPulled {
+    /// The sequence of its bundle on the hub.
+    sequence: u64,
+    /// Whether it was downloaded (false: the hub answered "unchanged").
+    downloaded: bool,
+    /// The import, unless `--no-import`.
+    outcome: Option<ImportOutcome>,
+}
+
+/// One line of `wb sync pull` for a peer pulled.
+fn pulled_line(name: &str, pulled: &PeerPulled) -> String {
+    let sequence = pulled.sequence;
+    let fetched = if pulled.downloaded {
+        "downloaded"
+    } else {
+        "unchanged on the hub, not downloaded"
+    };
+    match &pulled.outcome {
+        None => format!(
+            "{name} sequence {sequence}: {fetched}, signature verified; not imported (--no-import)"
+        ),
+        Some(ImportOutcome::Applied { counts, .. }) => format!(
             "{name} sequence {sequence}: {fetched}, imported: {} added, {} updated, {} unchanged, {} retracted",
             counts.added, counts.updated, counts.unchanged, counts.retracted
         ),
-        ImportOutcome::AlreadyApplied { .. } => {
-            println!("{name} sequence {sequence}: {fetched}, already imported; nothing to do");
+        Some(ImportOutcome::AlreadyApplied { .. }) => {
+            format!("{name} sequence {sequence}: {fetched}, already imported; nothing to do")
         }
     }
-    Ok(())
+}
+
+/// One peer's entry of `wb sync pull --json` (docs/hub.md).
+fn pulled_json(
+    name: &str,
+    hub: &str,
+    pulled: Result<&PeerPulled, &anyhow::Error>,
+) -> serde_json::Value {
+    let mut entry = serde_json::json!({
+        "name": name, "hub": hub, "result": null, "sequence": null,
+        "downloaded": null, "counts": null, "error": null,
+    });
+    match pulled {
+        Ok(pulled) => {
+            entry["sequence"] = serde_json::json!(pulled.sequence);
+            entry["downloaded"] = serde_json::json!(pulled.downloaded);
+            entry["result"] = serde_json::json!(match &pulled.outcome {
+                None => "verified",
+                Some(ImportOutcome::Applied { .. }) => "imported",
+                Some(ImportOutcome::AlreadyApplied { .. }) => "already-imported",
+            });
+            if let Some(ImportOutcome::Applied { counts, .. }) = &pulled.outcome {
+                entry["counts"] = serde_json::json!({
+                    "added": counts.added,
+                    "updated": counts.updated,
+                    "unchanged": counts.unchanged,
+                    "retracted": counts.retracted,
+                });
+            }
+        }
+        Err(err) => {
+            let code = err
+                .chain()
+                .find_map(
+                    |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
+                        Some(wb_engine::EngineError::Refused { refusal, .. }) => {
+                            Some(refusal.code())
+                        }
+                        _ => None,
+                    },
+                )
+                .unwrap_or("error");
+            let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+            entry["result"] = serde_json::json!("failed");
+            entry["error"] = serde_json::json!({"code": code, "message": message.join(": ")});
+        }
+    }
+    entry
 }

@@ -165,10 +165,16 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             hub,
             token_file,
             timeout,
+            json,
         } => {
             let config = ClientConfig::default().with_timeout(Duration::from_secs(timeout));
-            crate::hub_client::push(global, instance, &keys, &progress, &hub, token_file, config)
-                .await?;
+            let options = crate::hub_client::PushOptions {
+                hub,
+                token_file,
+                config,
+                json,
+            };
+            crate::hub_client::push(global, instance, &keys, &progress, options).await?;
         }
         SyncCommand::Pull {
             hub,
@@ -176,6 +182,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             timeout,
             max_bytes,
             max_files,
+            json,
         } => {
             let mut limits = Limits::default();
             limits.max_files = max_files;
@@ -183,8 +190,13 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 .with_timeout(Duration::from_secs(timeout))
                 .with_max_download_bytes(max_bytes)
                 .with_limits(limits);
-            crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import, config)
-                .await?;
+            let options = crate::hub_client::PullOptions {
+                hub,
+                no_import,
+                config,
+                json,
+            };
+            crate::hub_client::pull(global, instance, &keys, &progress, options).await?;
         }
         SyncCommand::Peers(command) => crate::hub_client::peers(global, instance, command).await?,
     }

@@ -1152,8 +1152,23 @@ async fn push_and_pull_through_a_hub() {
             "{out}"
         );
         assert!(!beta.list("request").is_empty());
-        let out = beta.ok(&["sync", "pull"]);
-        assert!(out.contains("already imported"), "{out}");
+        let out: Value = serde_json::from_str(&beta.ok(&["sync", "pull", "--json"])).unwrap();
+        assert_eq!(out["failed"], 0);
+        assert_eq!(out["peers"][0]["name"], "alpha.example");
+        assert_eq!(out["peers"][0]["result"], "already-imported");
+        assert_eq!(out["peers"][0]["downloaded"], false);
+        let receipt: Value = serde_json::from_str(&alpha.ok(&[
+            "sync",
+            "push",
+            "--hub",
+            &hub,
+            "--token-file",
+            "token",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(receipt["instance"], "alpha.example");
+        assert_eq!(receipt["status"], "unchanged");
 
         // An unreachable hub is one clear line.
         handle.stop(false).await;
