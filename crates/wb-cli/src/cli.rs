@@ -701,7 +701,7 @@ fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 /// `--key`: a valid minisign one-line public key, checked when parsed.
-fn parse_public_key(text: &str) -> Result<String, String> {
+pub(crate) fn parse_public_key(text: &str) -> Result<String, String> {
     let text = text.trim();
     wb_crypto::PublicKey::from_minisign_base64(text)
         .map(|_| text.to_owned())

@@ -47,7 +47,7 @@ pinned for another origin is refused.")]
         #[arg(long, value_name = "URL")]
         url: String,
         /// The peer's public key (minisign one-line form, from its `wb sync keygen`).
-        #[arg(long, value_name = "PUBKEY")]
+        #[arg(long, value_name = "PUBKEY", value_parser = crate::cli::parse_public_key)]
         key: Option<String>,
         /// hub or peer.
         #[arg(long, value_enum, default_value = "peer")]
@@ -83,7 +83,7 @@ pin it, and with --reset-sequence forget the last sequence applied from it
         /// The origin (another instance's name).
         name: String,
         /// Its public key (minisign one-line form).
-        #[arg(long, value_name = "PUBKEY")]
+        #[arg(long, value_name = "PUBKEY", value_parser = crate::cli::parse_public_key)]
         key: String,
         /// Also forget the last sequence applied from this origin.
         #[arg(long)]

@@ -559,11 +559,26 @@ async fn operator_conveniences() {
         );
 
         // --key is checked when parsed, before anything is opened.
-        wb.cmd()
-            .args(["sync", "import", "somewhere", "--key", "RWQnotakey"])
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("not a public key"));
+        for args in [
+            &["sync", "import", "somewhere", "--key", "RWQnotakey"][..],
+            &[
+                "sync",
+                "peers",
+                "add",
+                "x.example",
+                "--url",
+                "ftp://x",
+                "--key",
+                "RWQnotakey",
+            ],
+            &["sync", "peers", "pin", "x.example", "--key", "RWQnotakey"],
+        ] {
+            wb.cmd()
+                .args(args)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains("not a public key"));
+        }
 
         // A closed pipe ends quietly: 1,000 members list to well over a
         // pipe's buffer, and the reader stops after 100 bytes.
