@@ -6,6 +6,7 @@
 )]
 
 mod bundle;
+mod conformance;
 mod corpus;
 mod file;
 mod manifest;
