@@ -82,6 +82,9 @@ pub fn generate() -> BTreeMap<String, Vec<u8>> {
         }
     }
     out.insert("index.json".to_owned(), index::render(&cases).into_bytes());
+    // Cases hold CRLF and other bytes git would normalise (the workspace's
+    // `*.sync.txt text eol=lf`): store every byte as it is.
+    out.insert(".gitattributes".to_owned(), b"* -text\n".to_vec());
     out
 }
 
