@@ -16,6 +16,8 @@ const U3: &str = "01936f3e-0000-7000-8000-000000000003";
 const R1: &str = "01936f3e-5c1a-7b2e-9a4d-2f0c1e8b7a65";
 /// A request of beta.example (case `i-beta-request`).
 const RB: &str = "01936f3e-0000-7000-8000-0000000000b1";
+/// beta.example's user (case `i-beta-request`).
+const BETA_USER: &str = "01936f3e-0000-7000-8000-0000000000b0";
 const C1: &str = "01936f3e-0000-7000-8000-0000000000c1";
 const I1: &str = "01936f3e-0000-7000-8000-0000000000e1";
 const V1: &str = "01936f3e-0000-7000-8000-0000000000f1";
@@ -580,15 +582,10 @@ fn public_key_cases(s: &mut Suite) {
     ed.extend_from_slice(&crate::TEST_KEY_ID);
     ed.extend_from_slice(&key.to_ed25519_bytes());
     s.public_key("k-algorithm", "the algorithm is Ed", with_line(&key_line(&ed)), Refuse("invalid-public-key"));
-    // Non-canonical base64: the last character carries non-zero padding bits.
-    let mut chars: Vec<char> = line.chars().collect();
-    let last = chars.len() - 1;
-    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let pos = alphabet.find(chars[last]).unwrap_or(0);
-    chars[last] = alphabet.chars().nth(pos ^ 1).unwrap_or('A');
-    let noncanonical: String = chars.into_iter().collect();
-    s.public_key("k-noncanonical-base64", "canonical base64: unused bits are zero", with_line(&noncanonical), Refuse("invalid-public-key"));
-    s.public_key("k-no-padding", "base64 with padding", with_line(line.trim_end_matches('=')), Refuse("invalid-public-key"));
+    // 42 bytes are 56 base64 characters with no padding and no spare bits.
+    s.public_key("k-padding-added", "exactly 56 base64 characters, no padding", with_line(&format!("{line}=")), Refuse("invalid-public-key"));
+    s.public_key("k-space-inside", "no whitespace inside the key", with_line(&format!("{} {}", &line[..28], &line[28..])), Refuse("invalid-public-key"));
+    s.public_key("k-surrounding-spaces", "spaces and tabs around the key on line 2 are ignored (as for --key)", with_line(&format!(" {line}\t")), Accept);
     s.public_key("k-url-alphabet", "the standard alphabet, not base64url", with_line(&line.replace('+', "-").replace('/', "_")).replace("\n", "\n") + if line.contains(['+', '/']) { "" } else { "-\n" }, Refuse("invalid-public-key"));
     let mut identity = [0u8; 32];
     identity[0] = 1;
@@ -857,6 +854,15 @@ fn bundle_verify_cases(s: &mut Suite) {
     };
     body_case(s, "v-vouch-signature-other-key", "the signature is made with the bundle's key", "vouch", V1, set(vo.clone(), "signature", json!(other_sig)), Refuse("bad-vouch-signature"));
     body_case(s, "v-vouch-signature-not-base64", "the signature is base64", "vouch", V1, set(vo.clone(), "signature", json!("not base64!")), Refuse("bad-vouch-signature"));
+    let canonical_sig = vo["signature"].as_str().unwrap_or_default().to_owned();
+    // 64 bytes: 86 characters and "==", the last character carrying 4 spare bits.
+    let mut spare: Vec<char> = canonical_sig.chars().collect();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let at = spare.len() - 3;
+    let pos = alphabet.find(spare[at]).unwrap_or(0);
+    spare[at] = alphabet.chars().nth(pos ^ 1).unwrap_or('A');
+    let spare: String = spare.into_iter().collect();
+    body_case(s, "v-vouch-signature-noncanonical", "canonical base64: the spare bits of the last character are zero", "vouch", V1, set(vo.clone(), "signature", json!(spare)), Refuse("bad-vouch-signature"));
     body_case(s, "v-vouch-signature-unpadded", "the signature is padded base64 (88 characters)", "vouch", V1, set(vo.clone(), "signature", json!(vo["signature"].as_str().unwrap_or_default().trim_end_matches('='))), Refuse("bad-vouch-signature"));
     for key in ["voucher_id", "subject_id", "signature", "created_at"] {
         body_case(s, &format!("v-vouch-missing-{}", key.replace('_', "-")), &format!("{key} is required"), "vouch", V1, without(vo.clone(), key), Refuse("invalid-body"));
@@ -873,10 +879,13 @@ fn bundle_verify_cases(s: &mut Suite) {
     actor(s, "v-actor-inviter", "an invite's inviter is a user of the bundle", "invite", I1, invite(U3, None, "pending"));
     actor(s, "v-actor-invitee", "an invite's invitee is a user of the bundle", "invite", I1, invite(U1, Some(U3), "accepted"));
     actor(s, "v-actor-voucher", "a vouch's voucher is a user of the bundle", "vouch", V1, vouch(INSTANCE, U3, U1));
-    body_case(s, "v-vouch-subject-elsewhere", "a vouch's subject may be a user not in the bundle (checked with local state, §7 step 8)", "vouch", V1, vouch(INSTANCE, U1, U3), Accept);
+    // Checked with local state only (§7 step 8): `requires` is for importers.
+    s.bundle("v-vouch-subject-elsewhere", "format.md §7 step 7", "a vouch's subject may be a user of another instance, not in the bundle", v, bundle(&users_and("vouch", V1, &vouch(INSTANCE, U1, BETA_USER))), Accept)
+        .requires = vec!["i-beta-request".into()];
     let mut r = users();
     r.insert(path("comment", C1), row("comment", C1, &comment(RB, U2)).into_bytes());
-    s.bundle("v-comment-request-elsewhere", "format.md §7 step 7", "a comment may be on a request not in the bundle (checked with local state, §7 step 8)", v, bundle(&r), Accept);
+    s.bundle("v-comment-request-elsewhere", "format.md §7 step 7", "a comment may be on a request of another instance, not in the bundle", v, bundle(&r), Accept)
+        .requires = vec!["i-beta-request".into()];
 }
 
 // ---------------------------------------------------------------- bundles: import
@@ -907,7 +916,7 @@ fn bundle_import_cases(s: &mut Suite) {
 
     // References to other instances' rows (§7 step 8).
     let mut beta = Files::new();
-    let beta_user = "01936f3e-0000-7000-8000-0000000000b0";
+    let beta_user = BETA_USER;
     beta.insert(path("user", beta_user), row_with("user", beta_user, "beta.example", "public", TS, &user("bea")).into_bytes());
     beta.insert(path("request", RB), row_with("request", RB, "beta.example", "public", TS, &request(beta_user)).into_bytes());
     s.bundle("i-beta-request", "format.md References", "beta.example's bundle with a request (signed by the test key)", i, bundle_by("beta.example", &test_key(), 1, &beta, None), Accept);
@@ -917,7 +926,7 @@ fn bundle_import_cases(s: &mut Suite) {
         .requires = vec!["i-beta-request".into()];
     s.bundle("i-reference-unknown-request", "format.md References", "a comment on a request neither in the bundle nor held is refused", i, bundle(&r), Refuse("unknown-reference"));
     let mut r = users();
-    r.insert(path("vouch", V1), row("vouch", V1, &vouch(INSTANCE, U1, "01936f3e-0000-7000-8000-0000000000b0")).into_bytes());
+    r.insert(path("vouch", V1), row("vouch", V1, &vouch(INSTANCE, U1, BETA_USER)).into_bytes());
     s.bundle("i-reference-held-subject", "format.md References", "a vouch for a user the importer holds (beta's) is accepted", i, bundle(&r), Accept)
         .requires = vec!["i-beta-request".into()];
     s.bundle("i-reference-unknown-subject", "format.md References", "a vouch for a user neither in the bundle nor held is refused", i, bundle(&r), Refuse("unknown-reference"));
