@@ -172,3 +172,79 @@ fn instance_name_rules_agree() {
         );
     }
 }
+
+/// The row examples of `docs/format.md` (the request of §2 and its author,
+/// the user of "Entity bodies") form a bundle an importer accepts: an
+/// implementation following the docs accepts the docs' own examples.
+#[tokio::test]
+async fn the_docs_examples_are_an_accepted_bundle() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"),
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            match current.take() {
+                Some(block) if block.starts_with("Entity: ") => rows.push(block),
+                Some(_) => {}
+                None => current = Some(String::new()),
+            }
+        } else if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    assert_eq!(rows.len(), 2, "the request of §2 and the user example");
+    let key = wb_crypto::SigningKey::generate().unwrap();
+    let public_key = key.public_key().to_minisign_base64();
+    let mut files = std::collections::BTreeMap::new();
+    for row in rows {
+        let file = wb_syncfmt::SyncFile::parse(row.as_bytes(), "docs/format.md").unwrap();
+        files.insert(file.relative_path(), row.into_bytes());
+    }
+    let manifest = wb_syncfmt::Manifest {
+        instance: "alpha.example".to_owned(),
+        public_key: public_key.clone(),
+        schema_version: wb_syncfmt::CURRENT_SCHEMA_VERSION,
+        sequence: 1,
+        files: files
+            .iter()
+            .map(|(path, bytes)| wb_syncfmt::ManifestEntry::for_bytes(path.clone(), bytes))
+            .collect(),
+    }
+    .to_text()
+    .unwrap();
+    let comment = wb_crypto::bundle_trusted_comment("alpha.example", 1).unwrap();
+    let signature = wb_crypto::sign_minisign(&key, manifest.as_bytes(), &comment);
+    files.insert("manifest.sync.txt".to_owned(), manifest.into_bytes());
+    files.insert("bundle.sig".to_owned(), signature.into_bytes());
+    let reader = BundleReader::from_files(files.clone(), &Limits::default()).unwrap();
+    let policy = KeyPolicy {
+        pinned: Some(public_key.clone()),
+        ..KeyPolicy::default()
+    };
+    let (_, bundle_rows) = verify_bundle(&reader, &policy, &NoProgress).unwrap();
+    assert_eq!((bundle_rows.users.len(), bundle_rows.requests.len()), (1, 1));
+
+    let db = TestDb::sqlite().await;
+    let instance = Instance::init(db.store.clone(), InstanceName::parse("local.example").unwrap())
+        .await
+        .unwrap();
+    let keys_dir = tempfile::tempdir().unwrap();
+    let options = ImportOptions {
+        expected_key: Some(public_key),
+        ..ImportOptions::default()
+    };
+    wb_engine::sync::import_files(
+        &instance,
+        &KeyStore::new(keys_dir.path().join("keys")),
+        "docs/format.md examples",
+        files,
+        &options,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+}

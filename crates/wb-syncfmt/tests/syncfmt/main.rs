@@ -8,6 +8,7 @@
 mod bundle;
 mod conformance;
 mod corpus;
+mod docs_examples;
 mod file;
 mod manifest;
 mod memory;
