@@ -73,12 +73,14 @@ fn main() -> ExitCode {
 /// rule broken (`docs/format.md` §7, "Refusal codes"), for tools to match.
 fn refusal_code(err: &anyhow::Error) -> String {
     err.chain()
-        .find_map(|cause| match cause.downcast_ref::<wb_engine::EngineError>() {
-            Some(wb_engine::EngineError::Refused { refusal, .. }) => {
-                Some(format!(" [{}]", refusal.code()))
-            }
-            _ => None,
-        })
+        .find_map(
+            |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
+                Some(wb_engine::EngineError::Refused { refusal, .. }) => {
+                    Some(format!(" [{}]", refusal.code()))
+                }
+                _ => None,
+            },
+        )
         .unwrap_or_default()
 }
 

@@ -11,7 +11,11 @@ fn read_tree(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let path = entry.path();
         if path.is_dir() {
             read_tree(&path, &rel, out);
@@ -28,8 +32,14 @@ fn checked_in_suite_equals_the_generator_output() {
     let mut on_disk = BTreeMap::new();
     read_tree(&dir, "", &mut on_disk);
     let generated = wb_conformance::generate();
-    let missing: Vec<_> = generated.keys().filter(|k| !on_disk.contains_key(*k)).collect();
-    let extra: Vec<_> = on_disk.keys().filter(|k| !generated.contains_key(*k)).collect();
+    let missing: Vec<_> = generated
+        .keys()
+        .filter(|k| !on_disk.contains_key(*k))
+        .collect();
+    let extra: Vec<_> = on_disk
+        .keys()
+        .filter(|k| !generated.contains_key(*k))
+        .collect();
     let differ: Vec<_> = generated
         .iter()
         .filter(|(k, v)| on_disk.get(*k).is_some_and(|d| d != *v))

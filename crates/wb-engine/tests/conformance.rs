@@ -54,7 +54,10 @@ fn every_verify_case_gives_its_expected_result() {
     let mut failures = Vec::new();
     for case in index["cases"].as_array().unwrap() {
         let path = suite_dir().join(case["path"].as_str().unwrap());
-        let got: Result<(), String> = match (case["kind"].as_str().unwrap(), case["layer"].as_str().unwrap()) {
+        let got: Result<(), String> = match (
+            case["kind"].as_str().unwrap(),
+            case["layer"].as_str().unwrap(),
+        ) {
             ("trusted-comment", _) => {
                 let text = std::fs::read_to_string(&path).unwrap();
                 TrustedComment::new(text)
@@ -81,14 +84,22 @@ fn every_verify_case_gives_its_expected_result() {
         };
         let want = expected(case);
         if got != want {
-            failures.push(format!("{}: expected {want:?}, got {got:?} ({})", case["id"], case["rule"]));
+            failures.push(format!(
+                "{}: expected {want:?}, got {got:?} ({})",
+                case["id"], case["rule"]
+            ));
         }
     }
     report(&failures);
 }
 
 /// Imports `case` (a bundle) into `instance`.
-async fn import(instance: &Instance, keys: &KeyStore, case: &Value, public_key: &str) -> Result<(), String> {
+async fn import(
+    instance: &Instance,
+    keys: &KeyStore,
+    case: &Value,
+    public_key: &str,
+) -> Result<(), String> {
     let options = ImportOptions {
         expected_key: (case["pinned"] == true).then(|| public_key.to_owned()),
         ..ImportOptions::default()
@@ -124,13 +135,18 @@ async fn run_imports(db_for: impl AsyncFn() -> Option<TestDb>, layers: &[&str]) 
         let keys = KeyStore::new(keys_dir.path().join("keys"));
         for required in case["requires"].as_array().unwrap() {
             let required = by_id[required.as_str().unwrap()];
-            import(&instance, &keys, required, public_key).await.unwrap();
+            import(&instance, &keys, required, public_key)
+                .await
+                .unwrap();
         }
         let before = db.snapshot().await;
         let got = import(&instance, &keys, case, public_key).await;
         let want = expected(case);
         if got != want {
-            failures.push(format!("{}: expected {want:?}, got {got:?} ({})", case["id"], case["rule"]));
+            failures.push(format!(
+                "{}: expected {want:?}, got {got:?} ({})",
+                case["id"], case["rule"]
+            ));
         } else if got.is_err() && db.snapshot().await != before {
             failures.push(format!("{}: refused, but the database changed", case["id"]));
         }
@@ -141,7 +157,11 @@ async fn run_imports(db_for: impl AsyncFn() -> Option<TestDb>, layers: &[&str]) 
 /// Every bundle case, through `import_bundle`, on SQLite.
 #[tokio::test]
 async fn every_bundle_case_imports_as_expected_on_sqlite() {
-    run_imports(async || Some(TestDb::sqlite().await), &["format", "verify", "import"]).await;
+    run_imports(
+        async || Some(TestDb::sqlite().await),
+        &["format", "verify", "import"],
+    )
+    .await;
 }
 
 /// The cases that need local state, on Postgres (when
@@ -160,8 +180,26 @@ fn instance_name_rules_agree() {
     let long = "a".repeat(253);
     let too_long = "a".repeat(254);
     for name in [
-        "a", "0", "alpha.example", "1alpha", "a-b.c-d", long.as_str(), too_long.as_str(), "",
-        "Alpha", ".a", "a.", "-a", "a-", "a..b", "a_b", "a/b", "a b", "é", "a.-b", "a-.b",
+        "a",
+        "0",
+        "alpha.example",
+        "1alpha",
+        "a-b.c-d",
+        long.as_str(),
+        too_long.as_str(),
+        "",
+        "Alpha",
+        ".a",
+        "a.",
+        "-a",
+        "a-",
+        "a..b",
+        "a_b",
+        "a/b",
+        "a b",
+        "é",
+        "a.-b",
+        "a-.b",
     ] {
         let format = wb_syncfmt::is_valid_instance_name(name);
         let model = InstanceName::parse(name).is_ok();
@@ -178,10 +216,9 @@ fn instance_name_rules_agree() {
 /// implementation following the docs accepts the docs' own examples.
 #[tokio::test]
 async fn the_docs_examples_are_an_accepted_bundle() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"))
+            .unwrap();
     let mut rows = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -226,12 +263,18 @@ async fn the_docs_examples_are_an_accepted_bundle() {
         ..KeyPolicy::default()
     };
     let (_, bundle_rows) = verify_bundle(&reader, &policy, &NoProgress).unwrap();
-    assert_eq!((bundle_rows.users.len(), bundle_rows.requests.len()), (1, 1));
+    assert_eq!(
+        (bundle_rows.users.len(), bundle_rows.requests.len()),
+        (1, 1)
+    );
 
     let db = TestDb::sqlite().await;
-    let instance = Instance::init(db.store.clone(), InstanceName::parse("local.example").unwrap())
-        .await
-        .unwrap();
+    let instance = Instance::init(
+        db.store.clone(),
+        InstanceName::parse("local.example").unwrap(),
+    )
+    .await
+    .unwrap();
     let keys_dir = tempfile::tempdir().unwrap();
     let options = ImportOptions {
         expected_key: Some(public_key),

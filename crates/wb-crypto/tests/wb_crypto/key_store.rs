@@ -244,10 +244,7 @@ fn key_files_line_ends_and_trailing_lines() -> TestResult {
     };
     for (secret_text, public_text) in [
         (secret.replace('\n', "\r\n"), public.replace('\n', "\r\n")),
-        (
-            secret.trim_end().to_owned(),
-            public.trim_end().to_owned(),
-        ),
+        (secret.trim_end().to_owned(), public.trim_end().to_owned()),
         (format!("{secret}\n\n"), format!("{public}\r\n\n")),
     ] {
         write(&secret_path, &secret_text)?;
@@ -256,10 +253,7 @@ fn key_files_line_ends_and_trailing_lines() -> TestResult {
         assert_eq!(store.load_public(INSTANCE)?, key.public_key());
     }
     write(&public_path, &public)?;
-    for bad in [
-        format!("{secret}more\n"),
-        secret.replacen('\n', "\n ", 1),
-    ] {
+    for bad in [format!("{secret}more\n"), secret.replacen('\n', "\n ", 1)] {
         write(&secret_path, &bad)?;
         assert!(store.load(INSTANCE).is_err(), "{bad:?} accepted");
     }

@@ -38,8 +38,8 @@ fn run(case: &Value) -> Result<(), String> {
                 .map_err(|e| e.kind().code().to_owned())
         }
         "bundle" => {
-            let reader = BundleReader::open(&path, &Limits::default())
-                .map_err(|e| e.code().to_owned())?;
+            let reader =
+                BundleReader::open(&path, &Limits::default()).map_err(|e| e.code().to_owned())?;
             for entry in reader.entries() {
                 entry.map_err(|e| e.code().to_owned())?;
             }
@@ -77,5 +77,10 @@ fn every_format_case_gives_its_expected_result() {
         }
     }
     assert!(ran >= 150, "only {ran} cases ran");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

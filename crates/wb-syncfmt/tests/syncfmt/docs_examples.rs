@@ -10,10 +10,9 @@ use wb_syncfmt::{Manifest, SyncFile, sha256_hex};
 /// The fenced code blocks of `docs/format.md` whose first line starts with
 /// `prefix`, each as the text of its lines, each ending in LF.
 pub fn doc_blocks(prefix: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"))
+            .unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -27,13 +26,20 @@ pub fn doc_blocks(prefix: &str) -> Vec<String> {
             block.push('\n');
         }
     }
-    blocks.into_iter().filter(|b| b.starts_with(prefix)).collect()
+    blocks
+        .into_iter()
+        .filter(|b| b.starts_with(prefix))
+        .collect()
 }
 
 #[test]
 fn the_row_examples_parse() {
     let rows = doc_blocks("Entity: ");
-    assert_eq!(rows.len(), 2, "the request of §2 and the user of Entity bodies");
+    assert_eq!(
+        rows.len(),
+        2,
+        "the request of §2 and the user of Entity bodies"
+    );
     for row in &rows {
         let file = SyncFile::parse(row.as_bytes(), "docs/format.md").unwrap();
         assert_eq!(file.to_text().unwrap(), *row, "the example is canonical");
@@ -43,7 +49,11 @@ fn the_row_examples_parse() {
 #[test]
 fn the_manifest_examples_parse_and_list_the_row_example() {
     let manifests = doc_blocks("Format: wb-sync-manifest");
-    assert_eq!(manifests.len(), 2, "the example of §4 and the empty bundle's");
+    assert_eq!(
+        manifests.len(),
+        2,
+        "the example of §4 and the empty bundle's"
+    );
     let row = &doc_blocks("Entity: request")[0];
     let listed = Manifest::parse(manifests[0].as_bytes(), "manifest.sync.txt").unwrap();
     assert_eq!(listed.files.len(), 1);
