@@ -2030,6 +2030,26 @@ fn bundle_format_cases(s: &mut Suite) {
         "unsupported-schema",
     );
 
+    // The one size limit small enough for a fixture: bundle.sig, 64 KiB.
+    let sig = sig_text(&full);
+    let padded = format!("{sig}{}", "\n".repeat(65_536 + 1 - sig.len()));
+    s.bundle(
+        "b-signature-too-large",
+        "format.md §5",
+        "bundle.sig is at most 64 KiB (65,536 bytes), checked before it is read",
+        f,
+        with_sig(full.clone(), padded),
+        Refuse("too-large"),
+    );
+    let at_limit = format!("{sig}{}", "\n".repeat(65_536 - sig.len()));
+    s.bundle(
+        "b-signature-at-limit",
+        "format.md §5",
+        "a bundle.sig of exactly 64 KiB is read (here: valid, then empty lines)",
+        Layer::Verify,
+        with_sig(full.clone(), at_limit),
+        Accept,
+    );
     let manifest = String::from_utf8(full["manifest.sync.txt"].clone()).unwrap_or_default();
     let m = bundle_with_manifest(
         &rows,
