@@ -2246,6 +2246,35 @@ fn bundle_verify_cases(s: &mut Suite) {
             Refuse("bad-signature"),
         );
     }
+    // Malleability: S + L verifies under lax Ed25519, never under strict.
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut line2 = b64.decode(&owned[1]).unwrap_or_default();
+        add_l(&mut line2[10 + 32..]);
+        let mut l = owned.clone();
+        l[1] = b64.encode(&line2);
+        s.bundle(
+            "v-sig-noncanonical-s",
+            "keys.md Signature",
+            "strict verification: S < L (here S + L, which lax verifiers accept)",
+            v,
+            with_sig(full.clone(), join(&l)),
+            Refuse("bad-signature"),
+        );
+        let mut short = b64.decode(&owned[1]).unwrap_or_default();
+        short.pop();
+        let mut l = owned.clone();
+        l[1] = b64.encode(&short);
+        s.bundle(
+            "v-sig-line2-short",
+            "keys.md Signature",
+            "line 2 decodes to 74 bytes",
+            v,
+            with_sig(full.clone(), join(&l)),
+            Refuse("bad-signature"),
+        );
+    }
     s.bundle(
         "v-sig-crlf",
         "keys.md Signature",
@@ -3011,6 +3040,20 @@ fn bundle_verify_cases(s: &mut Suite) {
         Accept,
     )
     .requires = vec!["i-beta-request".into()];
+}
+
+/// Adds the Ed25519 group order L to the 32-byte little-endian scalar `s`.
+fn add_l(s: &mut [u8]) {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (byte, l) in s.iter_mut().zip(L) {
+        let sum = u16::from(*byte) + u16::from(l) + carry;
+        *byte = (sum & 0xff) as u8;
+        carry = sum >> 8;
+    }
 }
 
 // ---------------------------------------------------------------- bundles: import
