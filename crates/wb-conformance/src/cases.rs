@@ -516,6 +516,30 @@ fn file_cases(s: &mut Suite) {
         row("user", U1, &json!({"\u{ff61}": 1, "😀": 2})),
     );
 
+    // Nesting: the top-level object and 126 arrays are 127 levels.
+    let nested = |levels: usize| {
+        let mut value = json!([]);
+        for _ in 2..levels {
+            value = json!([value]);
+        }
+        row("user", U1, &json!({ "a": value }))
+    };
+    ok(
+        s,
+        "f-valid-depth-127",
+        "format.md §5",
+        "JSON nesting of 127 levels (the top-level object counts)",
+        nested(127),
+    );
+    bad(
+        s,
+        "f-body-depth-128",
+        "format.md §5",
+        "JSON nesting of 128 levels or more is refused",
+        nested(128).into_bytes(),
+        "invalid-json",
+    );
+
     // Text rules.
     let mut utf8 = base.clone().into_bytes();
     let at = base.find("orchard").unwrap_or(0);
