@@ -3191,9 +3191,9 @@ fn bundle_import_cases(s: &mut Suite) {
     s.bundle(
         "i-beta-request",
         "format.md References",
-        "beta.example's bundle with a request (signed by the test key)",
+        "beta.example's bundle with a request (signed by beta's key, `beta_public_key`)",
         i,
-        bundle_by("beta.example", &test_key(), 1, &beta, None),
+        bundle_by("beta.example", &crate::beta_key(), 1, &beta, None),
         Accept,
     );
     let mut r = users();

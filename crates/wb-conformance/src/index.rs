@@ -125,6 +125,7 @@ pub(crate) fn render(cases: &[Case]) -> String {
         "instance": crate::INSTANCE,
         "importer": crate::IMPORTER,
         "public_key": crate::test_public_key(),
+        "beta_public_key": crate::beta_key().public_key().to_minisign_base64(),
         "test_key": {
             "seed_hex": hex(&crate::TEST_SEED),
             "key_id_hex": hex(&crate::TEST_KEY_ID),

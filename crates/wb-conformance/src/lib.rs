@@ -44,6 +44,20 @@ pub const OTHER_SEED: [u8; 32] = [0x17; 32];
 /// The key id of the second key.
 pub const OTHER_KEY_ID: [u8; 8] = *b"wbother!";
 
+/// The seed of beta.example's key: the instance whose bundle the reference
+/// cases require. An importer pins one key per instance, never one key for
+/// two, so beta signs with a key of its own.
+pub const BETA_SEED: [u8; 32] = [0x2b; 32];
+
+/// The key id of beta.example's key.
+pub const BETA_KEY_ID: [u8; 8] = *b"wbbeta!!";
+
+/// beta.example's signing key.
+#[must_use]
+pub fn beta_key() -> SigningKey {
+    SigningKey::from_seed(KeyId::from_bytes(BETA_KEY_ID), &BETA_SEED)
+}
+
 /// The suite's test signing key.
 #[must_use]
 pub fn test_key() -> SigningKey {
