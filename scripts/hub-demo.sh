@@ -26,7 +26,10 @@ hub instance add alpha.example --key "$alpha_key"
 hub instance add beta.example --key "$beta_key"
 hub token issue alpha.example > "$work/alpha.token"
 hub token issue beta.example > "$work/beta.token"
-hub serve --bind 127.0.0.1:0 > "$work/hub.out" 2> "$work/hub.log" &
+# The binary itself in the background (not the `hub` function, whose
+# subshell would be what $! names and the trap kills).
+"$target/debug/wb-hub" --database-url "sqlite://$work/hub.db" serve --bind 127.0.0.1:0 \
+    > "$work/hub.out" 2> "$work/hub.log" &
 hub_pid=$!
 trap 'kill $hub_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q 'http://' "$work/hub.out" 2>/dev/null && break; sleep 0.1; done

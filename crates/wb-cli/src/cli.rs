@@ -224,6 +224,9 @@ another instance's bundle is refused.")]
         /// Export this instance's copy of another instance's rows instead.
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
+        /// Print the summary as JSON (shape in docs/workflow.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Verify a bundle (or each bundle of a directory of bundles) and apply it in one transaction.
     #[command(after_help = "\
@@ -235,7 +238,8 @@ Examples:
 
 A bundle is accepted only under the key pinned for its instance. With no pin
 yet, name the key with --key (read it from the other operator) or pass
---accept-new-keys to pin the bundle's own key; either way it becomes the pin.
+--accept-new-keys to pin the bundle's own key; either way it becomes the pin
+(see `wb sync peers list`). A pin changes only with `wb sync peers pin`.
 Older bundles are refused, the same bundle again is a no-op.
 A directory of bundles is imported folder by folder, each in its own
 transaction and under the same rules (--accept-new-keys applies to each), in
@@ -252,6 +256,9 @@ skipped. If any is refused the exit status is 1 and the others stay imported.")]
         /// Pin the key of a bundle whose instance has no pin yet (as ssh's accept-new).
         #[arg(long)]
         accept_new_keys: bool,
+        /// Print what happened as JSON, one entry per bundle (shape in docs/workflow.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Export, pack and upload this instance's bundle to a hub.
     #[command(after_help = "\
@@ -277,11 +284,14 @@ with `wb-hub token issue`); it is never written to sync_peers.txt.")]
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         timeout: u64,
+        /// Print the outcome as JSON (shape in docs/hub.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Download, verify (against the pinned keys) and import the latest bundle of every peer.
     #[command(after_help = "\
 Examples:
-  wb sync pull                          (every peer in sync_peers.txt with a Key)
+  wb sync pull                          (every peer in sync_peers.txt with a pinned key)
   wb sync pull --hub hub.example        (only peers behind that hub)
   wb sync pull --no-import              (download and verify only)
   wb sync pull --timeout 60             (give up on a peer after a minute)
@@ -320,8 +330,11 @@ fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
             default_value_t = wb_syncfmt::bundle::Limits::default().max_files
         )]
         max_files: u64,
+        /// Print the outcome as JSON (shape in docs/hub.md).
+        #[arg(long)]
+        json: bool,
     },
-    /// Edit the peer registry, sync_peers.txt.
+    /// Hubs and peers (sync_peers.txt) and the pinned keys of other instances.
     #[command(subcommand)]
     Peers(crate::hub_client::PeersCommand),
 }
@@ -688,7 +701,7 @@ fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 /// `--key`: a valid minisign one-line public key, checked when parsed.
-fn parse_public_key(text: &str) -> Result<String, String> {
+pub(crate) fn parse_public_key(text: &str) -> Result<String, String> {
     let text = text.trim();
     wb_crypto::PublicKey::from_minisign_base64(text)
         .map(|_| text.to_owned())

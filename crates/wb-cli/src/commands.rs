@@ -268,7 +268,8 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
 }
 
 async fn load_fixtures(instance: &Instance, dir: &Path) -> Result<()> {
-    let summary = fixtures::load(instance, dir).await?;
+    let progress = crate::progress::TerminalProgress::default();
+    let summary = fixtures::load_with_progress(instance, dir, &progress).await?;
     println!(
         "loaded {} users, {} requests, {} comments, {} invites from {}",
         summary.users,

@@ -61,7 +61,7 @@ pub async fn print_scope_report_json(instance: &Instance, report: &ScopeReport) 
 }
 
 /// Writes `value` pretty-printed to stdout through [`JsonFormatter`].
-fn write_json(value: &Value) -> Result<()> {
+pub(crate) fn write_json(value: &Value) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     let mut writer = serde_json::Serializer::with_formatter(&mut stdout, JsonFormatter::new());
     serde::Serialize::serialize(value, &mut writer)?;

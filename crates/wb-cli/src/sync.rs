@@ -46,8 +46,13 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
         SyncCommand::Export {
             out,
             instance: origin,
+            json,
         } => {
             let origin = origin.map(|name| InstanceName::parse(&name)).transpose()?;
+            if origin.is_some() {
+                // A relay follows the pins: adopt the registry's Key lines.
+                crate::hub_client::load_registry(global, instance).await?;
+            }
             let out = match out {
                 Some(out) => global.dir.join(out),
                 None => default_export_dir(&global.dir, instance.name()),
@@ -59,6 +64,19 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                     instance.name(),
                     path.display()
                 );
+            }
+            if json {
+                print_json(&serde_json::json!({
+                    "origin": summary.origin.as_str(),
+                    "out": out.display().to_string(),
+                    "sequence": summary.sequence,
+                    "changed": summary.changed,
+                    "files": summary.files,
+                    "rendered": summary.rendered,
+                    "written": summary.written,
+                    "removed": summary.removed,
+                }))?;
+                return Ok(());
             }
             let what = if summary.changed {
                 format!("sequence {}", summary.sequence)
@@ -79,10 +97,13 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             bundle,
             key,
             accept_new_keys,
+            json,
         } => {
+            // Key lines of the registry are pins too: adopt them first.
+            crate::hub_client::load_registry(global, instance).await?;
             let dir = global.dir.join(&bundle);
             let options = ImportOptions {
-                expected_key: key,
+                expected_key: key.map(|k| k.trim().to_owned()),
                 accept_new_keys,
                 ..ImportOptions::default()
             };
@@ -95,12 +116,31 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                         dir.as_path()
                     };
                     import_set(
-                        instance, &keys, shown, &bundles, &others, &options, &progress,
+                        instance, &keys, shown, &bundles, &others, &options, &progress, json,
                     )
                     .await?;
                 }
                 BundleLocation::One(dir) => {
-                    let outcome = import_bundle(instance, &keys, &dir, &options, &progress).await?;
+                    let result = import_bundle(instance, &keys, &dir, &options, &progress).await;
+                    if json {
+                        let result = match result {
+                            Ok(outcome) => SetResult::Imported(outcome),
+                            Err(err) => SetResult::Refused(err),
+                        };
+                        let entry = set_entry_json(&dir, &result);
+                        print_json(&serde_json::json!({
+                            "bundles": [entry],
+                            "applied": u8::from(matches!(result, SetResult::Imported(ImportOutcome::Applied { .. }))),
+                            "already_imported": u8::from(matches!(result, SetResult::Imported(ImportOutcome::AlreadyApplied { .. }))),
+                            "skipped": 0,
+                            "refused": u8::from(matches!(result, SetResult::Refused(_))),
+                        }))?;
+                        if let SetResult::Refused(err) = result {
+                            return Err(err.into());
+                        }
+                        return Ok(());
+                    }
+                    let outcome = result?;
                     if let ImportOutcome::Applied {
                         key_created: Some(path),
                         ..
@@ -125,10 +165,16 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             hub,
             token_file,
             timeout,
+            json,
         } => {
             let config = ClientConfig::default().with_timeout(Duration::from_secs(timeout));
-            crate::hub_client::push(global, instance, &keys, &progress, &hub, token_file, config)
-                .await?;
+            let options = crate::hub_client::PushOptions {
+                hub,
+                token_file,
+                config,
+                json,
+            };
+            crate::hub_client::push(global, instance, &keys, &progress, options).await?;
         }
         SyncCommand::Pull {
             hub,
@@ -136,6 +182,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             timeout,
             max_bytes,
             max_files,
+            json,
         } => {
             let mut limits = Limits::default();
             limits.max_files = max_files;
@@ -143,10 +190,15 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 .with_timeout(Duration::from_secs(timeout))
                 .with_max_download_bytes(max_bytes)
                 .with_limits(limits);
-            crate::hub_client::pull(global, instance, &keys, &progress, hub, no_import, config)
-                .await?;
+            let options = crate::hub_client::PullOptions {
+                hub,
+                no_import,
+                config,
+                json,
+            };
+            crate::hub_client::pull(global, instance, &keys, &progress, options).await?;
         }
-        SyncCommand::Peers(command) => crate::hub_client::peers(global, command)?,
+        SyncCommand::Peers(command) => crate::hub_client::peers(global, instance, command).await?,
     }
     Ok(())
 }
@@ -177,8 +229,66 @@ fn outcome_lines(outcome: &ImportOutcome) -> (Option<String>, String) {
     }
 }
 
+/// Pretty JSON on stdout, with DEL, C1 and bidi controls escaped as
+/// everywhere `wb` prints JSON.
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    crate::output::write_json(value)
+}
+
+/// One bundle's entry of `wb sync import --json`.
+fn set_entry_json(dir: &std::path::Path, result: &SetResult) -> serde_json::Value {
+    let mut entry = serde_json::json!({
+        "dir": dir.display().to_string(),
+        "origin": null,
+        "result": null,
+        "sequence": null,
+        "counts": null,
+        "pinned_key": null,
+        "refusal": null,
+    });
+    let (origin, kind, sequence) = match result {
+        SetResult::Imported(ImportOutcome::Applied {
+            origin,
+            sequence,
+            counts,
+            pinned_key,
+            ..
+        }) => {
+            entry["counts"] = serde_json::json!({
+                "added": counts.added,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+                "retracted": counts.retracted,
+            });
+            entry["pinned_key"] = serde_json::json!(pinned_key);
+            (Some(origin.as_str()), "applied", Some(*sequence))
+        }
+        SetResult::Imported(ImportOutcome::AlreadyApplied { origin, sequence }) => {
+            (Some(origin.as_str()), "already-imported", Some(*sequence))
+        }
+        SetResult::Own => (None, "own", None),
+        SetResult::NotABundle => (None, "not-a-bundle", None),
+        SetResult::Refused(err) => {
+            let code = match err {
+                wb_engine::EngineError::Refused { refusal, .. } => refusal.code(),
+                _ => "error",
+            };
+            entry["refusal"] = serde_json::json!({"code": code, "message": err.to_string()});
+            (None, "refused", None)
+        }
+    };
+    entry["origin"] = serde_json::json!(origin);
+    entry["result"] = serde_json::json!(kind);
+    entry["sequence"] = serde_json::json!(sequence);
+    entry
+}
+
 /// `wb sync import DIR` on a directory of bundles: one line per folder, a
 /// summary, and an error (non-zero exit) when any bundle was refused.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "glue between the command line and the engine"
+)]
 async fn import_set(
     instance: &Instance,
     keys: &KeyStore,
@@ -187,8 +297,31 @@ async fn import_set(
     others: &[std::path::PathBuf],
     options: &ImportOptions,
     progress: &TerminalProgress,
+    json: bool,
 ) -> Result<()> {
     let report = import_bundle_set(instance, keys, bundles, others, options, progress).await?;
+    if json {
+        let entries: Vec<serde_json::Value> = report
+            .entries
+            .iter()
+            .map(|e| set_entry_json(&e.dir, &e.result))
+            .collect();
+        print_json(&serde_json::json!({
+            "bundles": entries,
+            "applied": report.applied(),
+            "already_imported": report.already_applied(),
+            "skipped": report.skipped(),
+            "refused": report.refused(),
+        }))?;
+        if report.refused() > 0 {
+            bail!(
+                "{} of the bundles in {} refused (nothing of them applied); the others stay imported",
+                report.refused(),
+                dir.display()
+            );
+        }
+        return Ok(());
+    }
     let mut key_created = None;
     for entry in &report.entries {
         let folder = entry.dir.file_name().map_or_else(
@@ -212,7 +345,6 @@ async fn import_set(
             SetResult::Own => format!("skipped: {}'s own bundle", instance.name()),
             SetResult::NotABundle => "skipped: not a bundle (no manifest.sync.txt)".to_owned(),
             SetResult::Refused(e) => format!("refused: {e}"),
-            other => format!("{other:?}"),
         };
         // Folder names and refusals come from the bundles' directory.
         println!(

@@ -256,9 +256,38 @@ async fn rows_change_and_go_away_and_peers_follow() {
         let key = alpha.ok(&["sync", "keygen"]);
         let bundle = alpha.dir.path().join("data/public_sync");
         let bundle = bundle.to_str().unwrap();
-        alpha.ok(&["sync", "export"]);
-        let out = beta.ok(&["sync", "import", bundle, "--key", key.trim()]);
-        assert!(out.contains("4 added"), "{out}");
+        let summary: Value =
+            serde_json::from_str(&alpha.ok(&["sync", "export", "--json"])).unwrap();
+        assert_eq!(summary["origin"], "alpha.example");
+        assert_eq!(summary["sequence"], 1);
+        assert_eq!(summary["files"], 4);
+        assert_eq!(summary["changed"], true);
+        let out: Value = serde_json::from_str(&beta.ok(&[
+            "sync",
+            "import",
+            bundle,
+            "--key",
+            key.trim(),
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(out["applied"], 1);
+        assert_eq!(out["bundles"][0]["result"], "applied");
+        assert_eq!(out["bundles"][0]["origin"], "alpha.example");
+        assert_eq!(out["bundles"][0]["counts"]["added"], 4);
+        assert_eq!(out["bundles"][0]["pinned_key"], key.trim());
+        // A refusal in JSON: its stable code, and a non-zero exit.
+        let refused = alpha
+            .cmd()
+            .args(["sync", "import", bundle, "--json"])
+            .assert()
+            .failure()
+            .get_output()
+            .stdout
+            .clone();
+        let refused: Value = serde_json::from_slice(&refused).unwrap();
+        assert_eq!(refused["refused"], 1);
+        assert_eq!(refused["bundles"][0]["refusal"]["code"], "own-bundle");
 
         // The rules: owner or admin; roles by admins; imported rows read-only.
         let err = alpha.fails(&[
@@ -530,11 +559,26 @@ async fn operator_conveniences() {
         );
 
         // --key is checked when parsed, before anything is opened.
-        wb.cmd()
-            .args(["sync", "import", "somewhere", "--key", "RWQnotakey"])
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains("not a public key"));
+        for args in [
+            &["sync", "import", "somewhere", "--key", "RWQnotakey"][..],
+            &[
+                "sync",
+                "peers",
+                "add",
+                "x.example",
+                "--url",
+                "ftp://x",
+                "--key",
+                "RWQnotakey",
+            ],
+            &["sync", "peers", "pin", "x.example", "--key", "RWQnotakey"],
+        ] {
+            wb.cmd()
+                .args(args)
+                .assert()
+                .code(2)
+                .stderr(predicate::str::contains("not a public key"));
+        }
 
         // A closed pipe ends quietly: 1,000 members list to well over a
         // pipe's buffer, and the reader stops after 100 bytes.
@@ -1091,8 +1135,9 @@ async fn push_and_pull_through_a_hub() {
             "{err}"
         );
         assert!(beta.list("request").is_empty());
+        // peers add never changes a pin; peers pin does, on purpose.
         beta.ok(&["sync", "peers", "remove", "alpha.example"]);
-        beta.ok(&[
+        let err = beta.fails(&[
             "sync",
             "peers",
             "add",
@@ -1102,8 +1147,16 @@ async fn push_and_pull_through_a_hub() {
             "--key",
             &key,
         ]);
+        assert!(err.contains("wb sync peers pin alpha.example"), "{err}");
+        beta.ok(&["sync", "peers", "add", "alpha.example", "--url", &hub]);
+        beta.ok(&["sync", "peers", "pin", "alpha.example", "--key", &key]);
         let listed = beta.ok(&["sync", "peers", "list"]);
-        assert!(listed.contains("alpha.example\tpeer"), "{listed}");
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with("alpha.example  peer") && l.contains(&key)),
+            "{listed}"
+        );
 
         let out = beta.ok(&["sync", "pull", "--no-import"]);
         assert!(out.contains("not imported"), "{out}");
@@ -1114,8 +1167,23 @@ async fn push_and_pull_through_a_hub() {
             "{out}"
         );
         assert!(!beta.list("request").is_empty());
-        let out = beta.ok(&["sync", "pull"]);
-        assert!(out.contains("already imported"), "{out}");
+        let out: Value = serde_json::from_str(&beta.ok(&["sync", "pull", "--json"])).unwrap();
+        assert_eq!(out["failed"], 0);
+        assert_eq!(out["peers"][0]["name"], "alpha.example");
+        assert_eq!(out["peers"][0]["result"], "already-imported");
+        assert_eq!(out["peers"][0]["downloaded"], false);
+        let receipt: Value = serde_json::from_str(&alpha.ok(&[
+            "sync",
+            "push",
+            "--hub",
+            &hub,
+            "--token-file",
+            "token",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(receipt["instance"], "alpha.example");
+        assert_eq!(receipt["status"], "unchanged");
 
         // An unreachable hub is one clear line.
         handle.stop(false).await;

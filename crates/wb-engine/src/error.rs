@@ -108,6 +108,13 @@ pub enum EngineError {
         /// Which rule, about which file, and what to do.
         refusal: crate::sync::verify::Refusal,
     },
+    /// A pin could not be set, changed or used as asked (`docs/peers.md`,
+    /// "Pins"). Nothing was changed.
+    #[error("{reason}")]
+    PinRefused {
+        /// What is wrong and which command would do it on purpose.
+        reason: String,
+    },
     /// Keys could not be created, loaded or used.
     #[error(transparent)]
     Crypto(#[from] wb_crypto::Error),

@@ -300,6 +300,16 @@ fn fixture_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads every fixture file of `dir` into `instance` in one transaction.
 pub async fn load(instance: &Instance, dir: &Path) -> Result<LoadSummary> {
+    load_with_progress(instance, dir, &crate::sync::NoProgress).await
+}
+
+/// [`load`], reporting its progress: one step per fixture file read and
+/// checked, then one for writing every row in one transaction.
+pub async fn load_with_progress(
+    instance: &Instance,
+    dir: &Path,
+    progress: &dyn crate::sync::Progress,
+) -> Result<LoadSummary> {
     let mut loader = Loader {
         instance,
         batch: Batch::default(),
@@ -307,9 +317,13 @@ pub async fn load(instance: &Instance, dir: &Path) -> Result<LoadSummary> {
         requests: HashMap::new(),
         clock: Timestamp::now(),
     };
-    for file in fixture_files(dir)? {
+    let files = fixture_files(dir)?;
+    progress.start("reading fixture files", files.len() as u64);
+    for file in files {
         loader.load_file(&file).await?;
+        progress.step();
     }
+    progress.finish();
     let batch = loader.batch;
     let summary = LoadSummary {
         users: batch.users.len(),
@@ -317,6 +331,9 @@ pub async fn load(instance: &Instance, dir: &Path) -> Result<LoadSummary> {
         comments: batch.comments.len(),
         invites: batch.invites.len(),
     };
+    progress.start("writing rows", 1);
     instance.store().insert_batch(&batch).await?;
+    progress.step();
+    progress.finish();
     Ok(summary)
 }

@@ -411,3 +411,44 @@ async fn profiles_are_edited_by_their_user_or_an_admin() {
         assert_eq!(same.updated_at, stored.updated_at);
     }
 }
+
+/// A progress that writes down what it was told.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl wb_engine::sync::Progress for Recorded {
+    fn start(&self, what: &str, total: u64) {
+        self.0.lock().unwrap().push(format!("start {what} {total}"));
+    }
+    fn step(&self) {
+        self.0.lock().unwrap().push("step".into());
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
+}
+
+#[tokio::test]
+async fn fixture_loads_report_their_progress() {
+    for db in TestDb::all().await {
+        let instance = Instance::init(db.store.clone(), name("alpha.example"))
+            .await
+            .unwrap();
+        let progress = Recorded::default();
+        let summary = fixtures::load_with_progress(&instance, &demo_fixtures(), &progress)
+            .await
+            .unwrap();
+        assert_eq!(summary.users, 4);
+        assert_eq!(
+            progress.0.into_inner().unwrap(),
+            [
+                "start reading fixture files 1",
+                "step",
+                "finish",
+                "start writing rows 1",
+                "step",
+                "finish"
+            ]
+        );
+    }
+}

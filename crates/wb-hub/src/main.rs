@@ -83,8 +83,16 @@ enum InstanceCommand {
         key: String,
     },
     /// List registered instances and their latest bundles.
-    #[command(after_help = "Example:\n  wb-hub instance list")]
-    List,
+    #[command(after_help = "\
+Examples:
+  wb-hub instance list
+  wb-hub instance list --json   (an array of {name, public_key, registered_at, bundle})")]
+    List {
+        /// Print JSON: an array of objects with name, public_key, registered_at, and bundle
+        /// (null, or sequence, manifest_sha256, size, etag, published_at).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,7 +206,29 @@ async fn run(cli: Cli) -> Result<()> {
                 instance.name, instance.public_key
             );
         }
-        Command::Instance(InstanceCommand::List) => {
+        Command::Instance(InstanceCommand::List { json: true }) => {
+            let items: Vec<serde_json::Value> = store
+                .listing()
+                .await?
+                .into_iter()
+                .map(|entry| {
+                    serde_json::json!({
+                        "name": entry.instance.name.as_str(),
+                        "public_key": entry.instance.public_key,
+                        "registered_at": entry.instance.registered_at.to_string(),
+                        "bundle": entry.bundle.map(|b| serde_json::json!({
+                            "sequence": b.sequence,
+                            "manifest_sha256": b.manifest_sha256,
+                            "size": b.size,
+                            "etag": b.etag,
+                            "published_at": b.published_at.to_string(),
+                        })),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+        Command::Instance(InstanceCommand::List { json: false }) => {
             for entry in store.listing().await? {
                 match entry.bundle {
                     Some(b) => println!(

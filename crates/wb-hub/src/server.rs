@@ -451,7 +451,7 @@ fn check_upload(
     key: &str,
     limits: &Limits,
 ) -> Result<(Vec<u8>, VerifiedBundle), Rejection> {
-    let files = archive::read_entries(body).map_err(|e| archive_rejection(&e))?;
+    let files = archive::read_entries_within(body, limits).map_err(|e| archive_rejection(&e))?;
     let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
     let verified = verify_files(files, instance, key, limits).map_err(|e| {
         let code = e.code();

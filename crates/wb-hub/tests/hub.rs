@@ -813,6 +813,14 @@ fn admin_commands_never_create_a_database_by_accident() {
     let out = hub_cmd().args(["instance", "list"]).assert().success();
     let listing = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(listing.contains("alpha.example"), "{listing}");
+    let out = hub_cmd()
+        .args(["instance", "list", "--json"])
+        .assert()
+        .success();
+    let listing: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(listing[0]["name"], "alpha.example");
+    assert_eq!(listing[0]["public_key"], key.as_str());
+    assert!(listing[0]["bundle"].is_null(), "{listing}");
 }
 
 #[actix_rt::test]

@@ -13,7 +13,10 @@ use wb_model::{
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{Batch, ImportBatch, ImportCounts, OriginState, References, Result, StoreError};
+use crate::{
+    Batch, ImportBatch, ImportCounts, ImportPin, OriginState, Pin, PinChange, References, Result,
+    StoreError,
+};
 
 type DbConn = <Db as sqlx::Database>::Connection;
 type DbQueryResult = <Db as sqlx::Database>::QueryResult;
@@ -591,6 +594,135 @@ pub(crate) async fn origin_state(
     row.as_ref().map(origin_from_row).transpose()
 }
 
+pub(crate) async fn origin_states(pool: &sqlx::Pool<Db>) -> Result<Vec<OriginState>> {
+    let rows = sqlx::query(
+        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at \
+         FROM sync_origins ORDER BY instance",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(origin_from_row).collect()
+}
+
+fn pin_from_row(row: &DbRow) -> Result<Pin> {
+    Ok(Pin {
+        instance: InstanceName::parse(&get_text(row, "instance")?)
+            .map_err(|e| corrupt("instance", e))?,
+        public_key: get_text(row, "public_key")?,
+        pinned_at: get_time(row, "pinned_at")?,
+        source: get_word(row, "pinned_by")?,
+    })
+}
+
+pub(crate) async fn pin(pool: &sqlx::Pool<Db>, instance: &InstanceName) -> Result<Option<Pin>> {
+    let row = sqlx::query(concat!(
+        "SELECT instance, public_key, pinned_at, pinned_by FROM sync_pins",
+        " WHERE instance = $1"
+    ))
+    .bind(instance.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(pin_from_row).transpose()
+}
+
+pub(crate) async fn pins(pool: &sqlx::Pool<Db>) -> Result<Vec<Pin>> {
+    let rows = sqlx::query(concat!(
+        "SELECT instance, public_key, pinned_at, pinned_by FROM sync_pins",
+        " ORDER BY instance"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(pin_from_row).collect()
+}
+
+/// The key pinned for `origin`, read inside a transaction that holds the
+/// origin's lock.
+async fn pinned_key_on(conn: &mut DbConn, origin: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, String>("SELECT public_key FROM sync_pins WHERE instance = $1")
+        .bind(origin)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Applies `change` on a transaction that holds its origin's lock, after
+/// checking that the pin is still `change.replaces` and that no other
+/// origin has the key. Returns whether the pin moved.
+async fn change_pin_on(conn: &mut DbConn, change: &PinChange) -> Result<bool> {
+    let origin = change.instance.as_str();
+    let found = pinned_key_on(conn, origin).await?;
+    // Already the wanted pin (say, two imports of one bundle pinning its
+    // key at once): nothing to change.
+    if found.as_deref() == Some(change.public_key.as_str()) {
+        return Ok(false);
+    }
+    if found != change.replaces {
+        return Err(StoreError::PinChanged {
+            instance: origin.to_owned(),
+            expected: change.replaces.clone(),
+            found,
+        });
+    }
+    let elsewhere: Option<String> = sqlx::query_scalar(
+        "SELECT instance FROM sync_pins WHERE public_key = $1 AND instance <> $2",
+    )
+    .bind(&change.public_key)
+    .bind(origin)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let pinned_elsewhere = |pinned_for: String| StoreError::KeyPinnedElsewhere {
+        key: change.public_key.clone(),
+        pinned_for,
+        wanted: origin.to_owned(),
+    };
+    if let Some(other) = elsewhere {
+        return Err(pinned_elsewhere(other));
+    }
+    // Another origin pinning the same key at this very moment (it holds
+    // its own origin's lock, not this one's) is stopped by the UNIQUE
+    // constraint.
+    sqlx::query(
+        "INSERT INTO sync_pins (instance, public_key, pinned_at, pinned_by) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (instance) DO UPDATE SET \
+         public_key = excluded.public_key, pinned_at = excluded.pinned_at, \
+         pinned_by = excluded.pinned_by",
+    )
+    .bind(origin)
+    .bind(&change.public_key)
+    .bind(change.at.unix_micros())
+    .bind(change.source.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Constraint { .. } => pinned_elsewhere("another origin".to_owned()),
+        other => other,
+    })?;
+    Ok(true)
+}
+
+pub(crate) async fn change_pin(pool: &sqlx::Pool<Db>, change: &PinChange) -> Result<Option<u64>> {
+    let origin = change.instance.as_str();
+    let mut tx = begin(pool).await?;
+    lock_origin(&mut tx, origin).await?;
+    change_pin_on(&mut tx, change).await?;
+    let mut forgotten = None;
+    if change.reset_sequence {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT last_sequence FROM sync_origins WHERE instance = $1")
+                .bind(origin)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM sync_origins WHERE instance = $1")
+            .bind(origin)
+            .execute(&mut *tx)
+            .await?;
+        forgotten = applied
+            .map(|applied| u64::try_from(applied).map_err(|e| corrupt("last_sequence", e)))
+            .transpose()?;
+    }
+    tx.commit().await?;
+    Ok(forgotten)
+}
+
 fn origin_from_row(row: &DbRow) -> Result<OriginState> {
     let sequence: i64 = row.try_get("last_sequence")?;
     Ok(OriginState {
@@ -971,18 +1103,58 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
     let state = &batch.state;
     let origin = state.instance.as_str();
     let sequence = sequence_i64(state.last_sequence)?;
-    let mut tx = begin(pool).await?;
-    let applied: Option<i64> =
-        sqlx::query_scalar("SELECT last_sequence FROM sync_origins WHERE instance = $1")
-            .bind(origin)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(applied) = applied.filter(|applied| *applied >= sequence) {
-        return Err(StoreError::StaleSequence {
+    if batch.pin.key() != state.public_key {
+        return Err(StoreError::PinChanged {
             instance: origin.to_owned(),
-            applied: u64::try_from(applied).unwrap_or_default(),
-            offered: state.last_sequence,
+            expected: Some(state.public_key.clone()),
+            found: Some(batch.pin.key().to_owned()),
         });
+    }
+    let mut tx = begin(pool).await?;
+    // First the origin's lock, then, under it, everything the import was
+    // verified against: the pin and the high-water mark may have moved
+    // since the caller read them.
+    lock_origin(&mut tx, origin).await?;
+    match &batch.pin {
+        ImportPin::Pinned(key) => {
+            let found = pinned_key_on(&mut tx, origin).await?;
+            if found.as_deref() != Some(key.as_str()) {
+                return Err(StoreError::PinChanged {
+                    instance: origin.to_owned(),
+                    expected: Some(key.clone()),
+                    found,
+                });
+            }
+        }
+        ImportPin::Change(change) => {
+            if change.instance != state.instance || change.reset_sequence {
+                return Err(corrupt("pin change", "not for this import's origin"));
+            }
+            change_pin_on(&mut tx, change).await?;
+        }
+    }
+    let applied = sqlx::query(
+        "SELECT last_sequence, manifest_sha256 FROM sync_origins WHERE instance = $1",
+    )
+    .bind(origin)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = applied {
+        let applied: i64 = row.try_get("last_sequence")?;
+        let digest = get_text(&row, "manifest_sha256")?;
+        if applied == sequence && digest == state.manifest_sha256 {
+            return Err(StoreError::AlreadyApplied {
+                instance: origin.to_owned(),
+                sequence: state.last_sequence,
+            });
+        }
+        if applied >= sequence {
+            return Err(StoreError::StaleSequence {
+                instance: origin.to_owned(),
+                applied: u64::try_from(applied).unwrap_or_default(),
+                offered: state.last_sequence,
+            });
+        }
     }
 
     let mut counts = ImportCounts::default();

@@ -72,6 +72,43 @@ pub enum StoreError {
         /// The sequence offered.
         offered: u64,
     },
+    /// The very bundle being applied was applied already (by another
+    /// import of the same origin that got there first): nothing to do.
+    #[error("bundle sequence {sequence} of {instance} is already applied")]
+    AlreadyApplied {
+        /// The origin.
+        instance: String,
+        /// The sequence.
+        sequence: u64,
+    },
+    /// An origin's pin is not the one a change or an import expected: it
+    /// was set or changed meanwhile (compare-and-set failed).
+    #[error(
+        "the pin of {instance} changed meanwhile: expected {}, found {}; nothing was changed, run the command again",
+        expected.as_deref().unwrap_or("no pin"),
+        found.as_deref().unwrap_or("no pin")
+    )]
+    PinChanged {
+        /// The origin.
+        instance: String,
+        /// The key expected to be pinned (`None`: no pin).
+        expected: Option<String>,
+        /// The key pinned (`None`: no pin).
+        found: Option<String>,
+    },
+    /// A key is already pinned for another origin: one key speaks for one
+    /// origin only.
+    #[error(
+        "key {key} is already pinned for {pinned_for}; one key cannot be pinned for two origins ({wanted} too)"
+    )]
+    KeyPinnedElsewhere {
+        /// The key.
+        key: String,
+        /// The origin it is pinned for.
+        pinned_for: String,
+        /// The origin it was to be pinned for as well.
+        wanted: String,
+    },
     /// A stored value does not parse as its domain type (a corrupted row).
     #[error("stored {what} is invalid: {detail}")]
     Corrupt {

@@ -97,7 +97,8 @@ pub struct Batch {
 pub struct OriginState {
     /// The other instance.
     pub instance: InstanceName,
-    /// Its pinned public key (minisign one-line form).
+    /// The key that signed the bundle applied last (minisign one-line
+    /// form), kept to relay that bundle. Not a pin: see [`Pin`].
     pub public_key: String,
     /// The sequence of the last bundle applied.
     pub last_sequence: u64,
@@ -109,11 +110,139 @@ pub struct OriginState {
     pub imported_at: Timestamp,
 }
 
+/// How a pin came to be (column `sync_pins.pinned_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PinSource {
+    /// Carried over by migration 0006 from the key an earlier import
+    /// recorded (trust on first use, as earlier versions did).
+    Migrated,
+    /// Adopted from a `Key:` line of `sync_peers.txt`.
+    Registry,
+    /// `wb sync peers add NAME --key KEY`.
+    PeersAdd,
+    /// `wb sync peers pin NAME --key KEY`.
+    PeersPin,
+    /// `wb sync import --key KEY` for an origin without a pin.
+    ImportKey,
+    /// `wb sync import --accept-new-keys` for an origin without a pin.
+    AcceptNew,
+    /// A key rotation statement that verified against the old pin.
+    Rotation,
+}
+
+impl PinSource {
+    /// The word stored in the database (and shown by `wb sync peers list`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PinSource::Migrated => "migrated",
+            PinSource::Registry => "registry",
+            PinSource::PeersAdd => "peers-add",
+            PinSource::PeersPin => "peers-pin",
+            PinSource::ImportKey => "import-key",
+            PinSource::AcceptNew => "accept-new",
+            PinSource::Rotation => "rotation",
+        }
+    }
+}
+
+impl std::fmt::Display for PinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PinSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        [
+            PinSource::Migrated,
+            PinSource::Registry,
+            PinSource::PeersAdd,
+            PinSource::PeersPin,
+            PinSource::ImportKey,
+            PinSource::AcceptNew,
+            PinSource::Rotation,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == s)
+        .ok_or_else(|| format!("unknown pin source {s:?}"))
+    }
+}
+
+/// The key pinned for another instance: the only key whose bundles of that
+/// origin are imported (table `sync_pins`, the one source of truth for
+/// pins; see `docs/peers.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The other instance.
+    pub instance: InstanceName,
+    /// Its key, minisign one-line form. No other origin has this key.
+    pub public_key: String,
+    /// When it was pinned.
+    pub pinned_at: Timestamp,
+    /// How.
+    pub source: PinSource,
+}
+
+/// A change of an origin's pin, made compare-and-set: it applies only if
+/// the origin's pin is still [`PinChange::replaces`] (see
+/// [`Store::change_pin`], and [`ImportPin::Change`] inside an import, e.g.
+/// a first pin or a key rotation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinChange {
+    /// The origin.
+    pub instance: InstanceName,
+    /// The key this change replaces: `None` when the origin must not have
+    /// a pin yet.
+    pub replaces: Option<String>,
+    /// The key to pin.
+    pub public_key: String,
+    /// How it is pinned.
+    pub source: PinSource,
+    /// When.
+    pub at: Timestamp,
+    /// Also forget the origin's high-water mark (its `sync_origins` row:
+    /// last applied sequence, manifest digest, signature), so that the
+    /// next bundle of any sequence is accepted. Its rows stay.
+    pub reset_sequence: bool,
+}
+
+/// What an import requires of the origin's pin, checked inside its
+/// transaction after the origin is locked (see [`Store::apply_import`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportPin {
+    /// The bundle was verified against this pinned key, which must still
+    /// be the origin's pin.
+    Pinned(String),
+    /// The bundle was verified against a key this import pins: the first
+    /// pin of an origin (`replaces: None`) or a move from an old key to a
+    /// new one (`replaces: Some(old)`, a rotation). Applied with the rows,
+    /// compare-and-set. Its `reset_sequence` must be false.
+    Change(PinChange),
+}
+
+impl ImportPin {
+    /// The key the origin is pinned to once the import is applied.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        match self {
+            ImportPin::Pinned(key) => key,
+            ImportPin::Change(change) => &change.public_key,
+        }
+    }
+}
+
 /// One verified bundle, ready to apply (see [`Store::apply_import`]).
 #[derive(Clone, Debug)]
 pub struct ImportBatch {
     /// The origin's state after this import.
     pub state: OriginState,
+    /// The pin the bundle was verified against, or the pin it sets; its
+    /// key must be `state.public_key`.
+    pub pin: ImportPin,
     /// Every user of the bundle (origin = `state.instance`).
     pub users: Vec<User>,
     /// Every request of the bundle.
@@ -241,6 +370,19 @@ pub(crate) async fn run_migrations(
         .iter()
         .filter(|m| !applied.contains(&m.version))
         .count())
+}
+
+/// The Postgres advisory lock key of an origin's sync state: FNV-1a (64
+/// bits) of a fixed prefix and the name. Stable across versions and
+/// processes (every `wb` and test sharing a database must agree); two names
+/// that collide merely share a lock.
+fn origin_lock_key(origin: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"wb sync origin ".iter().chain(origin.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// Runs the same backend function on whichever pool the store holds.
@@ -565,12 +707,45 @@ impl Store {
         on_backend!(self, origin_state(instance))
     }
 
+    /// Every origin something was imported from, by name.
+    pub async fn origin_states(&self) -> Result<Vec<OriginState>> {
+        on_backend!(self, origin_states())
+    }
+
+    /// The pin of `instance`, if it has one.
+    pub async fn pin(&self, instance: &InstanceName) -> Result<Option<Pin>> {
+        on_backend!(self, pin(instance))
+    }
+
+    /// Every pin, by origin name.
+    pub async fn pins(&self) -> Result<Vec<Pin>> {
+        on_backend!(self, pins())
+    }
+
+    /// Sets, moves or confirms a pin, compare-and-set, in one transaction
+    /// that holds the origin's import lock (so it never interleaves with an
+    /// import of that origin): refuses with [`StoreError::PinChanged`]
+    /// unless the pin is still `change.replaces` (or already the new key,
+    /// which changes nothing), and with
+    /// [`StoreError::KeyPinnedElsewhere`] if the key is another origin's
+    /// pin. With `reset_sequence`, forgets the origin's high-water mark and
+    /// returns the sequence forgotten.
+    pub async fn change_pin(&self, change: &PinChange) -> Result<Option<u64>> {
+        on_backend!(self, change_pin(change))
+    }
+
     /// Applies a verified bundle in one transaction: inserts new rows,
     /// replaces rows whose `updated_at` is newer, leaves the rest, retracts
     /// rows of the origin the bundle no longer holds, and records the
-    /// origin's new state. Refuses ([`StoreError::StaleSequence`]) unless the
-    /// bundle's sequence is higher than the applied one, checked inside the
-    /// transaction so concurrent imports cannot both apply.
+    /// origin's new state.
+    ///
+    /// Imports of one origin are serialised: the transaction first takes
+    /// the origin's lock (a transaction-scoped advisory lock on Postgres;
+    /// SQLite's `BEGIN IMMEDIATE` already admits one writer), then checks,
+    /// under it, the pin ([`ImportBatch::pin`]; [`StoreError::PinChanged`],
+    /// [`StoreError::KeyPinnedElsewhere`]) and the high-water mark: the very
+    /// bundle applied last is [`StoreError::AlreadyApplied`], any other
+    /// sequence not above the applied one [`StoreError::StaleSequence`].
     pub async fn apply_import(&self, batch: &ImportBatch) -> Result<ImportCounts> {
         on_backend!(self, apply_import(batch))
     }
@@ -895,6 +1070,12 @@ mod sqlite {
         pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Serialises writers of one origin's sync state: nothing to do, as a
+    /// transaction begun with `BEGIN IMMEDIATE` is the only writer.
+    async fn lock_origin(_conn: &mut DbConn, _origin: &str) -> sqlx::Result<()> {
+        Ok(())
+    }
+
     /// Runs the journal read `sql` (bound to `limit`). One statement reads
     /// one consistent snapshot, and SQLite has one writer at a time, so
     /// every entry numbered below the last one read is visible.
@@ -956,6 +1137,19 @@ mod postgres {
 
     async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
         pool.begin().await
+    }
+
+    /// Serialises writers of one origin's sync state (imports and pin
+    /// changes): a transaction-scoped advisory lock keyed by the origin's
+    /// name, taken before anything is read. A concurrent import of the same
+    /// origin waits here until this transaction ends, then reads the pin
+    /// and high-water mark this one committed.
+    async fn lock_origin(conn: &mut DbConn, origin: &str) -> sqlx::Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(crate::origin_lock_key(origin))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 
     /// Runs the journal read `sql` (bound to `limit`) so that it sees every

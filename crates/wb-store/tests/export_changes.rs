@@ -25,7 +25,10 @@ use wb_model::{
     Comment, EntityKind, InstanceName, Invite, Request, SyncScope, User, Uuid, Vouch, new_id,
 };
 use wb_store::testing::TestDb;
-use wb_store::{Batch, Changes, ImportBatch, ImportCounts, OriginState, RowHead, Store};
+use wb_store::{
+    Batch, Changes, ImportBatch, ImportCounts, ImportPin, OriginState, PinChange, PinSource,
+    RowHead, Store,
+};
 
 /// More entries than any test makes: `export_changes` then lists them all.
 const ALL: usize = 1_000;
@@ -37,6 +40,15 @@ fn gamma() -> InstanceName {
 /// Bundle number `sequence` of `origin`, holding exactly `rows`.
 fn bundle(origin: InstanceName, sequence: u64, rows: Batch) -> ImportBatch {
     ImportBatch {
+        // Pins the key on the first import, keeps it on the next ones.
+        pin: ImportPin::Change(PinChange {
+            instance: origin.clone(),
+            replaces: None,
+            public_key: "RWQ".into(),
+            source: PinSource::AcceptNew,
+            at: at(100),
+            reset_sequence: false,
+        }),
         state: OriginState {
             instance: origin,
             public_key: "RWQ".into(),

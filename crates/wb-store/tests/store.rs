@@ -434,6 +434,14 @@ async fn an_import_colliding_with_another_origins_id_names_the_row_and_writes_no
         // The 30th row reuses the local user's id.
         users[29].id = local.id;
         let batch = wb_store::ImportBatch {
+            pin: wb_store::ImportPin::Change(wb_store::PinChange {
+                instance: beta.clone(),
+                replaces: None,
+                public_key: "RWQ".into(),
+                source: wb_store::PinSource::AcceptNew,
+                at: at(7),
+                reset_sequence: false,
+            }),
             state: wb_store::OriginState {
                 instance: beta.clone(),
                 public_key: "RWQ".into(),
@@ -464,5 +472,6 @@ async fn an_import_colliding_with_another_origins_id_names_the_row_and_writes_no
             "nothing written"
         );
         assert_eq!(db.store.origin_state(&beta).await.unwrap(), None);
+        assert_eq!(db.store.pin(&beta).await.unwrap(), None, "nor pinned");
     }
 }

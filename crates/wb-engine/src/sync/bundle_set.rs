@@ -107,7 +107,6 @@ pub fn locate_bundles(dir: &Path) -> Result<BundleLocation> {
 
 /// What happened to one folder of a set.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum SetResult {
     /// [`import_bundle`] applied it, or found it applied already.
     Imported(ImportOutcome),

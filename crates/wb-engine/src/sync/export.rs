@@ -856,6 +856,32 @@ async fn export_copy(
             format!("nothing was imported from {origin}; import one of its bundles first"),
         )
     })?;
+    // Relay only what the pin still vouches for: after `wb sync peers pin`
+    // moved the pin (a lost or compromised key), the bundle applied last
+    // under the old key is not passed on.
+    match store.pin(origin).await? {
+        Some(pin) if pin.public_key == state.public_key => {}
+        Some(pin) => {
+            return Err(refused(
+                out,
+                format!(
+                    "the bundle of {origin} applied last (sequence {}) is signed by key {}, but \
+                     the key pinned for {origin} is now {}; import a bundle signed by the pinned \
+                     key before relaying {origin}",
+                    state.last_sequence, state.public_key, pin.public_key
+                ),
+            ));
+        }
+        None => {
+            return Err(refused(
+                out,
+                format!(
+                    "{origin} has no pinned key, so its rows are not relayed; pin it with `wb \
+                     sync peers pin {origin} --key KEY`"
+                ),
+            ));
+        }
+    }
     let public = |scope: SyncScope| scope == SyncScope::Public;
     let mut files = Vec::new();
     let fail = |e: String| refused(out, e);

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use wb_crypto::KeyStore;
 use wb_model::{InstanceName, Timestamp, Uuid};
-use wb_store::{ImportBatch, ImportCounts, OriginState, StoreError};
+use wb_store::{
+    ImportBatch, ImportCounts, ImportPin, OriginState, PinChange, PinSource, StoreError,
+};
 use wb_syncfmt::bundle::{BundleReader, Limits, MAX_SIGNATURE_BYTES};
 use wb_syncfmt::{EntityKind, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, sha256_hex};
 
@@ -39,7 +41,7 @@ pub enum ImportOutcome {
         sequence: u64,
         /// Rows added, updated, unchanged, retracted.
         counts: ImportCounts,
-        /// Set when this import pinned the origin's key for the first time.
+        /// Set when this import pinned the origin's key (it had no pin).
         pinned_key: Option<String>,
         /// Set when this import created this instance's own signing key.
         key_created: Option<std::path::PathBuf>,
@@ -136,13 +138,51 @@ async fn import_reader(
     }
     let store = instance.store();
     let state = store.origin_state(&named).await?;
+    // The pin in the database is the one source of truth (docs/peers.md).
+    let pin = store.pin(&named).await?;
     let policy = KeyPolicy {
-        pinned: state.as_ref().map(|s| s.public_key.clone()),
+        pinned: pin.as_ref().map(|p| p.public_key.clone()),
         expected: options.expected_key.clone(),
         accept_new: options.accept_new_keys,
     };
     let signed = check_signature(reader, &policy).map_err(|e| refused(location, e))?;
     let origin = signed.origin.clone();
+    let import_pin = match signed.key_decision {
+        KeyDecision::Pinned => ImportPin::Pinned(signed.public_key.clone()),
+        KeyDecision::NewPin => {
+            if let Some(other) = store
+                .pins()
+                .await?
+                .into_iter()
+                .find(|p| p.public_key == signed.public_key)
+            {
+                return Err(refused(
+                    location,
+                    Refusal::new(
+                        "key-pinned-elsewhere",
+                        Some(MANIFEST_FILE_NAME),
+                        format!(
+                            "the bundle of {origin} is signed by key {}, which is pinned for {}; \
+                             one key cannot be pinned for two origins, refusing it",
+                            signed.public_key, other.instance
+                        ),
+                    ),
+                ));
+            }
+            ImportPin::Change(PinChange {
+                instance: origin.clone(),
+                replaces: None,
+                public_key: signed.public_key.clone(),
+                source: if options.expected_key.is_some() {
+                    PinSource::ImportKey
+                } else {
+                    PinSource::AcceptNew
+                },
+                at: Timestamp::now(),
+                reset_sequence: false,
+            })
+        }
+    };
     if let Some(state) = &state {
         if signed.sequence == state.last_sequence && signed.manifest_sha256 == state.manifest_sha256
         {
@@ -177,6 +217,7 @@ async fn import_reader(
     let pinned_key =
         (signed.key_decision == KeyDecision::NewPin).then(|| signed.public_key.clone());
     let batch = ImportBatch {
+        pin: import_pin,
         state: OriginState {
             instance: origin.clone(),
             public_key: signed.public_key,
@@ -191,17 +232,44 @@ async fn import_reader(
         invites: rows.invites,
         vouches: rows.vouches,
     };
-    let counts = store.apply_import(&batch).await.map_err(|e| match e {
-        StoreError::StaleSequence { .. } => refused(
-            location,
-            Refusal::new(
-                "stale-sequence",
-                None,
-                format!("{e}: another import applied first"),
-            ),
-        ),
-        other => EngineError::Store(other),
-    })?;
+    // The store checks the pin and the sequence again, under the origin's
+    // lock: another import or pin change may have come first.
+    let counts = match store.apply_import(&batch).await {
+        Ok(counts) => counts,
+        Err(StoreError::AlreadyApplied { .. }) => {
+            return Ok(ImportOutcome::AlreadyApplied {
+                origin,
+                sequence: signed.sequence,
+            });
+        }
+        Err(e @ StoreError::StaleSequence { .. }) => {
+            return Err(refused(
+                location,
+                Refusal::new(
+                    "stale-sequence",
+                    None,
+                    format!("{e}: another import applied first"),
+                ),
+            ));
+        }
+        Err(e @ StoreError::KeyPinnedElsewhere { .. }) => {
+            return Err(refused(
+                location,
+                Refusal::new(
+                    "key-pinned-elsewhere",
+                    Some(MANIFEST_FILE_NAME),
+                    e.to_string(),
+                ),
+            ));
+        }
+        Err(e @ StoreError::PinChanged { .. }) => {
+            return Err(refused(
+                location,
+                Refusal::new("pin-changed", None, e.to_string()),
+            ));
+        }
+        Err(other) => return Err(EngineError::Store(other)),
+    };
     let (_, key_created) = instance_key(keys, instance.name())?;
     Ok(ImportOutcome::Applied {
         origin,
@@ -214,7 +282,7 @@ async fn import_reader(
 
 /// The quick answer to re-importing the bundle applied last: its manifest
 /// has the applied sequence and SHA-256 and its `bundle.sig` is byte for
-/// byte the signature verified then, with the same key as pinned (and as
+/// byte the signature verified then, with the key pinned now (and
 /// expected, if a key is expected). Then nothing in the directory can
 /// change the database, so its files are not walked, read or hashed.
 ///
@@ -252,8 +320,10 @@ async fn already_applied(
     let Some(state) = instance.store().origin_state(&origin).await? else {
         return Ok(None);
     };
+    let pinned = instance.store().pin(&origin).await?;
     let same = manifest.sequence == state.last_sequence
         && manifest.public_key == state.public_key
+        && pinned.is_some_and(|pin| pin.public_key == manifest.public_key)
         && options
             .expected_key
             .as_ref()

@@ -22,6 +22,7 @@ mod codec;
 mod export;
 mod import;
 pub mod peers;
+pub mod pins;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! The peer registry, `sync_peers.txt` in the instance directory: which
-//! hubs this instance talks to and which peers it trusts, with each peer's
-//! pinned public key. Token secrets never live here.
+//! hubs this instance talks to and which peers it pulls. Token secrets never
+//! live here, nor do pins any more: those are in the database
+//! (`crate::sync::pins`); a `Key:` line is still read (see [`Peer::key`]).
 //!
 //! The file is a sequence of stanzas in the same header style as the sync
 //! format, separated by blank lines (specified in `docs/peers.md`):
@@ -14,7 +15,6 @@
 //! Name: beta.example
 //! Kind: peer
 //! URL: https://hub.example
-//! Key: RWQ...
 //! ```
 //!
 //! Parsing is strict and names the line of every problem (unknown or
@@ -84,8 +84,10 @@ pub struct Peer {
     pub kind: PeerKind,
     /// The hub URL (for a peer: the hub it publishes to).
     pub url: String,
-    /// The pinned public key (minisign one-line form); peers need one to be
-    /// pulled.
+    /// A `Key:` line read from the file (minisign one-line form). Pins
+    /// live in the database now (`crate::sync::pins`): a `Key:` line is
+    /// still read, adopted as the pin of a peer that has none and refused
+    /// if it disagrees with the pin, and never written again.
     pub key: Option<String>,
 }
 
@@ -310,7 +312,8 @@ impl PeerRegistry {
         }
     }
 
-    /// The registry as text, in its one written form.
+    /// The registry as text, in its one written form. `Key:` lines are
+    /// not written: pins live in the database (see [`Peer::key`]).
     #[must_use]
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -327,9 +330,6 @@ impl PeerRegistry {
                 "Name: {}\nKind: {}\nURL: {}\n",
                 peer.name, peer.kind, peer.url
             ));
-            if let Some(key) = &peer.key {
-                out.push_str(&format!("Key: {key}\n"));
-            }
         }
         if !self.trailing_comments.is_empty() {
             if !out.is_empty() {
@@ -369,6 +369,14 @@ impl PeerRegistry {
             peer,
         });
         Ok(())
+    }
+
+    /// Forgets the `Key:` line of the entry `name`, if it has one (the pin
+    /// in the database now decides; see [`Peer::key`]).
+    pub fn clear_key(&mut self, name: &str) {
+        if let Some(stanza) = self.stanzas.iter_mut().find(|s| s.peer.name == name) {
+            stanza.peer.key = None;
+        }
     }
 
     /// Removes the entry `name` (with its comments).
@@ -417,6 +425,53 @@ impl Drop for RegistryLock {
     }
 }
 
+/// The registry of one instance directory, read under its lock (see
+/// [`lock_registry`]): change it, do what must happen with it (set a pin in
+/// the database), then [`LockedRegistry::save`] it. Dropping it without
+/// saving leaves the file as it was and releases the lock.
+pub struct LockedRegistry {
+    _lock: RegistryLock,
+    instance_dir: PathBuf,
+    /// The registry as read; changes are written by [`LockedRegistry::save`].
+    pub registry: PeerRegistry,
+}
+
+impl LockedRegistry {
+    /// Writes the registry atomically (temporary file, flush, rename) and
+    /// releases the lock.
+    ///
+    /// # Errors
+    ///
+    /// I/O.
+    pub fn save(self) -> Result<(), PeerError> {
+        let path = self.instance_dir.join(PEERS_FILE);
+        let tmp = self.instance_dir.join(format!(".{PEERS_FILE}.tmp"));
+        {
+            let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+            file.write_all(self.registry.to_text().as_bytes())
+                .map_err(io_err(&tmp))?;
+            file.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(())
+    }
+}
+
+/// Takes the lock of the registry of `instance_dir` and reads it.
+///
+/// # Errors
+///
+/// The lock is held, the file is malformed, or I/O.
+pub fn lock_registry(instance_dir: &Path) -> Result<LockedRegistry, PeerError> {
+    let lock = RegistryLock::acquire(instance_dir)?;
+    let registry = PeerRegistry::load(instance_dir)?;
+    Ok(LockedRegistry {
+        _lock: lock,
+        instance_dir: instance_dir.to_owned(),
+        registry,
+    })
+}
+
 /// Edits the registry of `instance_dir` under its lock: loads it, applies
 /// `change`, and writes the result atomically (temporary file, flush,
 /// rename) if `change` succeeded.
@@ -428,18 +483,9 @@ pub fn edit_registry<T>(
     instance_dir: &Path,
     change: impl FnOnce(&mut PeerRegistry) -> Result<T, PeerError>,
 ) -> Result<T, PeerError> {
-    let _lock = RegistryLock::acquire(instance_dir)?;
-    let mut registry = PeerRegistry::load(instance_dir)?;
-    let result = change(&mut registry)?;
-    let path = instance_dir.join(PEERS_FILE);
-    let tmp = instance_dir.join(format!(".{PEERS_FILE}.tmp"));
-    {
-        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(registry.to_text().as_bytes())
-            .map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    let mut locked = lock_registry(instance_dir)?;
+    let result = change(&mut locked.registry)?;
+    locked.save()?;
     Ok(result)
 }
 
@@ -471,7 +517,11 @@ mod tests {
             registry.get("beta.example").unwrap().key.as_deref(),
             Some(KEY)
         );
-        assert_eq!(registry.to_text(), text);
+        // Rewritten without its Key line: pins live in the database.
+        assert_eq!(
+            registry.to_text(),
+            text.replace(&format!("Key: {KEY}\n"), "")
+        );
     }
 
     #[test]

@@ -296,6 +296,18 @@ fn decide_key(
     let offered = manifest.public_key.as_str();
     let mismatch =
         |code, message: String| Err(Refusal::new(code, Some(MANIFEST_FILE_NAME), message));
+    if let (Some(expected), Some(pinned)) = (&policy.expected, &policy.pinned)
+        && expected != pinned
+    {
+        return mismatch(
+            "key-mismatch",
+            format!(
+                "the key expected for {origin} is {expected}, but key {pinned} is pinned for \
+                 {origin}; refusing the bundle (to change the pin on purpose: `wb sync peers pin \
+                 {origin} --key {expected}`)"
+            ),
+        );
+    }
     if let Some(expected) = &policy.expected
         && expected != offered
     {
