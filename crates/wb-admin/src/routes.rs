@@ -57,6 +57,8 @@ pub fn app(
                 .route(web::get().to(invites_page))
                 .route(web::post().to(create_invite)),
         )
+        .service(resource("/status").route(web::get().to(crate::status::status_page)))
+        .service(resource("/export").route(web::post().to(crate::status::export_now)))
         .service(resource("/scope").route(web::post().to(toggle_scope)))
         .service(resource("/acting-user").route(web::post().to(choose_acting_user)))
         .service(resource("/logout").route(web::post().to(logout)))
@@ -82,7 +84,7 @@ fn local_path(back: Option<&str>, fallback: &str) -> String {
     }
 }
 
-fn here(req: &HttpRequest) -> String {
+pub(crate) fn here(req: &HttpRequest) -> String {
     req.uri()
         .path_and_query()
         .map_or_else(|| req.path().to_owned(), ToString::to_string)
@@ -92,7 +94,7 @@ fn here(req: &HttpRequest) -> String {
 /// text field.
 const ACTING_MENU_MAX: u32 = 200;
 
-async fn frame(
+pub(crate) async fn frame(
     state: &AdminState,
     session: &Session,
     section: Section,

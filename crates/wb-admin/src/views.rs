@@ -699,3 +699,82 @@ pub(crate) fn invites_page(
         },
     )
 }
+
+pub(crate) fn status_page(
+    frame: &Frame,
+    sequence: u64,
+    view: &crate::status::StatusView,
+) -> Markup {
+    use crate::status::KeyView;
+    layout(
+        frame,
+        "Sync status",
+        html! {
+            h2 { "This instance's key" }
+            @match &view.key {
+                None => p { "Unknown: this server was started without the instance directory." },
+                Some(KeyView::Missing(why)) => p { (why) },
+                Some(KeyView::Present { key_id, public_key }) => {
+                    dl {
+                        dt { "Key id" } dd { code id="key-id" { (key_id) } }
+                        dt { "Public key (what peers pin)" }
+                        dd { input type="text" id="public-key" readonly value=(public_key)
+                            aria-label="Public key, one line, to copy"; }
+                    }
+                }
+            }
+            h2 { "Last export" }
+            dl {
+                dt { "Sequence" } dd id="export-sequence" {
+                    @if sequence == 0 { "none yet" } @else { (sequence) }
+                }
+                @if let Some(export) = &view.export {
+                    dt { "Directory" } dd { code { (export.dir) } }
+                    dt { "Written" } dd {
+                        @if let Some(at) = &export.written { (when(at)) } @else { "no bundle there" }
+                    }
+                    dt { "Files" } dd id="export-files" {
+                        @if let Some(files) = export.files { (files) } @else { "—" }
+                    }
+                }
+            }
+            p { "Rows made public since reach peers with the next export, once it is pushed \
+                 (" code { "wb sync push" } ") or fetched from this directory." }
+            form method="post" action="/export" {
+                (hidden_csrf(frame))
+                button type="submit" { "Export now" }
+            }
+            h2 { "Peers" }
+            @if let Some(err) = &view.registry_error {
+                p role="alert" { "The peer registry cannot be read: " (err) }
+            }
+            @if view.origins.is_empty() {
+                p { "No peers: none is registered, pinned or imported from." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Peer" }
+                        th scope="col" { "Pinned key" }
+                        th scope="col" { "Last imported" }
+                    } }
+                    tbody {
+                        @for origin in &view.origins {
+                            tr {
+                                td { (origin.name)
+                                    @if let Some(kind) = &origin.kind { " " span.origin { "(" (kind.to_string()) ")" } }
+                                    @if let Some(url) = &origin.url { br; span.origin { (url) } } }
+                                td { @if let Some(pin) = &origin.pin {
+                                        code { (pin.public_key) } br;
+                                        span.origin { "pinned " (when(&pin.pinned_at)) " (" (pin.source) ")" }
+                                    } @else { "not pinned" } }
+                                td { @if let Some(applied) = &origin.applied {
+                                        "sequence " (applied.last_sequence) ", " (when(&applied.imported_at))
+                                    } @else { "nothing yet" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -253,7 +253,15 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
             output::print_list(instance, entity.into(), json).await?;
         }
         Command::Serve { bind, public } => {
-            wb_admin::serve(instance.clone(), wb_admin::ServeConfig { bind, public }).await?;
+            wb_admin::serve(
+                instance.clone(),
+                wb_admin::ServeConfig {
+                    bind,
+                    public,
+                    instance_dir: Some(global.dir.clone()),
+                },
+            )
+            .await?;
         }
         Command::Init { .. }
         | Command::Migrate

@@ -133,6 +133,7 @@ async fn a_real_browser_reads_a_badge_and_toggles_it() {
         let config = ServeConfig {
             bind: "127.0.0.1:0".parse().expect("an address"),
             public: false,
+            instance_dir: Some(dir.path().join("instance")),
         };
         let server = AdminServer::bind(demo.instance.clone(), &config).expect("bind");
         let login_url = server.login_url().to_owned();

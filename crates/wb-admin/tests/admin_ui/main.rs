@@ -6,3 +6,4 @@ mod common;
 mod http;
 mod lists;
 mod scale;
+mod status;
