@@ -25,7 +25,7 @@ main{padding:0 1rem 2rem;max-width:70rem}\
 table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #ddd}\
 .badge{display:inline;padding:0 .3rem;border:0;border-left:.3rem solid;font-size:.85em;font-weight:600;\
-text-transform:uppercase;letter-spacing:.03em;cursor:default}\
+cursor:default}\
 .badge.public{border-color:#2e7d32;color:#1b4d1e}\
 .badge.private{border-color:#555;color:#333}\
 .badge.held{border-color:#a86b00;color:#5c3b00}\
