@@ -2048,16 +2048,22 @@ async fn list_ids_and_rows<T: Send + Unpin>(
 /// rows after or before the cursor, one more to learn whether the page has
 /// a neighbour on that side, one row past the other end for the other
 /// neighbour, and the count.
-pub(crate) async fn list_page<T: Send + Unpin>(
-    pool: &sqlx::Pool<Db>,
+/// What [`list_page`] lists: a kind, how its rows decode, and their ids.
+struct ListOf<T> {
     kind: EntityKind,
+    decode: fn(&DbRow) -> Result<T>,
+    id_of: fn(&T) -> Uuid,
+}
+
+async fn list_page<T: Send + Unpin>(
+    pool: &sqlx::Pool<Db>,
+    of: ListOf<T>,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
-    decode: fn(&DbRow) -> Result<T>,
-    id_of: fn(&T) -> Uuid,
 ) -> Result<crate::ListPage<T>> {
+    let ListOf { kind, decode, id_of } = of;
     let sql = list_sql(kind);
     let params = FilterParams::of(local, filter);
     let size = size.clamp(1, crate::MAX_PAGE_SIZE);
@@ -2117,7 +2123,7 @@ pub(crate) async fn list_users(
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<User>> {
-    list_page(pool, EntityKind::User, local, filter, cursor, size, user_from_row, |u| u.id).await
+    list_page(pool, ListOf { kind: EntityKind::User, decode: user_from_row, id_of: |u| u.id }, local, filter, cursor, size).await
 }
 
 pub(crate) async fn list_requests(
@@ -2127,7 +2133,7 @@ pub(crate) async fn list_requests(
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Request>> {
-    list_page(pool, EntityKind::Request, local, filter, cursor, size, request_from_row, |r| r.id).await
+    list_page(pool, ListOf { kind: EntityKind::Request, decode: request_from_row, id_of: |r| r.id }, local, filter, cursor, size).await
 }
 
 pub(crate) async fn list_comments(
@@ -2137,7 +2143,7 @@ pub(crate) async fn list_comments(
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Comment>> {
-    list_page(pool, EntityKind::Comment, local, filter, cursor, size, comment_from_row, |c| c.id).await
+    list_page(pool, ListOf { kind: EntityKind::Comment, decode: comment_from_row, id_of: |c| c.id }, local, filter, cursor, size).await
 }
 
 pub(crate) async fn list_invites(
@@ -2147,7 +2153,7 @@ pub(crate) async fn list_invites(
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Invite>> {
-    list_page(pool, EntityKind::Invite, local, filter, cursor, size, invite_from_row, |i| i.id).await
+    list_page(pool, ListOf { kind: EntityKind::Invite, decode: invite_from_row, id_of: |i| i.id }, local, filter, cursor, size).await
 }
 
 pub(crate) async fn list_vouches(
@@ -2157,7 +2163,7 @@ pub(crate) async fn list_vouches(
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Vouch>> {
-    list_page(pool, EntityKind::Vouch, local, filter, cursor, size, vouch_from_row, |v| v.id).await
+    list_page(pool, ListOf { kind: EntityKind::Vouch, decode: vouch_from_row, id_of: |v| v.id }, local, filter, cursor, size).await
 }
 
 /// How many comments each of `ids` has (requests without comments are

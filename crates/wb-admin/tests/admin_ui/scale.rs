@@ -34,7 +34,7 @@ async fn big_instance(db: &TestDb) -> Instance {
         .expect("init");
     let now = Timestamp::now();
     let scope = |i: usize, every: usize| {
-        if i % every == 0 {
+        if i.is_multiple_of(every) {
             SyncScope::Private
         } else {
             SyncScope::Public
