@@ -225,7 +225,14 @@ pub(crate) fn list_controls(list: &ListView, what: &str) -> Markup {
 fn pager(list: &ListView, what: &str) -> Markup {
     html! {
         nav.pager aria-label=(format!("Pages of {what}")) {
-            span id="list-count" { (list.total) " " (what) " match; " (list.shown) " shown." }
+            span id="list-count" {
+                @if list.total == 1 {
+                    "1 " (what.strip_suffix('s').unwrap_or(what)) " matches; "
+                } @else {
+                    (list.total) " " (what) " match; "
+                }
+                (list.shown) " shown."
+            }
             @if let Some(href) = &list.previous { a rel="prev" href=(href) { "← Previous page" } }
             @if let Some(href) = &list.next { a rel="next" href=(href) { "Next page →" } }
         }

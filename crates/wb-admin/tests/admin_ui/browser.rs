@@ -250,6 +250,16 @@ async fn wait_for_contains(client: &Client, css: &str, needle: &str) -> String {
     }
 }
 
+/// Saves the page as `DIR/<name>.png` when `WB_ADMIN_SCREENSHOTS=DIR` is set
+/// (`scripts/admin-screenshots.sh`).
+async fn shoot(client: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("WB_ADMIN_SCREENSHOTS") {
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::create_dir_all(&dir).expect("the screenshot directory");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("save it");
+    }
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -299,6 +309,7 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
         // Paging: 124 requests, 50 a page; next, then previous.
         let count = wait_for_contains(&client, "#list-count", "124 requests match").await;
         assert_eq!(count, "124 requests match; 50 shown.", "{}", demo.label);
+        shoot(&client, "requests").await;
         click(&client, "a[rel=next]").await;
         wait_for_contains(&client, "a[rel=prev]", "Previous").await;
         let url = client.current_url().await.expect("url");
@@ -337,8 +348,8 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             .await
             .expect("choose held back");
         click(&client, "form.filters button").await;
-        let count = wait_for_contains(&client, "#list-count", "1 requests match").await;
-        assert_eq!(count, "1 requests match; 1 shown.");
+        let count = wait_for_contains(&client, "#list-count", "1 request matches").await;
+        assert_eq!(count, "1 request matches; 1 shown.");
         let sewing = demo.request("Sewing machine for a day").await;
         let reason = client
             .find(Locator::Css(&format!(
@@ -351,6 +362,7 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             .await
             .expect("text");
         assert_eq!(reason, "its author @chloe is private");
+        shoot(&client, "requests-held").await;
 
         // Toggle from the filtered page: back on the same filtered page.
         click(&client, &format!("#scope-request-{} button", sewing.id)).await;
@@ -371,6 +383,7 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             demo.request_scope("Sewing machine for a day").await,
             SyncScope::Private
         );
+        shoot(&client, "requests-after-toggle").await;
 
         // Add a member.
         click(&client, "nav a[href='/users']").await;
@@ -386,6 +399,17 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
         let flash = wait_for_contains(&client, ".flash", "Member zed added").await;
         assert!(flash.contains("Member zed added"), "{flash}");
         demo.instance.local_user("zed").await.expect("zed exists");
+        shoot(&client, "users").await;
+        for page in ["comments", "vouches"] {
+            click(&client, &format!("nav a[href='/{page}']")).await;
+            let title = if page == "comments" {
+                "Comments"
+            } else {
+                "Vouches"
+            };
+            assert_eq!(wait_for_text(&client, "h1", title).await, title);
+            shoot(&client, page).await;
+        }
 
         // The status page, and Export now.
         click(&client, "nav a[href='/status']").await;
@@ -409,6 +433,7 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             .await
             .expect("text");
         assert_eq!(key_id.len(), 16, "{key_id}");
+        shoot(&client, "status").await;
 
         client.close().await.expect("close the browser");
         drop(driver);

@@ -93,7 +93,7 @@ async fn filters_by_scope_origin_and_text_and_refuse_nonsense() {
         client.log_in(&state.login_path()).await;
 
         let held = client.get("/requests?effective=held").await;
-        assert!(held.body.contains("1 requests match"), "{}", held.body);
+        assert!(held.body.contains("1 request matches"), "{}", held.body);
         assert!(held.body.contains(SEWING));
         let shared = client.get("/requests?effective=shared").await;
         assert!(!shared.body.contains(SEWING));
@@ -106,9 +106,9 @@ async fn filters_by_scope_origin_and_text_and_refuse_nonsense() {
         let elsewhere = client.get("/requests?origin=beta.example").await;
         assert!(elsewhere.body.contains("0 requests match"));
         let by_author = client.get("/requests?q=CHLOE").await;
-        assert!(by_author.body.contains(SEWING) && by_author.body.contains("1 requests match"));
+        assert!(by_author.body.contains(SEWING) && by_author.body.contains("1 request matches"));
         let users = client.get("/users?own=private").await;
-        assert!(users.body.contains("1 users match"), "chloe only");
+        assert!(users.body.contains("1 user matches"), "chloe only");
         // The chosen filters show in the form.
         assert!(
             held.body.contains(r#"<option value="held" selected>"#),
