@@ -60,12 +60,28 @@ fn main() -> ExitCode {
             // Causes quote input (file names, hub messages, field values):
             // shown, never obeyed by the terminal.
             eprintln!(
-                "error: {}",
-                wb_model::text::escape_control(&dedup_causes(&causes).join(": "))
+                "error: {}{}",
+                wb_model::text::escape_control(&dedup_causes(&causes).join(": ")),
+                refusal_code(&err)
             );
             ExitCode::FAILURE
         }
     }
+}
+
+/// ` [code]` when the error is a refused bundle: the stable code of the
+/// rule broken (`docs/format.md` §7, "Refusal codes"), for tools to match.
+fn refusal_code(err: &anyhow::Error) -> String {
+    err.chain()
+        .find_map(
+            |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
+                Some(wb_engine::EngineError::Refused { refusal, .. }) => {
+                    Some(format!(" [{}]", refusal.code()))
+                }
+                _ => None,
+            },
+        )
+        .unwrap_or_default()
 }
 
 /// Drops causes that only repeat what the message before them said (thiserror

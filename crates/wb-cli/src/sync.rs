@@ -344,7 +344,12 @@ async fn import_set(
             }
             SetResult::Own => format!("skipped: {}'s own bundle", instance.name()),
             SetResult::NotABundle => "skipped: not a bundle (no manifest.sync.txt)".to_owned(),
-            SetResult::Refused(e) => format!("refused: {e}"),
+            SetResult::Refused(e) => match e {
+                wb_engine::EngineError::Refused { refusal, .. } => {
+                    format!("refused: {e} [{}]", refusal.code())
+                }
+                _ => format!("refused: {e}"),
+            },
         };
         // Folder names and refusals come from the bundles' directory.
         println!(

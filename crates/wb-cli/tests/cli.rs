@@ -844,6 +844,7 @@ async fn two_instances_exchange_bundles_by_directory() {
         assert!(err.contains("no key is pinned for alpha.example"), "{err}");
         assert!(err.contains(&format!("--key {}", key.trim())), "{err}");
         assert!(err.contains("--accept-new-keys"), "{err}");
+        assert!(err.trim_end().ends_with(" [key-not-pinned]"), "{err}");
         assert!(
             !beta.dir.path().join(".sync/keys").exists(),
             "a refused import creates no key"
@@ -916,6 +917,7 @@ async fn two_instances_exchange_bundles_by_directory() {
             err.contains("the key expected for alpha.example is"),
             "{err}"
         );
+        assert!(err.trim_end().ends_with(" [key-mismatch]"), "{err}");
     }
 }
 

@@ -203,6 +203,7 @@ fn every_block_of_docs_workflow_runs() {
     );
     let refused = std::fs::read_to_string(sandbox.home().join("refused.txt")).unwrap();
     assert!(refused.contains("beta.example/: refused: "), "{refused}");
+    assert!(refused.contains(" [key-not-pinned]\n"), "{refused}");
     assert!(refused.contains("1 refused"), "{refused}");
     // And ada comments on beta's request.
     let comment = sandbox.wb(

@@ -49,8 +49,8 @@ pub use error::{Error, Result};
 pub use key_id::KeyId;
 pub use key_store::{Created, KeyStore};
 pub use minisign::{
-    TRUSTED_COMMENT_MAX_BYTES, TrustedComment, UNTRUSTED_COMMENT, bundle_trusted_comment,
-    parse_bundle_trusted_comment, sign_minisign, verify_minisign,
+    MAX_SEQUENCE, TRUSTED_COMMENT_MAX_BYTES, TrustedComment, UNTRUSTED_COMMENT,
+    bundle_trusted_comment, parse_bundle_trusted_comment, sign_minisign, verify_minisign,
 };
 pub use public_key::PublicKey;
 pub use signing_key::SigningKey;

@@ -100,9 +100,13 @@ pub fn bundle_trusted_comment(instance: &str, sequence: u64) -> Result<TrustedCo
     TrustedComment::new(format!("instance={instance} sequence={sequence}"))
 }
 
+/// The largest bundle sequence, 2^63-1: sequences are 1 to this everywhere
+/// (`docs/format.md` §4), as `wb_syncfmt::MAX_SEQUENCE`.
+pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
+
 /// Reads the instance name and sequence number back from a bundle's trusted
 /// comment, exactly as [`bundle_trusted_comment`] writes it (no extra
-/// spaces, no leading zeros).
+/// spaces, no leading zeros, a sequence from 1 to [`MAX_SEQUENCE`]).
 ///
 /// # Errors
 /// [`Error::InvalidTrustedComment`] if the comment has another shape,
@@ -119,6 +123,12 @@ pub fn parse_bundle_trusted_comment(comment: &TrustedComment) -> Result<(&str, u
     let number: u64 = sequence.parse().map_err(|_| shape())?;
     if number.to_string() != sequence {
         return Err(shape());
+    }
+    // The one range of sequences (docs/format.md §4): 1 to 2^63-1.
+    if number == 0 || number > MAX_SEQUENCE {
+        return Err(invalid_comment(format!(
+            "sequence {number} is out of range (1 to {MAX_SEQUENCE}, 2^63-1)"
+        )));
     }
     check_instance_name(instance)?;
     Ok((instance, number))

@@ -137,7 +137,7 @@ pub enum ParseErrorKind {
     },
     /// The `Instance:` value is not a valid instance name.
     #[error(
-        "Instance {value:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting with a letter or digit)"
+        "Instance {value:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit, without '..')"
     )]
     InvalidInstance {
         /// The value found (shortened).
@@ -345,7 +345,7 @@ pub enum WriteError {
     },
     /// The instance name is invalid.
     #[error(
-        "Instance {instance:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting with a letter or digit)"
+        "Instance {instance:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit, without '..')"
     )]
     InvalidInstance {
         /// The instance name (shortened).

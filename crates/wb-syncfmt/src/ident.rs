@@ -21,18 +21,21 @@ pub fn is_canonical_uuid(s: &str) -> bool {
 }
 
 /// True if `s` is a valid instance name: 1 to 253 characters of
-/// `[a-z0-9.-]`, starting with a letter or digit.
+/// `[a-z0-9.-]`, starting and ending with a letter or digit, without `..`.
+///
+/// This is the one rule of instance names: `wb_model::InstanceName` and
+/// `wb-crypto`'s key file names apply the same (wb-engine's tests check
+/// they agree).
 #[must_use]
 pub fn is_valid_instance_name(s: &str) -> bool {
     let bytes = s.as_bytes();
-    match bytes.first() {
-        Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit() => {}
-        _ => return false,
-    }
-    bytes.len() <= MAX_INSTANCE_NAME_LEN
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_INSTANCE_NAME_LEN
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && !s.contains("..")
+        && bytes.iter().all(|b| alnum(b) || *b == b'.' || *b == b'-')
 }
 
 /// True if `s` is acceptable as a `Public-Key:` value: 1 to 1024

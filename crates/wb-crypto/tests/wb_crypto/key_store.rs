@@ -224,3 +224,41 @@ fn debug_output_shows_only_the_key_id() -> TestResult {
     );
     Ok(())
 }
+
+/// `docs/keys.md`: key files may have CRLF line ends, no final newline and
+/// empty lines after line 2 (as minisign's); any other text there is
+/// refused, and so is a secret key line with spaces around it.
+#[test]
+fn key_files_line_ends_and_trailing_lines() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join(".sync/keys"));
+    let key = store.generate(INSTANCE)?;
+    let secret_path = store.secret_key_path(INSTANCE)?;
+    let public_path = store.public_key_path(INSTANCE)?;
+    let secret = fs::read_to_string(&secret_path)?;
+    let public = fs::read_to_string(&public_path)?;
+    let write = |path: &std::path::Path, text: &str| -> TestResult {
+        fs::write(path, text)?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        Ok(())
+    };
+    for (secret_text, public_text) in [
+        (secret.replace('\n', "\r\n"), public.replace('\n', "\r\n")),
+        (secret.trim_end().to_owned(), public.trim_end().to_owned()),
+        (format!("{secret}\n\n"), format!("{public}\r\n\n")),
+    ] {
+        write(&secret_path, &secret_text)?;
+        write(&public_path, &public_text)?;
+        assert_eq!(store.load(INSTANCE)?.public_key(), key.public_key());
+        assert_eq!(store.load_public(INSTANCE)?, key.public_key());
+    }
+    write(&public_path, &public)?;
+    for bad in [format!("{secret}more\n"), secret.replacen('\n', "\n ", 1)] {
+        write(&secret_path, &bad)?;
+        assert!(store.load(INSTANCE).is_err(), "{bad:?} accepted");
+    }
+    write(&secret_path, &secret)?;
+    write(&public_path, &format!("{public}more\n"))?;
+    assert!(store.load_public(INSTANCE).is_err());
+    Ok(())
+}

@@ -224,6 +224,10 @@ fn bundle_trusted_comment_round_trips_and_rejects_other_shapes() -> TestResult {
         "instance=../x sequence=1",
         "instance= sequence=1",
         "instance=a sequence=18446744073709551616",
+        // Out of the one range of sequences, 1 to 2^63-1.
+        "instance=a sequence=0",
+        "instance=a sequence=9223372036854775808",
+        "instance=a sequence=18446744073709551615",
         "timestamp:1\tfile:manifest.sync.txt\thashed",
     ] {
         let comment = TrustedComment::new(text)?;

@@ -6,7 +6,9 @@
 )]
 
 mod bundle;
+mod conformance;
 mod corpus;
+mod docs_examples;
 mod file;
 mod manifest;
 mod memory;

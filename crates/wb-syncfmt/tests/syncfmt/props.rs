@@ -49,7 +49,7 @@ fn arb_file() -> impl Strategy<Value = SyncFile> {
     (
         prop::sample::select(EntityKind::ALL.to_vec()),
         "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[a-z0-9][a-z0-9.-]{0,30}",
+        "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\\.[a-z0-9]{1,10}){0,3}",
         arb_timestamp(),
         arb_body(),
     )

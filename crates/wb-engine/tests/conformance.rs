@@ -1,0 +1,293 @@
+//! The conformance suite (`fixtures/conformance/`, `docs/conformance.md`)
+//! run to the end: keys, signatures, trusted comments, bodies and actor
+//! origins through `wb_engine::sync::verify` with the suite's test key
+//! pinned; and every bundle case through `import_bundle` into an empty
+//! instance (`local.example`), after the cases it requires. A refused
+//! import leaves the database exactly as it was.
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use wb_crypto::{KeyStore, PublicKey, TrustedComment, parse_bundle_trusted_comment};
+use wb_engine::sync::verify::{KeyPolicy, verify_bundle};
+use wb_engine::sync::{ImportOptions, NoProgress, import_bundle};
+use wb_engine::{EngineError, Instance};
+use wb_model::InstanceName;
+use wb_store::testing::TestDb;
+use wb_syncfmt::bundle::{BundleReader, Limits};
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/conformance")
+}
+
+fn index() -> Value {
+    serde_json::from_slice(&std::fs::read(suite_dir().join("index.json")).unwrap()).unwrap()
+}
+
+fn expected(case: &Value) -> Result<(), String> {
+    match &case["expected"] {
+        Value::String(s) if s == "accept" => Ok(()),
+        other => Err(other["refuse"].as_str().unwrap().to_owned()),
+    }
+}
+
+fn report(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Trusted comments, public key files, and bundles up to `verify` with the
+/// test key pinned: everything that needs no database.
+#[test]
+fn every_verify_case_gives_its_expected_result() {
+    let index = index();
+    let public_key = index["public_key"].as_str().unwrap().to_owned();
+    let mut failures = Vec::new();
+    for case in index["cases"].as_array().unwrap() {
+        let path = suite_dir().join(case["path"].as_str().unwrap());
+        let got: Result<(), String> = match (
+            case["kind"].as_str().unwrap(),
+            case["layer"].as_str().unwrap(),
+        ) {
+            ("trusted-comment", _) => {
+                let text = std::fs::read_to_string(&path).unwrap();
+                TrustedComment::new(text)
+                    .and_then(|c| parse_bundle_trusted_comment(&c).map(drop))
+                    .map_err(|_| "bad-signature".to_owned())
+            }
+            ("public-key", _) => {
+                let text = std::fs::read_to_string(&path).unwrap();
+                PublicKey::from_minisign_file(&text)
+                    .map(drop)
+                    .map_err(|_| "invalid-public-key".to_owned())
+            }
+            ("bundle", "verify") => {
+                let reader = BundleReader::open(&path, &Limits::default()).unwrap();
+                let policy = KeyPolicy {
+                    pinned: (case["pinned"] == true).then(|| public_key.clone()),
+                    ..KeyPolicy::default()
+                };
+                verify_bundle(&reader, &policy, &NoProgress)
+                    .map(drop)
+                    .map_err(|r| r.code().to_owned())
+            }
+            _ => continue,
+        };
+        let want = expected(case);
+        if got != want {
+            failures.push(format!(
+                "{}: expected {want:?}, got {got:?} ({})",
+                case["id"], case["rule"]
+            ));
+        }
+    }
+    report(&failures);
+}
+
+/// Imports `case` (a bundle) into `instance`.
+async fn import(
+    instance: &Instance,
+    keys: &KeyStore,
+    case: &Value,
+    public_key: &str,
+) -> Result<(), String> {
+    let options = ImportOptions {
+        expected_key: (case["pinned"] == true).then(|| public_key.to_owned()),
+        ..ImportOptions::default()
+    };
+    let dir = suite_dir().join(case["path"].as_str().unwrap());
+    match import_bundle(instance, keys, &dir, &options, &NoProgress).await {
+        Ok(_) => Ok(()),
+        Err(EngineError::Refused { refusal, .. }) => Err(refusal.code().to_owned()),
+        Err(other) => Err(format!("not a refusal: {other}")),
+    }
+}
+
+async fn run_imports(db_for: impl AsyncFn() -> Option<TestDb>, layers: &[&str]) {
+    let index = index();
+    let public_key = index["public_key"].as_str().unwrap();
+    let importer = index["importer"].as_str().unwrap();
+    let by_id: HashMap<&str, &Value> = index["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c))
+        .collect();
+    let mut failures = Vec::new();
+    for case in index["cases"].as_array().unwrap() {
+        if case["kind"] != "bundle" || !layers.contains(&case["layer"].as_str().unwrap()) {
+            continue;
+        }
+        let Some(db) = db_for().await else { return };
+        let instance = Instance::init(db.store.clone(), InstanceName::parse(importer).unwrap())
+            .await
+            .unwrap();
+        let keys_dir = tempfile::tempdir().unwrap();
+        let keys = KeyStore::new(keys_dir.path().join("keys"));
+        for required in case["requires"].as_array().unwrap() {
+            let required = by_id[required.as_str().unwrap()];
+            import(&instance, &keys, required, public_key)
+                .await
+                .unwrap();
+        }
+        let before = db.snapshot().await;
+        let got = import(&instance, &keys, case, public_key).await;
+        let want = expected(case);
+        if got != want {
+            failures.push(format!(
+                "{}: expected {want:?}, got {got:?} ({})",
+                case["id"], case["rule"]
+            ));
+        } else if got.is_err() && db.snapshot().await != before {
+            failures.push(format!("{}: refused, but the database changed", case["id"]));
+        }
+    }
+    report(&failures);
+}
+
+/// Every bundle case, through `import_bundle`, on SQLite.
+#[tokio::test]
+async fn every_bundle_case_imports_as_expected_on_sqlite() {
+    run_imports(
+        async || Some(TestDb::sqlite().await),
+        &["format", "verify", "import"],
+    )
+    .await;
+}
+
+/// The cases that need local state, on Postgres (when
+/// `WB_TEST_POSTGRES_URL` is set).
+#[tokio::test]
+async fn import_cases_on_postgres() {
+    run_imports(TestDb::postgres, &["import"]).await;
+}
+
+/// The instance-name rule has one definition, applied alike by the format
+/// (`wb_syncfmt::is_valid_instance_name`), the model
+/// (`wb_model::InstanceName`) and the key store and trusted comments
+/// (`wb-crypto`).
+#[test]
+fn instance_name_rules_agree() {
+    let long = "a".repeat(253);
+    let too_long = "a".repeat(254);
+    for name in [
+        "a",
+        "0",
+        "alpha.example",
+        "1alpha",
+        "a-b.c-d",
+        long.as_str(),
+        too_long.as_str(),
+        "",
+        "Alpha",
+        ".a",
+        "a.",
+        "-a",
+        "a-",
+        "a..b",
+        "a_b",
+        "a/b",
+        "a b",
+        "é",
+        "a.-b",
+        "a-.b",
+    ] {
+        let format = wb_syncfmt::is_valid_instance_name(name);
+        let model = InstanceName::parse(name).is_ok();
+        let crypto = wb_crypto::bundle_trusted_comment(name, 1).is_ok();
+        assert!(
+            format == model && model == crypto,
+            "{name:?}: format {format}, model {model}, crypto {crypto}"
+        );
+    }
+}
+
+/// The row examples of `docs/format.md` (the request of §2 and its author,
+/// the user of "Entity bodies") form a bundle an importer accepts: an
+/// implementation following the docs accepts the docs' own examples.
+#[tokio::test]
+async fn the_docs_examples_are_an_accepted_bundle() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/format.md"))
+            .unwrap();
+    let mut rows = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            match current.take() {
+                Some(block) if block.starts_with("Entity: ") => rows.push(block),
+                Some(_) => {}
+                None => current = Some(String::new()),
+            }
+        } else if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    assert_eq!(rows.len(), 2, "the request of §2 and the user example");
+    let key = wb_crypto::SigningKey::generate().unwrap();
+    let public_key = key.public_key().to_minisign_base64();
+    let mut files = std::collections::BTreeMap::new();
+    for row in rows {
+        let file = wb_syncfmt::SyncFile::parse(row.as_bytes(), "docs/format.md").unwrap();
+        files.insert(file.relative_path(), row.into_bytes());
+    }
+    let manifest = wb_syncfmt::Manifest {
+        instance: "alpha.example".to_owned(),
+        public_key: public_key.clone(),
+        schema_version: wb_syncfmt::CURRENT_SCHEMA_VERSION,
+        sequence: 1,
+        files: files
+            .iter()
+            .map(|(path, bytes)| wb_syncfmt::ManifestEntry::for_bytes(path.clone(), bytes))
+            .collect(),
+    }
+    .to_text()
+    .unwrap();
+    let comment = wb_crypto::bundle_trusted_comment("alpha.example", 1).unwrap();
+    let signature = wb_crypto::sign_minisign(&key, manifest.as_bytes(), &comment);
+    files.insert("manifest.sync.txt".to_owned(), manifest.into_bytes());
+    files.insert("bundle.sig".to_owned(), signature.into_bytes());
+    let reader = BundleReader::from_files(files.clone(), &Limits::default()).unwrap();
+    let policy = KeyPolicy {
+        pinned: Some(public_key.clone()),
+        ..KeyPolicy::default()
+    };
+    let (_, bundle_rows) = verify_bundle(&reader, &policy, &NoProgress).unwrap();
+    assert_eq!(
+        (bundle_rows.users.len(), bundle_rows.requests.len()),
+        (1, 1)
+    );
+
+    let db = TestDb::sqlite().await;
+    let instance = Instance::init(
+        db.store.clone(),
+        InstanceName::parse("local.example").unwrap(),
+    )
+    .await
+    .unwrap();
+    let keys_dir = tempfile::tempdir().unwrap();
+    let options = ImportOptions {
+        expected_key: Some(public_key),
+        ..ImportOptions::default()
+    };
+    wb_engine::sync::import_files(
+        &instance,
+        &KeyStore::new(keys_dir.path().join("keys")),
+        "docs/format.md examples",
+        files,
+        &options,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+}
