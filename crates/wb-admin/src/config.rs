@@ -2,6 +2,7 @@
 //! allowed.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use crate::AdminError;
 
@@ -16,6 +17,10 @@ pub struct ServeConfig {
     /// Allow a non-loopback address. The UI is then reachable by anyone who
     /// can reach the address (the secret token still guards it).
     pub public: bool,
+    /// The instance's directory (`wb -C DIR`): where its signing key, its
+    /// export and `sync_peers.txt` live, for the sync status page. `None`
+    /// leaves that page saying so.
+    pub instance_dir: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -23,6 +28,7 @@ impl Default for ServeConfig {
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             public: false,
+            instance_dir: None,
         }
     }
 }
@@ -61,6 +67,7 @@ mod tests {
             let config = ServeConfig {
                 bind: bind.parse().expect("an address"),
                 public,
+                instance_dir: None,
             };
             assert_eq!(config.check().is_ok(), allowed, "{bind} public={public}");
         }

@@ -28,6 +28,7 @@ mod secret;
 mod server;
 mod session;
 mod state;
+mod status;
 mod views;
 
 pub use config::{DEFAULT_PORT, ServeConfig};

@@ -9,15 +9,17 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use wb_engine::{EngineError, ScopeResolver};
-use wb_model::{EntityKind, InstanceName, SyncScope, User, Username, Uuid};
+use wb_engine::{EngineError, Instance, NewUser, ScopeResolver};
+use wb_model::{EffectiveScope, EntityKind, InstanceName, Role, SyncScope, User, Username, Uuid};
+use wb_store::{Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage};
 
 use crate::AdminState;
 use crate::response::{PageError, html, redirect};
 use crate::session::{COOKIE, Protected, Session};
 use crate::state::Flash;
 use crate::views::{
-    self, CommentRow, Frame, InviteRow, Person, RequestRow, ScopeCell, Section, UserRow,
+    self, CommentListRow, CommentRow, Frame, InviteRow, ListView, Person, RequestRow, ScopeCell,
+    Section, UserRow, VouchRow,
 };
 
 /// The admin UI as an actix-web application: what `wb serve` runs, and what
@@ -41,7 +43,13 @@ pub fn app(
         .service(resource("/").route(web::get().to(index)))
         .service(resource("/requests").route(web::get().to(requests_page)))
         .service(resource("/requests/{id}").route(web::get().to(request_page)))
-        .service(resource("/users").route(web::get().to(users_page)))
+        .service(resource("/comments").route(web::get().to(comments_page)))
+        .service(resource("/vouches").route(web::get().to(vouches_page)))
+        .service(
+            resource("/users")
+                .route(web::get().to(users_page))
+                .route(web::post().to(add_member)),
+        )
         .service(resource("/users/{username}").route(web::get().to(user_page)))
         .service(resource("/users/{username}/profile").route(web::post().to(save_profile)))
         .service(
@@ -49,6 +57,8 @@ pub fn app(
                 .route(web::get().to(invites_page))
                 .route(web::post().to(create_invite)),
         )
+        .service(resource("/status").route(web::get().to(crate::status::status_page)))
+        .service(resource("/export").route(web::post().to(crate::status::export_now)))
         .service(resource("/scope").route(web::post().to(toggle_scope)))
         .service(resource("/acting-user").route(web::post().to(choose_acting_user)))
         .service(resource("/logout").route(web::post().to(logout)))
@@ -74,52 +84,96 @@ fn local_path(back: Option<&str>, fallback: &str) -> String {
     }
 }
 
-fn here(req: &HttpRequest) -> String {
+pub(crate) fn here(req: &HttpRequest) -> String {
     req.uri()
         .path_and_query()
         .map_or_else(|| req.path().to_owned(), ToString::to_string)
 }
 
-fn frame(
+/// How many local members the "Acting as" menu lists; beyond that it is a
+/// text field.
+const ACTING_MENU_MAX: u32 = 200;
+
+pub(crate) async fn frame(
     state: &AdminState,
     session: &Session,
     section: Section,
     here: String,
-    users: &[User],
-) -> Frame {
-    let local = state.instance().name();
-    Frame {
+) -> Result<Frame, PageError> {
+    let instance = state.instance();
+    let local = instance.name();
+    let filter = ListFilter {
+        origin: Some(local.clone()),
+        ..ListFilter::default()
+    };
+    let members = instance
+        .store()
+        .list_users(local, &filter, Cursor::First, ACTING_MENU_MAX)
+        .await?;
+    let local_users = (!members.has_next).then(|| {
+        let mut users: Vec<(String, wb_model::Role)> = members
+            .rows
+            .iter()
+            .map(|u| (u.username.to_string(), u.role))
+            .collect();
+        users.sort();
+        users
+    });
+    Ok(Frame {
         instance: local.clone(),
         section,
         here,
         csrf: session.csrf.expose().to_owned(),
         acting: session.acting.clone(),
-        local_users: users
-            .iter()
-            .filter(|u| u.origin == *local)
-            .map(|u| (u.username.to_string(), u.role))
-            .collect(),
+        local_users,
         flash: state.take_flash(&session.key),
+    })
+}
+
+/// The members a page names, looked up once each.
+#[derive(Default)]
+struct People(HashMap<Uuid, Person>);
+
+impl People {
+    async fn get(&mut self, instance: &Instance, id: Uuid) -> Result<Person, PageError> {
+        if let Some(p) = self.0.get(&id) {
+            return Ok(p.clone());
+        }
+        let person = match instance.store().user(id).await? {
+            Some(user) => Person::of(&user, instance.name()),
+            None => Person::unknown(),
+        };
+        self.0.insert(id, person.clone());
+        Ok(person)
     }
 }
 
-fn people(users: &[User], local: &InstanceName) -> HashMap<Uuid, Person> {
-    users.iter().map(|u| (u.id, Person::of(u, local))).collect()
-}
-
-fn person(people: &HashMap<Uuid, Person>, id: Uuid) -> Person {
-    people.get(&id).cloned().unwrap_or_else(Person::unknown)
-}
-
 async fn scope_cell(
+    instance: &Instance,
     resolver: &mut ScopeResolver<'_>,
-    local: &InstanceName,
+    people: &mut People,
     kind: EntityKind,
     id: Uuid,
     origin: &InstanceName,
     label: String,
 ) -> Result<ScopeCell, PageError> {
+    let local = instance.name();
     let (own, effective) = resolver.scopes(kind, id).await?;
+    let hold = match &effective {
+        EffectiveScope::HeldBack(reason) => {
+            let text = instance.describe_hold(reason).await?;
+            let href = match reason.relation.target_kind() {
+                EntityKind::Request => Some(format!("/requests/{}", reason.id)),
+                EntityKind::User => {
+                    let p = people.get(instance, reason.id).await?;
+                    (p.username != Person::unknown().username).then(|| p.href())
+                }
+                _ => None,
+            };
+            Some((text, href))
+        }
+        _ => None,
+    };
     Ok(ScopeCell {
         kind,
         id,
@@ -127,7 +181,133 @@ async fn scope_cell(
         effective,
         imported_from: (origin != local).then(|| origin.clone()),
         label,
+        hold,
     })
+}
+
+/// A list page's query: the filters and the cursor. Empty values are no
+/// filter (what an untouched form field sends).
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    own: Option<String>,
+    effective: Option<String>,
+    origin: Option<String>,
+    q: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+fn nonempty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A parsed list query, and how to link to its neighbouring pages.
+struct Listing {
+    filter: ListFilter,
+    cursor: Cursor,
+    view: ListView,
+    /// The filters as URL pairs, without the cursor.
+    pairs: Vec<(&'static str, String)>,
+}
+
+impl Listing {
+    fn parse(
+        query: &ListQuery,
+        local: &InstanceName,
+        path: &'static str,
+        text_hint: &'static str,
+    ) -> Result<Self, PageError> {
+        let bad = |what: &str, value: &str| {
+            PageError::BadRequest(format!("unknown {what} filter {value:?}"))
+        };
+        let own = nonempty(&query.own)
+            .map(|v| v.parse::<SyncScope>().map_err(|_| bad("own scope", v)))
+            .transpose()?;
+        let exported = nonempty(&query.effective)
+            .map(|v| v.parse::<Exported>().map_err(|_| bad("effective scope", v)))
+            .transpose()?;
+        let origin_text = nonempty(&query.origin).unwrap_or_default().to_owned();
+        let origin = match origin_text.as_str() {
+            "" => None,
+            "local" => Some(local.clone()),
+            name => Some(InstanceName::parse(name).map_err(|_| bad("origin", name))?),
+        };
+        let text = nonempty(&query.q).unwrap_or_default().to_owned();
+        let id = |v: &str| {
+            Uuid::parse_str(v).map_err(|_| PageError::BadRequest(format!("malformed cursor {v:?}")))
+        };
+        let cursor = match (nonempty(&query.after), nonempty(&query.before)) {
+            (Some(after), _) => Cursor::After(id(after)?),
+            (None, Some(before)) => Cursor::Before(id(before)?),
+            (None, None) => Cursor::First,
+        };
+        let mut pairs = Vec::new();
+        if let Some(own) = own {
+            pairs.push(("own", own.as_str().to_owned()));
+        }
+        if let Some(exported) = exported {
+            pairs.push(("effective", exported.as_str().to_owned()));
+        }
+        if !origin_text.is_empty() {
+            pairs.push(("origin", origin_text.clone()));
+        }
+        if !text.is_empty() {
+            pairs.push(("q", text.clone()));
+        }
+        Ok(Self {
+            filter: ListFilter {
+                own,
+                exported,
+                origin,
+                text: (!text.is_empty()).then(|| text.clone()),
+            },
+            cursor,
+            view: ListView {
+                path,
+                own,
+                exported,
+                origin: origin_text,
+                text,
+                total: 0,
+                shown: 0,
+                previous: None,
+                next: None,
+                text_hint,
+            },
+            pairs,
+        })
+    }
+
+    fn link(&self, cursor: Option<(&'static str, Uuid)>) -> String {
+        let mut pairs = self.pairs.clone();
+        if let Some((name, id)) = cursor {
+            pairs.push((name, id.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if query.is_empty() {
+            self.view.path.to_owned()
+        } else {
+            format!("{}?{query}", self.view.path)
+        }
+    }
+
+    /// Fills in the count and the neighbours' links from a page.
+    fn paged<T>(&mut self, page: &ListPage<T>, id: fn(&T) -> Uuid) {
+        self.view.total = page.total;
+        self.view.shown = page.rows.len();
+        self.view.previous = page
+            .has_previous
+            .then(|| {
+                page.rows
+                    .first()
+                    .map(|r| self.link(Some(("before", id(r)))))
+            })
+            .map(|link| link.unwrap_or_else(|| self.link(None)));
+        self.view.next = page
+            .has_next
+            .then(|| page.rows.last().map(|r| self.link(Some(("after", id(r))))))
+            .flatten();
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,22 +346,35 @@ async fn index(
     Ok(response)
 }
 
-async fn requests_page(req: HttpRequest, session: Session, state: web::Data<AdminState>) -> Page {
+async fn requests_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Page {
     let instance = state.instance();
     let local = instance.name();
-    let store = instance.store();
-    let users = store.users().await?;
-    let people = people(&users, local);
-    let mut comment_counts: HashMap<Uuid, usize> = HashMap::new();
-    for comment in store.comments().await? {
-        *comment_counts.entry(comment.request_id).or_default() += 1;
-    }
+    let mut listing = Listing::parse(&query, local, "/requests", "title, author's username")?;
+    let page = instance
+        .store()
+        .list_requests(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
+        .await?;
+    listing.paged(&page, |r| r.id);
+    let ids: Vec<Uuid> = page.rows.iter().map(|r| r.id).collect();
+    let counts: HashMap<Uuid, u64> = instance
+        .store()
+        .comment_counts(&ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut people = People::default();
     let mut resolver = instance.resolver();
     let mut rows = Vec::new();
-    for request in store.requests().await? {
+    for request in page.rows {
         let scope = scope_cell(
+            instance,
             &mut resolver,
-            local,
+            &mut people,
             EntityKind::Request,
             request.id,
             &request.origin,
@@ -189,14 +382,17 @@ async fn requests_page(req: HttpRequest, session: Session, state: web::Data<Admi
         )
         .await?;
         rows.push(RequestRow {
-            author: person(&people, request.author_id),
-            comments: comment_counts.get(&request.id).copied().unwrap_or(0),
+            author: people.get(instance, request.author_id).await?,
+            comments: counts.get(&request.id).copied().unwrap_or(0) as usize,
             request,
             scope,
         });
     }
-    let frame = frame(&state, &session, Section::Requests, here(&req), &users);
-    Ok(html(StatusCode::OK, views::requests_page(&frame, &rows)))
+    let frame = frame(&state, &session, Section::Requests, here(&req)).await?;
+    Ok(html(
+        StatusCode::OK,
+        views::requests_page(&frame, &listing.view, &rows),
+    ))
 }
 
 async fn request_page(
@@ -208,18 +404,17 @@ async fn request_page(
     let not_found = || PageError::NotFound(format!("no request with id {}", path.as_str()));
     let id = Uuid::parse_str(path.as_str()).map_err(|_| not_found())?;
     let instance = state.instance();
-    let local = instance.name();
     let store = instance.store();
     let request = store.request(id).await?.ok_or_else(not_found)?;
-    let users = store.users().await?;
-    let people = people(&users, local);
+    let mut people = People::default();
     let mut resolver = instance.resolver();
     let mut comments = Vec::new();
     for comment in store.comments_of(id).await? {
-        let author = person(&people, comment.author_id);
+        let author = people.get(instance, comment.author_id).await?;
         let scope = scope_cell(
+            instance,
             &mut resolver,
-            local,
+            &mut people,
             EntityKind::Comment,
             comment.id,
             &comment.origin,
@@ -233,8 +428,9 @@ async fn request_page(
         });
     }
     let scope = scope_cell(
+        instance,
         &mut resolver,
-        local,
+        &mut people,
         EntityKind::Request,
         request.id,
         &request.origin,
@@ -242,26 +438,128 @@ async fn request_page(
     )
     .await?;
     let row = RequestRow {
-        author: person(&people, request.author_id),
+        author: people.get(instance, request.author_id).await?,
         comments: comments.len(),
         request,
         scope,
     };
-    let frame = frame(&state, &session, Section::Requests, here(&req), &users);
+    let frame = frame(&state, &session, Section::Requests, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
         views::request_page(&frame, &row, &comments),
     ))
 }
 
+async fn comments_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Page {
+    let instance = state.instance();
+    let local = instance.name();
+    let mut listing = Listing::parse(&query, local, "/comments", "body, author's username")?;
+    let page = instance
+        .store()
+        .list_comments(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
+        .await?;
+    listing.paged(&page, |c| c.id);
+    let mut people = People::default();
+    let mut titles: HashMap<Uuid, Option<String>> = HashMap::new();
+    let mut resolver = instance.resolver();
+    let mut rows = Vec::new();
+    for comment in page.rows {
+        let author = people.get(instance, comment.author_id).await?;
+        let scope = scope_cell(
+            instance,
+            &mut resolver,
+            &mut people,
+            EntityKind::Comment,
+            comment.id,
+            &comment.origin,
+            format!("comment by {}", author.username),
+        )
+        .await?;
+        let request_title = match titles.get(&comment.request_id) {
+            Some(title) => title.clone(),
+            None => {
+                let title = instance
+                    .store()
+                    .request(comment.request_id)
+                    .await?
+                    .map(|r| r.title);
+                titles.insert(comment.request_id, title.clone());
+                title
+            }
+        };
+        rows.push(CommentListRow {
+            comment,
+            author,
+            request_title,
+            scope,
+        });
+    }
+    let frame = frame(&state, &session, Section::Comments, here(&req)).await?;
+    Ok(html(
+        StatusCode::OK,
+        views::comments_page(&frame, &listing.view, &rows),
+    ))
+}
+
+async fn vouches_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Page {
+    let instance = state.instance();
+    let local = instance.name();
+    let mut listing = Listing::parse(&query, local, "/vouches", "voucher's or subject's username")?;
+    let page = instance
+        .store()
+        .list_vouches(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
+        .await?;
+    listing.paged(&page, |v| v.id);
+    let mut people = People::default();
+    let mut resolver = instance.resolver();
+    let mut rows = Vec::new();
+    for vouch in page.rows {
+        let voucher = people.get(instance, vouch.voucher_id).await?;
+        let subject = people.get(instance, vouch.subject_id).await?;
+        let scope = scope_cell(
+            instance,
+            &mut resolver,
+            &mut people,
+            EntityKind::Vouch,
+            vouch.id,
+            &vouch.origin,
+            format!("vouch by {} for {}", voucher.username, subject.username),
+        )
+        .await?;
+        rows.push(VouchRow {
+            vouch,
+            voucher,
+            subject,
+            scope,
+        });
+    }
+    let frame = frame(&state, &session, Section::Vouches, here(&req)).await?;
+    Ok(html(
+        StatusCode::OK,
+        views::vouches_page(&frame, &listing.view, &rows),
+    ))
+}
+
 async fn user_row(
+    instance: &Instance,
     resolver: &mut ScopeResolver<'_>,
-    local: &InstanceName,
+    people: &mut People,
     user: User,
 ) -> Result<UserRow, PageError> {
     let scope = scope_cell(
+        instance,
         resolver,
-        local,
+        people,
         EntityKind::User,
         user.id,
         &user.origin,
@@ -269,23 +567,74 @@ async fn user_row(
     )
     .await?;
     Ok(UserRow {
-        person: Person::of(&user, local),
+        person: Person::of(&user, instance.name()),
         user,
         scope,
     })
 }
 
-async fn users_page(req: HttpRequest, session: Session, state: web::Data<AdminState>) -> Page {
+async fn users_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Page {
     let instance = state.instance();
     let local = instance.name();
-    let users = instance.store().users().await?;
+    let mut listing = Listing::parse(&query, local, "/users", "username, display name")?;
+    let page = instance
+        .store()
+        .list_users(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
+        .await?;
+    listing.paged(&page, |u| u.id);
+    let mut people = People::default();
     let mut resolver = instance.resolver();
     let mut rows = Vec::new();
-    for user in users.iter().cloned() {
-        rows.push(user_row(&mut resolver, local, user).await?);
+    for user in page.rows {
+        rows.push(user_row(instance, &mut resolver, &mut people, user).await?);
     }
-    let frame = frame(&state, &session, Section::Users, here(&req), &users);
-    Ok(html(StatusCode::OK, views::users_page(&frame, &rows)))
+    let frame = frame(&state, &session, Section::Users, here(&req)).await?;
+    Ok(html(
+        StatusCode::OK,
+        views::users_page(&frame, &listing.view, &rows),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewMemberForm {
+    username: String,
+    back: Option<String>,
+}
+
+/// Adds a local member (private, role member) through the core; a fresh
+/// instance needs one before anything can be done as someone.
+async fn add_member(form: Protected<NewMemberForm>, state: web::Data<AdminState>) -> Page {
+    let Protected { session, form } = form;
+    let back = local_path(form.back.as_deref(), "/users");
+    let name = form.username.trim();
+    let flash = match Username::parse(name) {
+        Err(err) => Flash::refused(format!("Not added: {err}.")),
+        Ok(username) => {
+            let new = NewUser {
+                username,
+                display_name: String::new(),
+                bio: String::new(),
+                email: None,
+                role: Role::Member,
+                invited_by: None,
+            };
+            match state.instance().add_user(new).await {
+                Ok(user) => Flash::done(format!(
+                    "Member {} added (private, role {}); choose them under \u{201c}Acting as\u{201d} to act as them.",
+                    user.username, user.role
+                )),
+                Err(EngineError::Store(err)) => return Err(err.into()),
+                Err(err) => Flash::refused(format!("Not added: {err}.")),
+            }
+        }
+    };
+    state.set_flash(&session.key, flash);
+    Ok(redirect(&back))
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,31 +662,49 @@ async fn user_page(
         .user_by_username(&origin, &username)
         .await?
         .ok_or_else(not_found)?;
-    let users = store.users().await?;
-    let row = user_row(&mut instance.resolver(), local, user).await?;
-    let frame = frame(&state, &session, Section::Users, here(&req), &users);
+    let row = user_row(
+        instance,
+        &mut instance.resolver(),
+        &mut People::default(),
+        user,
+    )
+    .await?;
+    let frame = frame(&state, &session, Section::Users, here(&req)).await?;
     Ok(html(StatusCode::OK, views::user_page(&frame, &row)))
 }
 
-async fn invite_rows(state: &AdminState, users: &[User]) -> Result<Vec<InviteRow>, PageError> {
+async fn invite_rows(
+    state: &AdminState,
+    listing: &mut Listing,
+) -> Result<Vec<InviteRow>, PageError> {
     let instance = state.instance();
     let local = instance.name();
-    let people = people(users, local);
+    let page = instance
+        .store()
+        .list_invites(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
+        .await?;
+    listing.paged(&page, |i| i.id);
+    let mut people = People::default();
     let mut resolver = instance.resolver();
     let mut rows = Vec::new();
-    for invite in instance.store().invites().await? {
-        let inviter = person(&people, invite.inviter_id);
+    for invite in page.rows {
+        let inviter = people.get(instance, invite.inviter_id).await?;
         let scope = scope_cell(
+            instance,
             &mut resolver,
-            local,
+            &mut people,
             EntityKind::Invite,
             invite.id,
             &invite.origin,
             format!("invite from {}", inviter.username),
         )
         .await?;
+        let invitee = match invite.invitee_id {
+            Some(id) => Some(people.get(instance, id).await?),
+            None => None,
+        };
         rows.push(InviteRow {
-            invitee: invite.invitee_id.map(|id| person(&people, id)),
+            invitee,
             inviter,
             invite,
             scope,
@@ -346,13 +713,20 @@ async fn invite_rows(state: &AdminState, users: &[User]) -> Result<Vec<InviteRow
     Ok(rows)
 }
 
-async fn invites_page(req: HttpRequest, session: Session, state: web::Data<AdminState>) -> Page {
-    let users = state.instance().store().users().await?;
-    let rows = invite_rows(&state, &users).await?;
-    let frame = frame(&state, &session, Section::Invites, here(&req), &users);
+const INVITE_HINT: &str = "inviter's or invitee's username";
+
+async fn invites_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Page {
+    let mut listing = Listing::parse(&query, state.instance().name(), "/invites", INVITE_HINT)?;
+    let rows = invite_rows(&state, &mut listing).await?;
+    let frame = frame(&state, &session, Section::Invites, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::invites_page(&frame, &rows, None),
+        views::invites_page(&frame, &listing.view, &rows, None),
     ))
 }
 
@@ -378,19 +752,18 @@ async fn create_invite(form: Protected<NoFields>, state: web::Data<AdminState>) 
             return Ok(redirect("/invites"));
         }
     };
-    let users = state.instance().store().users().await?;
-    let rows = invite_rows(&state, &users).await?;
-    let frame = frame(
-        &state,
-        &session,
-        Section::Invites,
-        "/invites".into(),
-        &users,
-    );
+    let mut listing = Listing::parse(
+        &ListQuery::default(),
+        state.instance().name(),
+        "/invites",
+        INVITE_HINT,
+    )?;
+    let rows = invite_rows(&state, &mut listing).await?;
+    let frame = frame(&state, &session, Section::Invites, "/invites".into()).await?;
     let code = invite.code.clone().unwrap_or_default();
     Ok(html(
         StatusCode::OK,
-        views::invites_page(&frame, &rows, Some((&invite, &code))),
+        views::invites_page(&frame, &listing.view, &rows, Some((&invite, code.as_str()))),
     ))
 }
 

@@ -34,7 +34,7 @@ impl AdminServer {
     /// address. Must be called inside a Tokio or actix runtime.
     pub fn bind(instance: Instance, config: &ServeConfig) -> Result<Self, AdminError> {
         config.check()?;
-        let state = AdminState::new(instance)?;
+        let state = AdminState::new(instance)?.with_instance_dir(config.instance_dir.clone());
         let login_path = state.login_path();
         let server = HttpServer::new(move || app(state.clone()))
             .workers(WORKERS)

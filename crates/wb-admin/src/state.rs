@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -72,6 +73,7 @@ pub struct AdminState {
 
 struct Inner {
     instance: Instance,
+    instance_dir: Option<PathBuf>,
     token: Secret,
     sessions: Mutex<HashMap<[u8; 32], SessionData>>,
 }
@@ -91,6 +93,7 @@ impl AdminState {
         Ok(Self {
             inner: Arc::new(Inner {
                 instance,
+                instance_dir: None,
                 token: Secret::generate()?,
                 sessions: Mutex::new(HashMap::new()),
             }),
@@ -106,6 +109,30 @@ impl AdminState {
     /// The instance served.
     pub fn instance(&self) -> &Instance {
         &self.inner.instance
+    }
+
+    /// The same state, knowing the instance's directory (`wb -C DIR`), where
+    /// the sync status page finds the signing key, the export and the peer
+    /// registry. Call before the state is shared.
+    #[must_use]
+    pub fn with_instance_dir(self, dir: Option<PathBuf>) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            instance: shared.instance.clone(),
+            instance_dir: None,
+            token: shared.token.clone(),
+            sessions: Mutex::new(HashMap::new()),
+        });
+        Self {
+            inner: Arc::new(Inner {
+                instance_dir: dir,
+                ..inner
+            }),
+        }
+    }
+
+    /// The instance's directory, when known.
+    pub fn instance_dir(&self) -> Option<&Path> {
+        self.inner.instance_dir.as_deref()
     }
 
     pub(crate) fn token_matches(&self, candidate: &str) -> bool {

@@ -5,8 +5,11 @@
 use actix_web::http::StatusCode;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use wb_model::{
-    Comment, EffectiveScope, EntityKind, InstanceName, Invite, Request, Role, SyncScope, User, Uuid,
+    Comment, EffectiveScope, EntityKind, InstanceName, Invite, Request, Role, SyncScope, Timestamp,
+    User, Uuid, Vouch,
 };
+
+use wb_store::Exported;
 
 use crate::session::CSRF_FIELD;
 use crate::state::{Flash, FlashKind};
@@ -21,10 +24,17 @@ nav a[aria-current=page]{font-weight:bold}\
 main{padding:0 1rem 2rem;max-width:70rem}\
 table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #ddd}\
-.badge{display:inline-block;padding:.05rem .45rem;border-radius:.3rem;border:1px solid;font-size:.9em}\
-.badge.public{background:#e3f5e1;border-color:#2e7d32;color:#1b4d1e}\
-.badge.private{background:#eee;border-color:#555;color:#222}\
-.badge.held{background:#fff4d6;border-color:#a86b00;color:#5c3b00}\
+.badge{display:inline;padding:0 .3rem;border:0;border-left:.3rem solid;font-size:.85em;font-weight:600;\
+cursor:default}\
+.badge.public{border-color:#2e7d32;color:#1b4d1e}\
+.badge.private{border-color:#555;color:#333}\
+.badge.held{border-color:#a86b00;color:#5c3b00}\
+.reason{font-size:.9em}\
+button{padding:.15rem .6rem;border:1px solid #1a56db;border-radius:.3rem;background:#1a56db;color:#fff}\
+.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:1rem 0}\
+.filters label{margin-top:0}\
+.pager{display:flex;gap:1rem;align-items:center;margin:.75rem 0}\
+time{white-space:nowrap}\
 .origin{font-size:.9em;color:#444}\
 .toggle{display:inline;margin-left:.4rem}\
 .flash{padding:.5rem .75rem;border:1px solid;border-radius:.3rem;margin:1rem 0}\
@@ -33,6 +43,7 @@ th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px 
 .code{font-family:monospace;font-size:1.2em;padding:.2rem .4rem;background:#f0f0f0}\
 label{display:block;font-weight:600;margin-top:.75rem}\
 input[type=text],textarea{width:100%;max-width:40rem;font:inherit}\
+.filters input[type=text]{width:12rem}\
 button{font:inherit;cursor:pointer}\
 :focus-visible{outline:3px solid #1a56db;outline-offset:2px}\
 .body{white-space:pre-wrap}\
@@ -42,8 +53,11 @@ button{font:inherit;cursor:pointer}\
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Section {
     Requests,
+    Comments,
     Users,
     Invites,
+    Vouches,
+    Status,
 }
 
 /// What every page around its content shows.
@@ -55,8 +69,9 @@ pub(crate) struct Frame {
     pub(crate) here: String,
     pub(crate) csrf: String,
     pub(crate) acting: Option<String>,
-    /// Local members the operator may act as, with their roles.
-    pub(crate) local_users: Vec<(String, Role)>,
+    /// Local members the operator may act as, with their roles; `None`
+    /// when there are too many for a menu (the operator types a username).
+    pub(crate) local_users: Option<Vec<(String, Role)>>,
     pub(crate) flash: Option<Flash>,
 }
 
@@ -71,6 +86,9 @@ pub(crate) struct ScopeCell {
     pub(crate) imported_from: Option<InstanceName>,
     /// The row in a few words, for the toggle's accessible name.
     pub(crate) label: String,
+    /// For a held-back row: the reason naming the row that holds it back
+    /// (`its author @chloe is private`) and a link to that row.
+    pub(crate) hold: Option<(String, Option<String>)>,
 }
 
 /// A member as a page names them, with a link to their profile.
@@ -95,7 +113,7 @@ impl Person {
         }
     }
 
-    fn href(&self) -> String {
+    pub(crate) fn href(&self) -> String {
         match &self.imported_from {
             None => format!("/users/{}", self.username),
             Some(origin) => format!("/users/{}?origin={origin}", self.username),
@@ -122,11 +140,103 @@ pub(crate) struct UserRow {
     pub(crate) scope: ScopeCell,
 }
 
+pub(crate) struct CommentListRow {
+    pub(crate) comment: Comment,
+    pub(crate) author: Person,
+    /// The request's title (`None` if it is gone).
+    pub(crate) request_title: Option<String>,
+    pub(crate) scope: ScopeCell,
+}
+
+pub(crate) struct VouchRow {
+    pub(crate) vouch: Vouch,
+    pub(crate) voucher: Person,
+    pub(crate) subject: Person,
+    pub(crate) scope: ScopeCell,
+}
+
 pub(crate) struct InviteRow {
     pub(crate) invite: Invite,
     pub(crate) inviter: Person,
     pub(crate) invitee: Option<Person>,
     pub(crate) scope: ScopeCell,
+}
+
+/// What a list page shows around its table: the filters as chosen, the
+/// count, and the links to the neighbouring pages.
+#[derive(Debug)]
+pub(crate) struct ListView {
+    /// The list's path (`/requests`).
+    pub(crate) path: &'static str,
+    pub(crate) own: Option<SyncScope>,
+    pub(crate) exported: Option<Exported>,
+    /// The origin filter as given: empty, `local`, or a peer's name.
+    pub(crate) origin: String,
+    pub(crate) text: String,
+    /// Rows matching the filters, on every page.
+    pub(crate) total: u64,
+    /// Rows on this page.
+    pub(crate) shown: usize,
+    pub(crate) previous: Option<String>,
+    pub(crate) next: Option<String>,
+    /// What the text filter searches, for its label.
+    pub(crate) text_hint: &'static str,
+}
+
+/// The filter form (a GET: the filters live in the URL, so a toggle's
+/// redirect comes back to them) and the pager.
+pub(crate) fn list_controls(list: &ListView, what: &str) -> Markup {
+    let option = |value: &str, text: &str, selected: bool| {
+        html! { option value=(value) selected[selected] { (text) } }
+    };
+    html! {
+        form.filters method="get" action=(list.path) role="search" aria-label=(format!("Filter {what}")) {
+            div {
+                label for="f-own" { "Own scope" }
+                select id="f-own" name="own" {
+                    (option("", "any", list.own.is_none()))
+                    (option("public", "public", list.own == Some(SyncScope::Public)))
+                    (option("private", "private", list.own == Some(SyncScope::Private)))
+                }
+            }
+            div {
+                label for="f-effective" { "Effective scope" }
+                select id="f-effective" name="effective" {
+                    (option("", "any", list.exported.is_none()))
+                    (option("shared", "shared (exported)", list.exported == Some(Exported::Shared)))
+                    (option("held", "held back", list.exported == Some(Exported::HeldBack)))
+                }
+            }
+            div {
+                label for="f-origin" { "Origin" }
+                input type="text" id="f-origin" name="origin" value=(list.origin)
+                    placeholder="local, or a peer's name";
+            }
+            div {
+                label for="f-q" { "Text (" (list.text_hint) ")" }
+                input type="text" id="f-q" name="q" value=(list.text);
+            }
+            div { button type="submit" { "Filter" } " " a href=(list.path) { "Clear" } }
+        }
+        (pager(list, what))
+    }
+}
+
+fn pager(list: &ListView, what: &str) -> Markup {
+    html! {
+        nav.pager aria-label=(format!("Pages of {what}")) {
+            span id="list-count" {
+                @if list.total == 1 {
+                    "1 " (what.strip_suffix('s').unwrap_or(what)) " matches; "
+                } @else {
+                    (list.total) " " (what) " match; "
+                }
+                (list.shown) " shown."
+            }
+            @if let Some(href) = &list.previous { a rel="prev" href=(href) { "← Previous page" } }
+            @if let Some(href) = &list.next { a rel="next" href=(href) { "Next page →" } }
+        }
+    }
 }
 
 fn person(p: &Person) -> Markup {
@@ -142,14 +252,33 @@ fn hidden_csrf(frame: &Frame) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(frame.csrf); }
 }
 
-/// The badge: the effective scope in words, coloured by what it means.
-pub(crate) fn badge(effective: &EffectiveScope) -> Markup {
-    let class = match effective {
+/// A timestamp for people: `2026-11-24 10:00 UTC`, the full value on hover
+/// and in `datetime`.
+pub(crate) fn when(at: &Timestamp) -> Markup {
+    let full = at.to_string();
+    let short = format!("{} {} UTC", &full[..10], &full[11..16]);
+    html! { time datetime=(full) title=(full) { (short) } }
+}
+
+/// The badge: the effective scope in words, coloured by what it means; a
+/// held-back badge names (and links) the row that holds it back.
+pub(crate) fn badge(cell: &ScopeCell) -> Markup {
+    let class = match &cell.effective {
         EffectiveScope::Public => "badge public",
         EffectiveScope::Private => "badge private",
         EffectiveScope::HeldBack(_) => "badge held",
     };
-    html! { span class=(class) { (effective.to_string()) } }
+    html! {
+        @match (&cell.effective, &cell.hold) {
+            (EffectiveScope::HeldBack(_), Some((reason, href))) => {
+                span class=(class) { "Public, held back" }
+                " " span.reason { "("
+                    @if let Some(href) = href { a href=(href) { (reason) } } @else { (reason) }
+                ")" }
+            }
+            (effective, _) => span class=(class) { (effective.to_string()) },
+        }
+    }
 }
 
 /// Badge plus toggle (local rows) or origin (imported rows).
@@ -160,7 +289,7 @@ pub(crate) fn scope_cell(frame: &Frame, cell: &ScopeCell) -> Markup {
     };
     html! {
         div.scope id=(format!("scope-{}-{}", cell.kind, cell.id)) {
-            (badge(&cell.effective))
+            (badge(cell))
             @if let Some(origin) = &cell.imported_from {
                 " " span.origin { "Imported from " (origin) "; only its origin can change it." }
             } @else {
@@ -185,13 +314,21 @@ fn acting_form(frame: &Frame) -> Markup {
             (hidden_csrf(frame))
             input type="hidden" name="back" value=(frame.here);
             label for="acting-user" style="display:inline;margin-right:.4rem" { "Acting as" }
-            select id="acting-user" name="username" {
-                option value="" selected[frame.acting.is_none()] { "(choose a member)" }
-                @for (username, role) in &frame.local_users {
-                    option value=(username) selected[frame.acting.as_deref() == Some(username.as_str())] {
-                        (username) " (" (role) ")"
+            @if let Some(local_users) = &frame.local_users {
+                select id="acting-user" name="username" {
+                    option value="" selected[frame.acting.is_none()] {
+                        @if local_users.is_empty() { "(no members yet: add one on Users)" }
+                        @else { "(choose a member)" }
+                    }
+                    @for (username, role) in local_users {
+                        option value=(username) selected[frame.acting.as_deref() == Some(username.as_str())] {
+                            (username) " (" (role) ")"
+                        }
                     }
                 }
+            } @else {
+                input type="text" id="acting-user" name="username" style="width:10rem"
+                    value=(frame.acting.as_deref().unwrap_or_default());
             }
             " "
             button type="submit" { "Act as this member" }
@@ -203,8 +340,11 @@ fn acting_form(frame: &Frame) -> Markup {
 pub(crate) fn layout(frame: &Frame, title: &str, content: Markup) -> Markup {
     let nav = [
         (Section::Requests, "/requests", "Requests"),
+        (Section::Comments, "/comments", "Comments"),
         (Section::Users, "/users", "Users"),
         (Section::Invites, "/invites", "Invites"),
+        (Section::Vouches, "/vouches", "Vouches"),
+        (Section::Status, "/status", "Sync status"),
     ];
     html! {
         (DOCTYPE)
@@ -281,13 +421,14 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Markup {
     }
 }
 
-pub(crate) fn requests_page(frame: &Frame, rows: &[RequestRow]) -> Markup {
+pub(crate) fn requests_page(frame: &Frame, list: &ListView, rows: &[RequestRow]) -> Markup {
     layout(
         frame,
         "Requests",
         html! {
+            (list_controls(list, "requests"))
             @if rows.is_empty() {
-                p { "No requests yet." }
+                p { "No requests match." }
             } @else {
                 table {
                     thead { tr {
@@ -295,6 +436,7 @@ pub(crate) fn requests_page(frame: &Frame, rows: &[RequestRow]) -> Markup {
                         th scope="col" { "Author" }
                         th scope="col" { "Status" }
                         th scope="col" { "Comments" }
+                        th scope="col" { "Created" }
                         th scope="col" { "Scope" }
                     } }
                     tbody {
@@ -304,11 +446,94 @@ pub(crate) fn requests_page(frame: &Frame, rows: &[RequestRow]) -> Markup {
                                 td { (person(&row.author)) }
                                 td { (row.request.status) }
                                 td { (row.comments) }
+                                td { (when(&row.request.created_at)) }
                                 td { (scope_cell(frame, &row.scope)) }
                             }
                         }
                     }
                 }
+                (pager(list, "requests"))
+            }
+        },
+    )
+}
+
+/// The first line of a text, cut to about `chars` characters.
+fn excerpt(text: &str, chars: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut cut: String = line.chars().take(chars).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+pub(crate) fn comments_page(frame: &Frame, list: &ListView, rows: &[CommentListRow]) -> Markup {
+    layout(
+        frame,
+        "Comments",
+        html! {
+            (list_controls(list, "comments"))
+            @if rows.is_empty() {
+                p { "No comments match." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Comment" }
+                        th scope="col" { "On request" }
+                        th scope="col" { "Author" }
+                        th scope="col" { "Created" }
+                        th scope="col" { "Scope" }
+                    } }
+                    tbody {
+                        @for row in rows {
+                            tr {
+                                td { a href=(format!("/requests/{}#comment-{}", row.comment.request_id, row.comment.id)) {
+                                    (excerpt(&row.comment.body, 80)) } }
+                                td { @if let Some(title) = &row.request_title {
+                                    a href=(format!("/requests/{}", row.comment.request_id)) { (title) }
+                                } @else { "—" } }
+                                td { (person(&row.author)) }
+                                td { (when(&row.comment.created_at)) }
+                                td { (scope_cell(frame, &row.scope)) }
+                            }
+                        }
+                    }
+                }
+                (pager(list, "comments"))
+            }
+        },
+    )
+}
+
+pub(crate) fn vouches_page(frame: &Frame, list: &ListView, rows: &[VouchRow]) -> Markup {
+    layout(
+        frame,
+        "Vouches",
+        html! {
+            (list_controls(list, "vouches"))
+            @if rows.is_empty() {
+                p { "No vouches match." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Voucher" }
+                        th scope="col" { "Vouches for" }
+                        th scope="col" { "Created" }
+                        th scope="col" { "Scope" }
+                    } }
+                    tbody {
+                        @for row in rows {
+                            tr {
+                                td { (person(&row.voucher)) }
+                                td { (person(&row.subject)) }
+                                td { (when(&row.vouch.created_at)) }
+                                td { (scope_cell(frame, &row.scope)) }
+                            }
+                        }
+                    }
+                }
+                (pager(list, "vouches"))
             }
         },
     )
@@ -323,7 +548,7 @@ pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentR
             dl {
                 dt { "Author" } dd { (person(&row.author)) }
                 dt { "Status" } dd { (request.status) }
-                dt { "Created" } dd { (request.created_at) }
+                dt { "Created" } dd { (when(&request.created_at)) }
                 dt { "Origin" } dd { (request.origin) }
                 dt { "Scope" } dd { (scope_cell(frame, &row.scope)) }
             }
@@ -335,7 +560,7 @@ pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentR
                 ol.comments {
                     @for c in comments {
                         li id=(format!("comment-{}", c.comment.id)) {
-                            p { (person(&c.author)) ", " (c.comment.created_at) }
+                            p { (person(&c.author)) ", " (when(&c.comment.created_at)) }
                             p.body { (c.comment.body) }
                             (scope_cell(frame, &c.scope))
                         }
@@ -346,11 +571,23 @@ pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentR
     )
 }
 
-pub(crate) fn users_page(frame: &Frame, rows: &[UserRow]) -> Markup {
+pub(crate) fn users_page(frame: &Frame, list: &ListView, rows: &[UserRow]) -> Markup {
     layout(
         frame,
         "Users",
         html! {
+            h2 { "Add a local member" }
+            form method="post" action="/users" {
+                (hidden_csrf(frame))
+                input type="hidden" name="back" value=(frame.here);
+                label for="new-username" { "Username" }
+                input type="text" id="new-username" name="username" required autocomplete="off";
+                p { "A new member is private, with the role member; they can be made public here, \
+                     and an admin can change roles with " code { "wb user" } "." }
+                p { button type="submit" { "Add member" } }
+            }
+            h2 { "Members" }
+            (list_controls(list, "users"))
             table {
                 thead { tr {
                     th scope="col" { "Username" }
@@ -369,6 +606,7 @@ pub(crate) fn users_page(frame: &Frame, rows: &[UserRow]) -> Markup {
                     }
                 }
             }
+            (pager(list, "users"))
         },
     )
 }
@@ -413,6 +651,7 @@ pub(crate) fn user_page(frame: &Frame, row: &UserRow) -> Markup {
 
 pub(crate) fn invites_page(
     frame: &Frame,
+    list: &ListView,
     rows: &[InviteRow],
     created: Option<(&Invite, &str)>,
 ) -> Markup {
@@ -439,8 +678,9 @@ pub(crate) fn invites_page(
                 button type="submit" { "Create invite" }
             }
             h2 { "All invites" }
+            (list_controls(list, "invites"))
             @if rows.is_empty() {
-                p { "No invites yet." }
+                p { "No invites match." }
             } @else {
                 table {
                     thead { tr {
@@ -456,8 +696,87 @@ pub(crate) fn invites_page(
                                 td { (person(&row.inviter)) }
                                 td { @if let Some(p) = &row.invitee { (person(p)) } @else { "—" } }
                                 td { (row.invite.status) }
-                                td { (row.invite.created_at) }
+                                td { (when(&row.invite.created_at)) }
                                 td { (scope_cell(frame, &row.scope)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn status_page(
+    frame: &Frame,
+    sequence: u64,
+    view: &crate::status::StatusView,
+) -> Markup {
+    use crate::status::KeyView;
+    layout(
+        frame,
+        "Sync status",
+        html! {
+            h2 { "This instance's key" }
+            @match &view.key {
+                None => p { "Unknown: this server was started without the instance directory." },
+                Some(KeyView::Missing(why)) => p { (why) },
+                Some(KeyView::Present { key_id, public_key }) => {
+                    dl {
+                        dt { "Key id" } dd { code id="key-id" { (key_id) } }
+                        dt { "Public key (what peers pin)" }
+                        dd { input type="text" id="public-key" readonly value=(public_key)
+                            aria-label="Public key, one line, to copy"; }
+                    }
+                }
+            }
+            h2 { "Last export" }
+            dl {
+                dt { "Sequence" } dd id="export-sequence" {
+                    @if sequence == 0 { "none yet" } @else { (sequence) }
+                }
+                @if let Some(export) = &view.export {
+                    dt { "Directory" } dd { code { (export.dir) } }
+                    dt { "Written" } dd {
+                        @if let Some(at) = &export.written { (when(at)) } @else { "no bundle there" }
+                    }
+                    dt { "Files" } dd id="export-files" {
+                        @if let Some(files) = export.files { (files) } @else { "—" }
+                    }
+                }
+            }
+            p { "Rows made public since reach peers with the next export, once it is pushed \
+                 (" code { "wb sync push" } ") or fetched from this directory." }
+            form method="post" action="/export" {
+                (hidden_csrf(frame))
+                button type="submit" { "Export now" }
+            }
+            h2 { "Peers" }
+            @if let Some(err) = &view.registry_error {
+                p role="alert" { "The peer registry cannot be read: " (err) }
+            }
+            @if view.origins.is_empty() {
+                p { "No peers: none is registered, pinned or imported from." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Peer" }
+                        th scope="col" { "Pinned key" }
+                        th scope="col" { "Last imported" }
+                    } }
+                    tbody {
+                        @for origin in &view.origins {
+                            tr {
+                                td { (origin.name)
+                                    @if let Some(kind) = &origin.kind { " " span.origin { "(" (kind.to_string()) ")" } }
+                                    @if let Some(url) = &origin.url { br; span.origin { (url) } } }
+                                td { @if let Some(pin) = &origin.pin {
+                                        code { (pin.public_key) } br;
+                                        span.origin { "pinned " (when(&pin.pinned_at)) " (" (pin.source) ")" }
+                                    } @else { "not pinned" } }
+                                td { @if let Some(applied) = &origin.applied {
+                                        "sequence " (applied.last_sequence) ", " (when(&applied.imported_at))
+                                    } @else { "nothing yet" } }
                             }
                         }
                     }

@@ -74,6 +74,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             load_fixtures(&instance, &fixtures).await?;
             instance.store().close().await;
         }
+        Command::Serve { bind, public } => {
+            let instance = open_instance(global).await?;
+            // The admin UI's status page reads the key, the export and the
+            // peer registry from the instance directory.
+            let config = wb_admin::ServeConfig {
+                bind,
+                public,
+                instance_dir: Some(global.dir.clone()),
+            };
+            let result = wb_admin::serve(instance.clone(), config).await;
+            instance.store().close().await;
+            result?;
+        }
         command => {
             let instance = open_instance(global).await?;
             let result = run_on_instance(&instance, command).await;
@@ -252,10 +265,8 @@ async fn run_on_instance(instance: &Instance, command: Command) -> Result<()> {
         Command::List { entity, json } => {
             output::print_list(instance, entity.into(), json).await?;
         }
-        Command::Serve { bind, public } => {
-            wb_admin::serve(instance.clone(), wb_admin::ServeConfig { bind, public }).await?;
-        }
         Command::Init { .. }
+        | Command::Serve { .. }
         | Command::Migrate
         | Command::Fixtures(_)
         | Command::Sync(_)

@@ -120,14 +120,18 @@ impl Instance {
         let named = self
             .describe(reason.relation.target_kind(), reason.id)
             .await?;
+        // `describe` calls a request `request "…"`: after "its request",
+        // once is enough.
+        let relation = reason.relation.as_str();
+        let named = named
+            .strip_prefix(relation)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .map_or(named.clone(), str::to_owned);
         let what = if reason.referenced_is_private {
             "private"
         } else {
             "itself held back"
         };
-        Ok(format!(
-            "its {} {named} is {what}",
-            reason.relation.as_str()
-        ))
+        Ok(format!("its {relation} {named} is {what}"))
     }
 }

@@ -19,6 +19,7 @@
 mod error;
 /// Storage of a `wb-hub` relay (its own tables and migrations).
 pub mod hub;
+mod list;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -37,6 +38,7 @@ use wb_model::{
 
 pub use error::StoreError;
 use error::{connect_error, redact_url};
+pub use list::{Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -412,7 +414,13 @@ impl Store {
                 .create_if_missing(create);
             Self::open_sqlite_with(options, &shown).await
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(|e| connect_error(&shown, e))?;
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| connect_error(&shown, e))?
+                // No JIT: the planner's estimates for correlated subqueries
+                // (a filtered list's count) are high enough to trigger it,
+                // and compiling then costs ten times the query itself
+                // (300 ms against 35 ms at 38,000 rows).
+                .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
@@ -432,7 +440,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 32 MiB of page cache per connection (the default is 2 MiB): a
+            // filtered list's count looks up a referenced row for every row,
+            // and beyond the cache each lookup is a read from the OS.
+            .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -942,6 +954,74 @@ impl Store {
     /// origin then username.
     pub async fn root_users(&self) -> Result<Vec<User>> {
         on_backend!(self, root_users())
+    }
+
+    /// One page of users matching `filter`, in id order, after or before
+    /// `cursor`, of at most `size` rows (clamped to 1..=[`MAX_PAGE_SIZE`]),
+    /// with the total that match. `local` is this instance's name (what the
+    /// effective-scope filter needs). Keyset paging: each page costs the
+    /// same however deep it is.
+    pub async fn list_users(
+        &self,
+        local: &InstanceName,
+        filter: &ListFilter,
+        cursor: Cursor,
+        size: u32,
+    ) -> Result<ListPage<User>> {
+        on_backend!(self, list_users(local, filter, cursor, size))
+    }
+
+    /// One page of requests, as [`Store::list_users`].
+    pub async fn list_requests(
+        &self,
+        local: &InstanceName,
+        filter: &ListFilter,
+        cursor: Cursor,
+        size: u32,
+    ) -> Result<ListPage<Request>> {
+        on_backend!(self, list_requests(local, filter, cursor, size))
+    }
+
+    /// One page of comments, as [`Store::list_users`].
+    pub async fn list_comments(
+        &self,
+        local: &InstanceName,
+        filter: &ListFilter,
+        cursor: Cursor,
+        size: u32,
+    ) -> Result<ListPage<Comment>> {
+        on_backend!(self, list_comments(local, filter, cursor, size))
+    }
+
+    /// One page of invites, as [`Store::list_users`].
+    pub async fn list_invites(
+        &self,
+        local: &InstanceName,
+        filter: &ListFilter,
+        cursor: Cursor,
+        size: u32,
+    ) -> Result<ListPage<Invite>> {
+        on_backend!(self, list_invites(local, filter, cursor, size))
+    }
+
+    /// One page of vouches, as [`Store::list_users`].
+    pub async fn list_vouches(
+        &self,
+        local: &InstanceName,
+        filter: &ListFilter,
+        cursor: Cursor,
+        size: u32,
+    ) -> Result<ListPage<Vouch>> {
+        on_backend!(self, list_vouches(local, filter, cursor, size))
+    }
+
+    /// How many comments each request of `ids` has; requests without
+    /// comments are left out.
+    pub async fn comment_counts(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, u64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self, comment_counts(ids))
     }
 
     /// Every invite, by creation time then id.

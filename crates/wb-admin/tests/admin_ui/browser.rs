@@ -1,6 +1,8 @@
 //! A real browser: headless Chromium, driven over WebDriver by fantoccini,
 //! opens the token URL, chooses a member, opens a request, reads its badge,
-//! clicks the toggle and sees the new badge.
+//! clicks the toggle and sees the new badge; then, on a bigger instance,
+//! pages through a list, filters it, toggles a row from the filtered page
+//! and lands back on it, adds a member, and exports from the status page.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -133,6 +135,7 @@ async fn a_real_browser_reads_a_badge_and_toggles_it() {
         let config = ServeConfig {
             bind: "127.0.0.1:0".parse().expect("an address"),
             public: false,
+            instance_dir: Some(dir.path().join("instance")),
         };
         let server = AdminServer::bind(demo.instance.clone(), &config).expect("bind");
         let login_url = server.login_url().to_owned();
@@ -220,6 +223,217 @@ async fn a_real_browser_reads_a_badge_and_toggles_it() {
         if let Some(keep) = std::env::var_os("WB_ADMIN_SCREENSHOT") {
             std::fs::copy(&shot, keep).expect("copy the screenshot");
         }
+
+        client.close().await.expect("close the browser");
+        drop(driver);
+        handle.stop(true).await;
+        running
+            .await
+            .expect("the server task")
+            .expect("the server stops cleanly");
+    }
+}
+
+/// Reads an element's text until it contains `needle`, for at most ten
+/// seconds.
+async fn wait_for_contains(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves the page as `DIR/<name>.png` when `WB_ADMIN_SCREENSHOTS=DIR` is set
+/// (`scripts/admin-screenshots.sh`).
+async fn shoot(client: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("WB_ADMIN_SCREENSHOTS") {
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::create_dir_all(&dir).expect("the screenshot directory");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("save it");
+    }
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("the page has {css}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+#[actix_web::test]
+async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
+    let driver_binary = chromedriver();
+    if driver_binary.is_none() || !Path::new(CHROMIUM).is_file() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium/chromedriver not installed, and CI=true"
+        );
+        eprintln!("SKIP: chromium/chromedriver not installed");
+        return;
+    }
+    let driver_binary = driver_binary.expect("checked above");
+
+    for demo in demos().await {
+        for i in 0..120 {
+            demo.instance
+                .add_request("ada", &format!("Spare item {i:03}"), "")
+                .await
+                .expect("a request");
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = ServeConfig {
+            bind: "127.0.0.1:0".parse().expect("an address"),
+            public: false,
+            instance_dir: Some(dir.path().join("instance")),
+        };
+        let server = AdminServer::bind(demo.instance.clone(), &config).expect("bind");
+        let login_url = server.login_url().to_owned();
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server.run());
+        let driver = start_driver(&driver_binary);
+        let client = open_browser(&driver, &dir.path().join("chromium-profile")).await;
+
+        client.goto(&login_url).await.expect("open the token URL");
+        assert_eq!(wait_for_text(&client, "h1", "Requests").await, "Requests");
+
+        // Paging: 124 requests, 50 a page; next, then previous.
+        let count = wait_for_contains(&client, "#list-count", "124 requests match").await;
+        assert_eq!(count, "124 requests match; 50 shown.", "{}", demo.label);
+        shoot(&client, "requests").await;
+        click(&client, "a[rel=next]").await;
+        wait_for_contains(&client, "a[rel=prev]", "Previous").await;
+        let url = client.current_url().await.expect("url");
+        assert!(
+            url.query().unwrap_or_default().starts_with("after="),
+            "{url}"
+        );
+        click(&client, "a[rel=prev]").await;
+        let url = loop {
+            let url = client.current_url().await.expect("url");
+            if url.query().unwrap_or_default().starts_with("before=") {
+                break url;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            client.find(Locator::Css("a[rel=prev]")).await.is_err(),
+            "the first page: {url}"
+        );
+
+        // Act as chloe, then filter to the held-back requests.
+        client
+            .find(Locator::Css("#acting-user"))
+            .await
+            .expect("the selector")
+            .select_by_value("chloe")
+            .await
+            .expect("choose chloe");
+        click(&client, "form.acting button").await;
+        wait_for_contains(&client, ".flash", "Now acting as chloe").await;
+        client
+            .find(Locator::Css("#f-effective"))
+            .await
+            .expect("the effective-scope filter")
+            .select_by_value("held")
+            .await
+            .expect("choose held back");
+        click(&client, "form.filters button").await;
+        let count = wait_for_contains(&client, "#list-count", "1 request matches").await;
+        assert_eq!(count, "1 request matches; 1 shown.");
+        let sewing = demo.request("Sewing machine for a day").await;
+        let reason = client
+            .find(Locator::Css(&format!(
+                "#scope-request-{} .reason a",
+                sewing.id
+            )))
+            .await
+            .expect("the held-back reason links the row")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(reason, "its author @chloe is private");
+        shoot(&client, "requests-held").await;
+
+        // Toggle from the filtered page: back on the same filtered page.
+        click(&client, &format!("#scope-request-{} button", sewing.id)).await;
+        let flash = wait_for_contains(&client, ".flash", "now private").await;
+        assert!(flash.contains("now private"), "{flash}");
+        let url = client.current_url().await.expect("url");
+        assert_eq!(url.path(), "/requests");
+        // (The form sends its empty fields too: `own=&effective=held&…`.)
+        assert!(
+            url.query().unwrap_or_default().contains("effective=held"),
+            "the filter survived the toggle: {url}"
+        );
+        assert_eq!(
+            wait_for_contains(&client, "#list-count", "0 requests").await,
+            "0 requests match; 0 shown."
+        );
+        assert_eq!(
+            demo.request_scope("Sewing machine for a day").await,
+            SyncScope::Private
+        );
+        shoot(&client, "requests-after-toggle").await;
+
+        // Add a member.
+        click(&client, "nav a[href='/users']").await;
+        assert_eq!(wait_for_text(&client, "h1", "Users").await, "Users");
+        client
+            .find(Locator::Css("#new-username"))
+            .await
+            .expect("the username field")
+            .send_keys("zed")
+            .await
+            .expect("type");
+        click(&client, "form[action='/users'] button").await;
+        let flash = wait_for_contains(&client, ".flash", "Member zed added").await;
+        assert!(flash.contains("Member zed added"), "{flash}");
+        demo.instance.local_user("zed").await.expect("zed exists");
+        shoot(&client, "users").await;
+        for page in ["comments", "vouches"] {
+            click(&client, &format!("nav a[href='/{page}']")).await;
+            let title = if page == "comments" {
+                "Comments"
+            } else {
+                "Vouches"
+            };
+            assert_eq!(wait_for_text(&client, "h1", title).await, title);
+            shoot(&client, page).await;
+        }
+
+        // The status page, and Export now.
+        click(&client, "nav a[href='/status']").await;
+        assert_eq!(
+            wait_for_text(&client, "h1", "Sync status").await,
+            "Sync status"
+        );
+        assert_eq!(
+            wait_for_text(&client, "#export-sequence", "none yet").await,
+            "none yet"
+        );
+        click(&client, "form[action='/export'] button").await;
+        let flash = wait_for_contains(&client, ".flash", "Exported sequence 1").await;
+        assert!(flash.contains("Exported sequence 1"), "{flash}");
+        assert_eq!(wait_for_text(&client, "#export-sequence", "1").await, "1");
+        let key_id = client
+            .find(Locator::Css("#key-id"))
+            .await
+            .expect("the key id")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(key_id.len(), 16, "{key_id}");
+        shoot(&client, "status").await;
 
         client.close().await.expect("close the browser");
         drop(driver);

@@ -245,13 +245,13 @@ async fn badges_say_held_back_and_why() {
         let sewing = demo.request(SEWING).await;
         let list = client.get("/requests").await;
         let cell = scope_cell(&list.body, "request", sewing.id);
+        // The reason names the row that holds it back, and links it.
+        assert!(cell.contains(">Public, held back<"), "{cell}");
         assert!(
-            cell.contains(&format!(
-                "Public, held back: its author (user {}) is private",
-                chloe.id
-            )),
+            cell.contains(r#"<a href="/users/chloe">its author @chloe is private</a>"#),
             "{cell}"
         );
+        assert!(!cell.contains(&chloe.id.to_string()), "no UUID: {cell}");
         assert!(cell.contains("badge held"), "{cell}");
         let private = demo.request(PRIVATE_MATTER).await;
         assert!(scope_cell(&list.body, "request", private.id).contains(">Private<"));
@@ -268,7 +268,7 @@ async fn badges_say_held_back_and_why() {
         let cell = scope_cell(&detail.body, "comment", comment.id);
         assert!(
             cell.contains(&format!(
-                "Public, held back: its request (request {}) is private",
+                r#"<a href="/requests/{}">its request &quot;{PRIVATE_MATTER}&quot; is private</a>"#,
                 private.id
             )),
             "{cell}"

@@ -4,3 +4,6 @@
 mod browser;
 mod common;
 mod http;
+mod lists;
+mod scale;
+mod status;

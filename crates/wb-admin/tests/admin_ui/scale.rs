@@ -1,0 +1,171 @@
+//! The lists at a real instance size (issue #15 §1): a 100,000-row instance,
+//! and how long a list page takes to render on the server and how much it
+//! weighs. Prints the figures; asserts only what must hold at any speed
+//! (a page of at most 50 rows, the right totals). Slow to set up, so
+//! ignored by default:
+//!
+//! ```text
+//! cargo test -p wb-admin --release --test admin_ui -- --ignored --nocapture scale
+//! ```
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::test::init_service;
+use wb_admin::{AdminState, app};
+use wb_engine::Instance;
+use wb_model::{
+    Comment, InstanceName, Request, RequestStatus, Role, SyncScope, Timestamp, User, Username,
+    new_id,
+};
+use wb_store::Batch;
+use wb_store::testing::TestDb;
+
+use crate::common::{Client, LOCAL};
+
+const USERS: usize = 2_000;
+const REQUESTS: usize = 60_000;
+const COMMENTS: usize = 38_000;
+
+async fn big_instance(db: &TestDb) -> Instance {
+    let local = InstanceName::parse(LOCAL).expect("name");
+    let instance = Instance::init(db.store.clone(), local.clone())
+        .await
+        .expect("init");
+    let now = Timestamp::now();
+    let scope = |i: usize, every: usize| {
+        if i.is_multiple_of(every) {
+            SyncScope::Private
+        } else {
+            SyncScope::Public
+        }
+    };
+    let users: Vec<User> = (0..USERS)
+        .map(|i| User {
+            id: new_id(),
+            origin: local.clone(),
+            username: Username::parse(&format!("member{i:05}")).expect("username"),
+            display_name: format!("Member {i}"),
+            bio: String::new(),
+            email: None,
+            role: if i == 0 { Role::Admin } else { Role::Member },
+            invited_by: None,
+            // One member in ten is private: their public requests are held back.
+            scope: scope(i, 10),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let requests: Vec<Request> = (0..REQUESTS)
+        .map(|i| Request {
+            id: new_id(),
+            origin: local.clone(),
+            author_id: users[i % USERS].id,
+            title: format!("Request number {i} for a thing to borrow"),
+            body: "Some words about it.\nAnd a second line.".into(),
+            status: RequestStatus::Open,
+            scope: scope(i, 3),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let comments: Vec<Comment> = (0..COMMENTS)
+        .map(|i| Comment {
+            id: new_id(),
+            origin: local.clone(),
+            request_id: requests[(i * 7) % REQUESTS].id,
+            author_id: users[(i * 3) % USERS].id,
+            body: format!("Comment {i}: I can help."),
+            scope: scope(i, 4),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    for chunk in users.chunks(5_000) {
+        let batch = Batch {
+            users: chunk.to_vec(),
+            ..Batch::default()
+        };
+        db.store.insert_batch(&batch).await.expect("users");
+    }
+    for chunk in requests.chunks(5_000) {
+        let batch = Batch {
+            requests: chunk.to_vec(),
+            ..Batch::default()
+        };
+        db.store.insert_batch(&batch).await.expect("requests");
+    }
+    for chunk in comments.chunks(5_000) {
+        let batch = Batch {
+            comments: chunk.to_vec(),
+            ..Batch::default()
+        };
+        db.store.insert_batch(&batch).await.expect("comments");
+    }
+    instance
+}
+
+#[actix_web::test]
+#[ignore = "builds a 100,000-row instance; run with --ignored --nocapture to measure"]
+async fn scale_list_pages_of_a_100k_row_instance() {
+    for db in TestDb::all().await {
+        let started = Instant::now();
+        let instance = big_instance(&db).await;
+        println!(
+            "{:?}: {} rows loaded in {:.1} s",
+            db.backend,
+            USERS + REQUESTS + COMMENTS,
+            started.elapsed().as_secs_f64()
+        );
+        let state = AdminState::new(instance).expect("state");
+        let app = init_service(app(state.clone())).await;
+        let mut client = Client::new(&app);
+        client.log_in(&state.login_path()).await;
+        let middle = client.get("/requests").await;
+        let next = middle
+            .body
+            .split(r#"rel="next" href=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a next link")
+            .replace("&amp;", "&");
+        for path in [
+            "/requests",
+            next.as_str(),
+            "/requests?effective=held",
+            "/requests?own=public&effective=shared&q=number%201",
+            "/comments",
+            "/comments?effective=held",
+            "/users?q=member01",
+        ] {
+            // Best of three: the figure is the server's work, not a cold cache.
+            let mut best = f64::MAX;
+            let mut reply = None;
+            for _ in 0..3 {
+                let t = Instant::now();
+                let r = client.get(path).await;
+                best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+                reply = Some(r);
+            }
+            let reply = reply.expect("a reply");
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            let rows = reply
+                .body
+                .matches(r#"<div class="scope" id="scope-"#)
+                .count();
+            assert!(rows <= 50, "{path}: {rows} rows");
+            let count = reply
+                .body
+                .split(r#"<span id="list-count">"#)
+                .nth(1)
+                .and_then(|rest| rest.split('<').next())
+                .unwrap_or_default()
+                .to_owned();
+            println!(
+                "{:?} {path}: {best:.1} ms, {:.1} KB, {rows} rows ({count})",
+                db.backend,
+                reply.body.len() as f64 / 1024.0
+            );
+        }
+    }
+}
