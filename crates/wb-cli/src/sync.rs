@@ -25,13 +25,30 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             let mut answers = stdin.lock();
             crate::vouch::run(instance, &keys, actor, &mut answers, &mut std::io::stderr()).await?;
         }
-        SyncCommand::Keygen => {
+        SyncCommand::Keygen { rotate: true } => {
+            let name = instance.name().as_str();
+            let rotation = keys.rotate(name)?;
+            eprintln!(
+                "rotated the signing key of {name}: key {} replaces key {} (kept at {}); \
+                 the rotation statement is in {} and goes with every bundle from the next \
+                 export on",
+                rotation.new.key_id(),
+                rotation.old.key_id(),
+                rotation.retired_key.display(),
+                keys.rotations_path(name)?.display()
+            );
+            println!("{}", rotation.new.public_key());
+        }
+        SyncCommand::Keygen { rotate: false } => {
             let name = instance.name().as_str();
             let path = keys.secret_key_path(name)?;
             if path.exists() {
                 // Printing the key for peers is what keygen is for, so an
                 // existing key is printed, not an error, and never replaced.
-                eprintln!("{name} already has a signing key at {}", path.display());
+                eprintln!(
+                    "{name} already has a signing key at {} (to replace it: wb sync keygen --rotate)",
+                    path.display()
+                );
                 println!("{}", keys.load_public(name)?);
                 return Ok(());
             }

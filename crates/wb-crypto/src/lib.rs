@@ -58,5 +58,7 @@ pub use minisign::{
     bundle_trusted_comment, parse_bundle_trusted_comment, sign_minisign, verify_minisign,
 };
 pub use public_key::PublicKey;
-pub use rotation::{MAX_ROTATION_CHAIN_BYTES, RotationChain, RotationError, RotationStatement};
+pub use rotation::{
+    MAX_ROTATION_CHAIN_BYTES, RotationChain, RotationError, RotationStatement, verify_bundle_key,
+};
 pub use signing_key::SigningKey;

@@ -506,6 +506,70 @@ impl RotationChain {
     }
 }
 
+/// The key policy of a bundle: may a bundle of `instance` signed by `key`,
+/// carrying the rotation chain `chain` (the bytes of `key-rotations.txt`,
+/// `None` without one), be accepted by a verifier who pinned `pinned`?
+///
+/// A chain, when present, must parse, be `instance`'s, and end at `key`,
+/// whatever the pin (readers ignore nothing). Then, if `key` is not
+/// `pinned`, the chain must lead from `pinned` to `key`
+/// ([`RotationChain::verify_path`]). Returns how many statements were
+/// followed: 0 when `key` is `pinned`, more when the verifier should move
+/// its pin to `key` once it accepts the bundle.
+///
+/// # Errors
+/// [`RotationError`] naming the rule and the statement or line.
+pub fn verify_bundle_key(
+    instance: &str,
+    pinned: &PublicKey,
+    key: &PublicKey,
+    chain: Option<&[u8]>,
+) -> Result<usize, RotationError> {
+    let chain = match chain {
+        None => RotationChain::new(),
+        Some(bytes) => {
+            let size = bytes.len() as u64;
+            if size > MAX_ROTATION_CHAIN_BYTES {
+                return Err(RotationError::TooLarge {
+                    size,
+                    limit: MAX_ROTATION_CHAIN_BYTES,
+                });
+            }
+            let text = std::str::from_utf8(bytes).map_err(|_| RotationError::Malformed {
+                line: 1,
+                reason: "not UTF-8 text".to_owned(),
+            })?;
+            let chain = RotationChain::parse(text)?;
+            if chain.is_empty() {
+                return Err(RotationError::Malformed {
+                    line: 1,
+                    reason: "an empty chain; a bundle without rotations has no key-rotations.txt"
+                        .to_owned(),
+                });
+            }
+            chain
+        }
+    };
+    if let Some(found) = chain.instance()
+        && found != instance
+    {
+        return Err(RotationError::WrongInstance {
+            statement: 1,
+            expected: instance.to_owned(),
+            found: found.to_owned(),
+        });
+    }
+    if let Some(last) = chain.last_key()
+        && last != key
+    {
+        return Err(RotationError::EndsElsewhere {
+            end: last.key_id(),
+            key: key.key_id(),
+        });
+    }
+    Ok(chain.verify_path(instance, pinned, key)?.len())
+}
+
 /// Parses the six lines of statement `number`, which start at line `first`.
 fn parse_statement(
     block: &[&str],

@@ -339,3 +339,45 @@ fn a_weak_key_in_a_statement_is_refused() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_bundle_key_policy() -> TestResult {
+    use wb_crypto::verify_bundle_key;
+    let (chain, keys) = chain_of_three()?;
+    let text = chain.to_text();
+    let chain_bytes = Some(text.as_bytes());
+    let last = keys[3].public_key();
+    // The pinned key: no chain needed, and a consistent chain is fine.
+    assert_eq!(verify_bundle_key(INSTANCE, &last, &last, None)?, 0);
+    assert_eq!(verify_bundle_key(INSTANCE, &last, &last, chain_bytes)?, 0);
+    // An older pin: followed.
+    assert_eq!(
+        verify_bundle_key(INSTANCE, &keys[0].public_key(), &last, chain_bytes)?,
+        3
+    );
+    // Another key without a chain.
+    assert!(matches!(
+        verify_bundle_key(INSTANCE, &keys[0].public_key(), &last, None),
+        Err(RotationError::NoChain { .. })
+    ));
+    // A chain that does not end at the bundle's key, even with key = pin.
+    let middle = keys[2].public_key();
+    assert!(matches!(
+        verify_bundle_key(INSTANCE, &middle, &middle, chain_bytes),
+        Err(RotationError::EndsElsewhere { .. })
+    ));
+    // Another instance's chain, an empty or non-UTF-8 file.
+    assert!(matches!(
+        verify_bundle_key("beta.example", &last, &last, chain_bytes),
+        Err(RotationError::WrongInstance { .. })
+    ));
+    assert!(matches!(
+        verify_bundle_key(INSTANCE, &last, &last, Some(b"")),
+        Err(RotationError::Malformed { line: 1, .. })
+    ));
+    assert!(matches!(
+        verify_bundle_key(INSTANCE, &last, &last, Some(b"\xff\n")),
+        Err(RotationError::Malformed { line: 1, .. })
+    ));
+    Ok(())
+}

@@ -225,6 +225,7 @@ async fn import_reader(
             manifest_sha256: signed.manifest_sha256,
             signature: signed.signature,
             imported_at: Timestamp::now(),
+            key_rotations: signed.key_rotations,
         },
         users: rows.users,
         requests: rows.requests,

@@ -207,6 +207,9 @@ pub struct SignedBundle {
     pub manifest_sha256: String,
     /// The text of `bundle.sig`.
     pub signature: String,
+    /// The text of `key-rotations.txt`, the instance's key rotation chain
+    /// (`None` without one); kept so a relay can pass it on.
+    pub key_rotations: Option<String>,
     key: PublicKey,
 }
 
@@ -283,6 +286,9 @@ pub fn check_signature(reader: &BundleReader, policy: &KeyPolicy) -> Result<Sign
         key_decision,
         manifest_sha256: sha256_hex(reader.manifest_bytes()),
         signature: signature.to_owned(),
+        key_rotations: reader
+            .key_rotations_bytes()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
         key,
     })
 }
