@@ -229,11 +229,20 @@ fn outcome_lines(outcome: &ImportOutcome) -> (Option<String>, String) {
             sequence,
             counts,
             pinned_key,
+            rotation,
             ..
         } => (
             pinned_key
                 .as_ref()
-                .map(|key| format!("pinned key {key} for {origin}")),
+                .map(|key| format!("pinned key {key} for {origin}"))
+                .or_else(|| {
+                    rotation.as_ref().map(|r| {
+                        format!(
+                            "followed the key rotation of {origin}: its pin moved from {} to {}",
+                            r.from, r.to
+                        )
+                    })
+                }),
             format!(
                 "imported {origin} sequence {sequence}: {} added, {} updated, {} unchanged, {} retracted",
                 counts.added, counts.updated, counts.unchanged, counts.retracted
