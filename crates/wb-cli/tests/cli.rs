@@ -1285,9 +1285,17 @@ async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
         );
         let retired = std::fs::read_dir(keys.join("retired")).unwrap().count();
         assert_eq!(retired, 2, "the old key's .key and .pub are kept");
-        // Plain keygen now points at --rotate.
-        let err = alpha.fails(&["sync", "keygen"]);
-        assert!(err.contains("--rotate"), "{err}");
+        // Plain keygen prints the new key, and says how to replace it.
+        let out = alpha
+            .cmd()
+            .args(["sync", "keygen"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), new);
+        let said = String::from_utf8(out.stderr).unwrap();
+        assert!(said.contains("wb sync keygen --rotate"), "{said}");
 
         // alpha pushes with its usual token: the hub follows the chain.
         let out = push(&alpha);
