@@ -1375,8 +1375,10 @@ async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
             format!("{chain}\n{statement}"),
         )
         .unwrap();
-        let before = beta_state(&beta).await;
-        assert_eq!(before.0, rows);
+        assert_eq!(beta_state(&beta).await.0, rows);
+        // Every table (rows, pins, high-water marks, the export's journal
+        // and records), to show that a refusal changes nothing.
+        let before = beta.db.snapshot().await;
         let err = beta.fails(&["sync", "import", forged.to_str().unwrap()]);
         assert!(
             err.contains("key-rotations.txt")
@@ -1384,12 +1386,12 @@ async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
                 && err.contains("rotation statement 2"),
             "{err}"
         );
-        assert_eq!(beta_state(&beta).await, before, "nothing changed");
+        assert_eq!(beta.db.snapshot().await, before, "nothing changed");
         // Without any chain, an unpinned key is refused just the same.
         std::fs::remove_file(forged.join("key-rotations.txt")).unwrap();
         let err = beta.fails(&["sync", "import", forged.to_str().unwrap()]);
         assert!(err.contains("carries no key rotation"), "{err}");
-        assert_eq!(beta_state(&beta).await, before, "nothing changed");
+        assert_eq!(beta.db.snapshot().await, before, "nothing changed");
         handle.stop(false).await;
     }
 }
