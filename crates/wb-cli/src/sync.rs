@@ -27,6 +27,14 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
         }
         SyncCommand::Keygen { rotate: true } => {
             let name = instance.name().as_str();
+            let path = keys.secret_key_path(name)?;
+            if !path.exists() {
+                bail!(
+                    "{name} has no signing key at {} yet, so there is nothing to rotate; create \
+                     one with `wb sync keygen`",
+                    path.display()
+                );
+            }
             let rotation = keys.rotate(name)?;
             eprintln!(
                 "rotated the signing key of {name}: key {} replaces key {} (kept at {}); \

@@ -1232,6 +1232,8 @@ async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
         };
         alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
         beta.ok(&["init", "--instance", "beta.example"]);
+        let err = alpha.fails(&["sync", "keygen", "--rotate"]);
+        assert!(err.contains("nothing to rotate"), "{err}");
         let old = alpha.ok(&["sync", "keygen"]).trim().to_owned();
         let (hub, token, handle, hub_dir) = start_hub(old.clone());
         let push = |who: &Wb| {
