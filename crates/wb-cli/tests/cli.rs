@@ -1326,6 +1326,14 @@ async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
         assert_eq!(state.public_key, new);
         assert_eq!(state.last_sequence, 2);
         assert_eq!(state.key_rotations.as_deref(), Some(chain.as_str()));
+        let listed = beta.ok(&["sync", "peers", "list", "--json"]);
+        let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+        let entry = listed
+            .iter()
+            .find(|e| e["name"] == "alpha.example")
+            .unwrap();
+        assert_eq!(entry["key"], new.as_str(), "{entry}");
+        assert_eq!(entry["pinned_by"], "rotation", "{entry}");
         let out = beta.ok(&["sync", "pull"]);
         assert!(out.contains("already imported"), "{out}");
 

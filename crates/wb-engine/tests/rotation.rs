@@ -66,14 +66,15 @@ impl Node {
         import_bundle(&self.instance, &self.keys(), dir, &options, &NoProgress).await
     }
 
+    /// The key pinned for alpha (the pin table, the one source of truth).
     async fn pinned(&self) -> Option<String> {
         let alpha = InstanceName::parse(ALPHA).unwrap();
         self.instance
             .store()
-            .origin_state(&alpha)
+            .pin(&alpha)
             .await
             .unwrap()
-            .map(|state| state.public_key)
+            .map(|pin| pin.public_key)
     }
 }
 
@@ -242,6 +243,17 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
             other => panic!("expected a followed rotation, got {other:?}"),
         }
         assert_eq!(beta.pinned().await.as_deref(), Some(k3.as_str()));
+        let pin = beta
+            .instance
+            .store()
+            .pin(&InstanceName::parse(ALPHA).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (pin.public_key.as_str(), pin.source),
+            (k3.as_str(), wb_store::PinSource::Rotation)
+        );
         // Again: the same bundle, nothing to do.
         assert!(matches!(
             beta.import(&second, &k3).await.unwrap(),

@@ -596,8 +596,8 @@ pub(crate) async fn origin_state(
 
 pub(crate) async fn origin_states(pool: &sqlx::Pool<Db>) -> Result<Vec<OriginState>> {
     let rows = sqlx::query(
-        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at \
-         FROM sync_origins ORDER BY instance",
+        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at, \
+         key_rotations FROM sync_origins ORDER BY instance",
     )
     .fetch_all(pool)
     .await?;
