@@ -197,12 +197,21 @@ creates duplicates.")]
     },
     /// Print this instance's public key, creating the key pair under .sync/keys/ if there is none.
     #[command(after_help = "\
-Example:
+Examples:
   wb sync keygen          (prints the public key, e.g. RWQ…, for peers to pin)
+  wb sync keygen --rotate (a new key, vouched for by the old one)
 
-An existing key is printed, not replaced. The first export (or import) creates
-the key if it is missing; a command that fails creates none.")]
-    Keygen,
+An existing key is printed, not replaced: --rotate replaces it. The first
+export (or import) creates the key if it is missing; a command that fails
+creates none. --rotate keeps the old key under .sync/keys/retired/ and appends
+a rotation statement signed by it to .sync/keys/<instance>.rotations; every
+later bundle carries that chain, and peers and hubs that pinned the old key
+follow it (docs/keys.md).")]
+    Keygen {
+        /// Replace the existing key with a new one, signed over by the old key.
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Write the public rows as a signed bundle (one file per row, manifest, bundle.sig).
     #[command(after_help = "\
 Examples:

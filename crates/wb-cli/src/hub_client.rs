@@ -476,6 +476,9 @@ pub async fn pull(
         match result {
             Ok(pulled) => {
                 if !json {
+                    if let Some(line) = rotation_line(&name, &pulled) {
+                        println!("{}", escape_control(&line));
+                    }
                     println!("{}", escape_control(&pulled_line(&name, &pulled)));
                 }
                 reports.push(pulled_json(&name, &url, Ok(&pulled)));
@@ -570,6 +573,21 @@ struct PeerPulled {
     downloaded: bool,
     /// The import, unless `--no-import`.
     outcome: Option<ImportOutcome>,
+}
+
+/// The line of `wb sync pull` that says a peer's key rotation was followed
+/// (its pin moved), if it was.
+fn rotation_line(name: &str, pulled: &PeerPulled) -> Option<String> {
+    match &pulled.outcome {
+        Some(ImportOutcome::Applied {
+            rotation: Some(rotation),
+            ..
+        }) => Some(format!(
+            "{name}: followed its key rotation: the pin moved from {} to {}",
+            rotation.from, rotation.to
+        )),
+        _ => None,
+    }
 }
 
 /// One line of `wb sync pull` for a peer pulled.

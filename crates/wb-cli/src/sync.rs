@@ -25,13 +25,38 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
             let mut answers = stdin.lock();
             crate::vouch::run(instance, &keys, actor, &mut answers, &mut std::io::stderr()).await?;
         }
-        SyncCommand::Keygen => {
+        SyncCommand::Keygen { rotate: true } => {
+            let name = instance.name().as_str();
+            let path = keys.secret_key_path(name)?;
+            if !path.exists() {
+                bail!(
+                    "{name} has no signing key at {} yet, so there is nothing to rotate; create \
+                     one with `wb sync keygen`",
+                    path.display()
+                );
+            }
+            let rotation = keys.rotate(name)?;
+            eprintln!(
+                "rotated the signing key of {name}: key {} replaces key {} (kept at {}); \
+                 the rotation statement is in {} and goes with every bundle from the next \
+                 export on",
+                rotation.new.key_id(),
+                rotation.old.key_id(),
+                rotation.retired_key.display(),
+                keys.rotations_path(name)?.display()
+            );
+            println!("{}", rotation.new.public_key());
+        }
+        SyncCommand::Keygen { rotate: false } => {
             let name = instance.name().as_str();
             let path = keys.secret_key_path(name)?;
             if path.exists() {
                 // Printing the key for peers is what keygen is for, so an
                 // existing key is printed, not an error, and never replaced.
-                eprintln!("{name} already has a signing key at {}", path.display());
+                eprintln!(
+                    "{name} already has a signing key at {} (to replace it: wb sync keygen --rotate)",
+                    path.display()
+                );
                 println!("{}", keys.load_public(name)?);
                 return Ok(());
             }
@@ -212,11 +237,20 @@ fn outcome_lines(outcome: &ImportOutcome) -> (Option<String>, String) {
             sequence,
             counts,
             pinned_key,
+            rotation,
             ..
         } => (
             pinned_key
                 .as_ref()
-                .map(|key| format!("pinned key {key} for {origin}")),
+                .map(|key| format!("pinned key {key} for {origin}"))
+                .or_else(|| {
+                    rotation.as_ref().map(|r| {
+                        format!(
+                            "followed the key rotation of {origin}: its pin moved from {} to {}",
+                            r.from, r.to
+                        )
+                    })
+                }),
             format!(
                 "imported {origin} sequence {sequence}: {} added, {} updated, {} unchanged, {} retracted",
                 counts.added, counts.updated, counts.unchanged, counts.retracted

@@ -1193,3 +1193,215 @@ async fn push_and_pull_through_a_hub() {
         assert!(err.contains("cannot reach the hub"), "{err}");
     }
 }
+
+/// Everything of beta's that an import could change: its rows and what it
+/// knows of alpha (pin, sequence).
+async fn beta_state(beta: &Wb) -> (Vec<Vec<Value>>, Option<wb_store::OriginState>) {
+    let rows = ["user", "request", "comment", "invite", "vouch"]
+        .iter()
+        .map(|entity| beta.list(entity))
+        .collect();
+    let alpha = wb_model::InstanceName::parse("alpha.example").unwrap();
+    (rows, beta.db.store.origin_state(&alpha).await.unwrap())
+}
+
+/// The key the hub in `hub_dir` has registered for alpha.
+async fn hub_key(hub_dir: &tempfile::TempDir) -> String {
+    let url = format!("sqlite://{}", hub_dir.path().join("hub.db").display());
+    let store = wb_store::hub::HubStore::connect(&url, false).await.unwrap();
+    let alpha = wb_model::InstanceName::parse("alpha.example").unwrap();
+    let key = store.instance(&alpha).await.unwrap().unwrap().public_key;
+    store.close().await;
+    key
+}
+
+#[tokio::test]
+async fn a_rotated_key_travels_through_a_hub_and_a_forged_chain_is_refused() {
+    let mut pairs = vec![(TestDb::sqlite().await, TestDb::sqlite().await)];
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
+        pairs.push((a, b));
+    }
+    for (a, b) in pairs {
+        let alpha = Wb {
+            db: a,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let beta = Wb {
+            db: b,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        alpha.ok(&["init", "--instance", "alpha.example", "--fixtures", &demo()]);
+        beta.ok(&["init", "--instance", "beta.example"]);
+        let err = alpha.fails(&["sync", "keygen", "--rotate"]);
+        assert!(err.contains("nothing to rotate"), "{err}");
+        let old = alpha.ok(&["sync", "keygen"]).trim().to_owned();
+        let (hub, token, handle, hub_dir) = start_hub(old.clone());
+        let push = |who: &Wb| {
+            let out = who
+                .cmd()
+                .env("WB_HUB_TOKEN", &token)
+                .args(["sync", "push", "--hub", &hub])
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone();
+            String::from_utf8(out).unwrap()
+        };
+        let out = push(&alpha);
+        assert!(out.contains("pushed alpha.example sequence 1"), "{out}");
+        // beta pins alpha's old key and imports its first bundle.
+        beta.ok(&[
+            "sync",
+            "peers",
+            "add",
+            "alpha.example",
+            "--url",
+            &hub,
+            "--key",
+            &old,
+        ]);
+        beta.ok(&["sync", "pull"]);
+        assert!(!beta.list("request").is_empty());
+
+        // alpha rotates: a new key, the old one kept, a statement signed by it.
+        let out = alpha
+            .cmd()
+            .args(["sync", "keygen", "--rotate"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let new = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let said = String::from_utf8(out.stderr).unwrap();
+        assert_ne!(new, old);
+        assert!(
+            said.contains("rotated the signing key of alpha.example"),
+            "{said}"
+        );
+        let keys = alpha.dir.path().join(".sync/keys");
+        let chain = std::fs::read_to_string(keys.join("alpha.example.rotations")).unwrap();
+        assert!(
+            chain.starts_with(&format!("from: {old}\nto: {new}\n")),
+            "{chain}"
+        );
+        let retired = std::fs::read_dir(keys.join("retired")).unwrap().count();
+        assert_eq!(retired, 2, "the old key's .key and .pub are kept");
+        // Plain keygen prints the new key, and says how to replace it.
+        let out = alpha
+            .cmd()
+            .args(["sync", "keygen"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), new);
+        let said = String::from_utf8(out.stderr).unwrap();
+        assert!(said.contains("wb sync keygen --rotate"), "{said}");
+
+        // alpha pushes with its usual token: the hub follows the chain.
+        let out = push(&alpha);
+        assert!(
+            out.contains("pushed alpha.example sequence 2") && out.contains("published"),
+            "{out}"
+        );
+        let bundle = alpha.dir.path().join("data/public_sync");
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("key-rotations.txt")).unwrap(),
+            chain
+        );
+        assert_eq!(hub_key(&hub_dir).await, new);
+
+        // beta, which pinned the old key, follows the chain on pull.
+        let out = beta.ok(&["sync", "pull"]);
+        assert!(
+            out.contains(&format!(
+                "alpha.example: followed its key rotation: the pin moved from {old} to {new}"
+            )),
+            "{out}"
+        );
+        assert!(out.contains("alpha.example sequence 2"), "{out}");
+        let (rows, state) = beta_state(&beta).await;
+        let state = state.unwrap();
+        assert_eq!(state.public_key, new);
+        assert_eq!(state.last_sequence, 2);
+        assert_eq!(state.key_rotations.as_deref(), Some(chain.as_str()));
+        let listed = beta.ok(&["sync", "peers", "list", "--json"]);
+        let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+        let entry = listed
+            .iter()
+            .find(|e| e["name"] == "alpha.example")
+            .unwrap();
+        assert_eq!(entry["key"], new.as_str(), "{entry}");
+        assert_eq!(entry["pinned_by"], "rotation", "{entry}");
+        let out = beta.ok(&["sync", "pull"]);
+        assert!(out.contains("already imported"), "{out}");
+
+        // beta's relay of alpha carries alpha's chain.
+        beta.ok(&[
+            "sync",
+            "export",
+            "--instance",
+            "alpha.example",
+            "--out",
+            "relay",
+        ]);
+        assert_eq!(
+            std::fs::read_to_string(beta.dir.path().join("relay/key-rotations.txt")).unwrap(),
+            chain
+        );
+
+        // mallory, claiming to be alpha, signs with her own key and appends
+        // a statement "alpha's new key → mallory" that she signed herself.
+        let mallory = Wb {
+            db: TestDb::sqlite().await,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        mallory.ok(&["init", "--instance", "alpha.example"]);
+        mallory.ok(&["sync", "export", "--out", "forged"]);
+        let mallory_key = wb_crypto::KeyStore::new(mallory.dir.path().join(".sync/keys"))
+            .load("alpha.example")
+            .unwrap();
+        let new_key: wb_crypto::PublicKey = new.parse().unwrap();
+        let statement = wb_crypto::RotationStatement::sign(
+            "alpha.example",
+            &mallory_key,
+            &mallory_key.public_key(),
+        )
+        .unwrap()
+        .to_text()
+        .replacen(
+            &format!("from: {}", mallory_key.public_key()),
+            &format!("from: {new}"),
+            1,
+        )
+        .replace(
+            &format!("from={}", mallory_key.key_id()),
+            &format!("from={}", new_key.key_id()),
+        );
+        let forged = mallory.dir.path().join("forged");
+        std::fs::write(
+            forged.join("key-rotations.txt"),
+            format!("{chain}\n{statement}"),
+        )
+        .unwrap();
+        assert_eq!(beta_state(&beta).await.0, rows);
+        // Every table (rows, pins, high-water marks, the export's journal
+        // and records), to show that a refusal changes nothing.
+        let before = beta.db.snapshot().await;
+        let err = beta.fails(&["sync", "import", forged.to_str().unwrap()]);
+        assert!(
+            err.contains("key-rotations.txt")
+                && err.contains("does not lead from it")
+                && err.contains("rotation statement 2"),
+            "{err}"
+        );
+        assert_eq!(beta.db.snapshot().await, before, "nothing changed");
+        // Without any chain, an unpinned key is refused just the same.
+        std::fs::remove_file(forged.join("key-rotations.txt")).unwrap();
+        let err = beta.fails(&["sync", "import", forged.to_str().unwrap()]);
+        assert!(err.contains("carries no key rotation"), "{err}");
+        assert_eq!(beta.db.snapshot().await, before, "nothing changed");
+        handle.stop(false).await;
+    }
+}

@@ -169,6 +169,16 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The rotation chain file of an instance is invalid.
+    #[error("in rotation chain {path}: {source}", path = path.display())]
+    RotationFile {
+        /// The chain file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<crate::RotationError>,
+    },
+
     /// Reading or writing a key file failed.
     #[error("{action} {path}: {source}", path = path.display())]
     Io {

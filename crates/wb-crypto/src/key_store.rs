@@ -24,7 +24,10 @@ use zeroize::Zeroizing;
 
 use crate::instance::check_instance_name;
 use crate::public_key::KEY_ALGORITHM;
-use crate::{Error, KeyId, PublicKey, Result, SigningKey};
+use crate::rotation::MAX_ROTATION_CHAIN_BYTES;
+use crate::{
+    Error, KeyId, PublicKey, Result, RotationChain, RotationError, RotationStatement, SigningKey,
+};
 
 const SECRET_KEY_LEN: usize = 2 + 8 + 32 + 32;
 /// Key files are tiny; refuse to read more than this.
@@ -40,6 +43,22 @@ pub enum Created {
     /// No key existed: a new one was generated and written. The caller
     /// should warn the operator, naming [`KeyStore::secret_key_path`].
     New,
+}
+
+/// What [`KeyStore::rotate`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// The key rotated from (now retired).
+    pub old: PublicKey,
+    /// The new signing key, now the instance key.
+    pub new: SigningKey,
+    /// The statement "old → new", signed by the old key.
+    pub statement: RotationStatement,
+    /// Where the old secret key is kept.
+    pub retired_key: PathBuf,
+    /// The whole chain, ending with `statement`.
+    pub chain: RotationChain,
 }
 
 /// The key directory of one wb sync installation (usually `.sync/keys/`).
@@ -151,6 +170,144 @@ impl KeyStore {
         read_public_key(&path, file)
     }
 
+    /// Where the rotation chain of `instance` lives:
+    /// `<dir>/<instance>.rotations`.
+    ///
+    /// # Errors
+    /// As [`KeyStore::secret_key_path`].
+    pub fn rotations_path(&self, instance: &str) -> Result<PathBuf> {
+        check_instance_name(instance)?;
+        Ok(self.dir.join(format!("{instance}.rotations")))
+    }
+
+    /// The directory that keeps retired keys: `<dir>/retired`.
+    pub fn retired_dir(&self) -> PathBuf {
+        self.dir.join("retired")
+    }
+
+    /// Reads the rotation chain of `instance`: empty when no rotation was
+    /// made.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, [`Error::RotationFile`]
+    /// if it is not a valid chain.
+    pub fn load_rotations(&self, instance: &str) -> Result<RotationChain> {
+        let path = self.rotations_path(instance)?;
+        let text = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.len() > MAX_ROTATION_CHAIN_BYTES => {
+                return Err(rotation_file(
+                    &path,
+                    RotationError::TooLarge {
+                        size: meta.len(),
+                        limit: MAX_ROTATION_CHAIN_BYTES,
+                    },
+                ));
+            }
+            Ok(_) => fs::read_to_string(&path).map_err(|e| io_error("cannot read", &path, e))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(RotationChain::new());
+            }
+            Err(source) => return Err(io_error("cannot read", &path, source)),
+        };
+        let chain = RotationChain::parse(&text).map_err(|e| rotation_file(&path, e))?;
+        if let Some(found) = chain.instance()
+            && found != instance
+        {
+            return Err(rotation_file(
+                &path,
+                RotationError::WrongInstance {
+                    statement: 1,
+                    expected: instance.to_owned(),
+                    found: found.to_owned(),
+                },
+            ));
+        }
+        Ok(chain)
+    }
+
+    /// Replaces the key of `instance` with a new one, keeping the old.
+    ///
+    /// In order: the current key is loaded (it must exist, and must be the
+    /// end of the rotation chain if there is one); a new key is generated
+    /// and the statement "old → new", signed by the old key, appended to
+    /// the chain in memory; the old key files are copied into
+    /// [`KeyStore::retired_dir`] as `<instance>.<OLD KEY ID>.key` and
+    /// `.pub` (never overwriting); the new key replaces
+    /// `<instance>.key` and `<instance>.pub`; the chain is written to
+    /// [`KeyStore::rotations_path`]. Each file is written atomically. If the
+    /// process dies between the last two steps, the old key is still in
+    /// `retired/` and the next load of the chain reports that it does not
+    /// end at the instance key (`docs/keys.md` says how to recover).
+    ///
+    /// # Errors
+    /// As [`KeyStore::load`]; [`Error::RotationFile`] for a chain that is
+    /// invalid or does not end at the current key; I/O errors.
+    pub fn rotate(&self, instance: &str) -> Result<Rotation> {
+        let old = self.load(instance)?;
+        let mut chain = self.load_rotations(instance)?;
+        let rotations_path = self.rotations_path(instance)?;
+        if let Some(last) = chain.last_key()
+            && *last != old.public_key()
+        {
+            return Err(rotation_file(
+                &rotations_path,
+                RotationError::EndsElsewhere {
+                    end: last.key_id(),
+                    key: old.key_id(),
+                },
+            ));
+        }
+        let new = SigningKey::generate()?;
+        let statement = RotationStatement::sign(instance, &old, &new.public_key())?;
+        chain
+            .push(statement.clone())
+            .map_err(|e| rotation_file(&rotations_path, e))?;
+
+        let retired = self.retired_dir();
+        create_private_dir(&retired)?;
+        let stem = format!("{instance}.{}", old.key_id());
+        let retired_key = retired.join(format!("{stem}.key"));
+        let contents = secret_key_file(instance, &old);
+        write_file(&retired_key, contents.as_bytes(), 0o600, Replace::Never)?;
+        let old_public = old.public_key().to_minisign_file();
+        write_file(
+            &retired.join(format!("{stem}.pub")),
+            old_public.as_bytes(),
+            0o644,
+            Replace::Allowed,
+        )?;
+        sync_dir(&retired)?;
+
+        let contents = secret_key_file(instance, &new);
+        write_file(
+            &self.secret_key_path(instance)?,
+            contents.as_bytes(),
+            0o600,
+            Replace::Allowed,
+        )?;
+        let public = new.public_key().to_minisign_file();
+        write_file(
+            &self.public_key_path(instance)?,
+            public.as_bytes(),
+            0o644,
+            Replace::Allowed,
+        )?;
+        write_file(
+            &rotations_path,
+            chain.to_text().as_bytes(),
+            0o644,
+            Replace::Allowed,
+        )?;
+        sync_dir(&self.dir)?;
+        Ok(Rotation {
+            old: old.public_key(),
+            new,
+            statement,
+            retired_key,
+            chain,
+        })
+    }
+
     fn load_from(&self, instance: &str, path: &Path, file: File) -> Result<SigningKey> {
         check_permissions(path, &file)?;
         let text = read_limited(path, file)?;
@@ -171,6 +328,13 @@ impl KeyStore {
             Err(source) => return Err(io_error("cannot open", &public_path, source)),
         }
         Ok(key)
+    }
+}
+
+fn rotation_file(path: &Path, source: RotationError) -> Error {
+    Error::RotationFile {
+        path: path.to_owned(),
+        source: Box::new(source),
     }
 }
 

@@ -5,7 +5,11 @@
 //!   [`KeyId`]. Public keys travel in minisign's one-line base64 form.
 //! - [`sign_minisign`] / [`verify_minisign`]: the `bundle.sig` format, a
 //!   prehashed minisign signature that the stock `minisign -V` accepts.
-//! - [`KeyStore`]: the key files under `.sync/keys/`.
+//! - [`KeyStore`]: the key files under `.sync/keys/`, and
+//!   [`KeyStore::rotate`], which replaces an instance key.
+//! - [`RotationStatement`] / [`RotationChain`]: the old key's signed word
+//!   for the new one, and [`RotationChain::verify_path`], which decides
+//!   whether a bundle's key is reachable from a pinned key.
 //!
 //! Verification is always strict Ed25519 (`verify_strict`): non-canonical
 //! signatures and small-order keys are refused. Secret keys are zeroized
@@ -43,14 +47,18 @@ mod key_id;
 mod key_store;
 mod minisign;
 mod public_key;
+mod rotation;
 mod signing_key;
 
 pub use error::{Error, Result};
 pub use key_id::KeyId;
-pub use key_store::{Created, KeyStore};
+pub use key_store::{Created, KeyStore, Rotation};
 pub use minisign::{
     MAX_SEQUENCE, TRUSTED_COMMENT_MAX_BYTES, TrustedComment, UNTRUSTED_COMMENT,
     bundle_trusted_comment, parse_bundle_trusted_comment, sign_minisign, verify_minisign,
 };
 pub use public_key::PublicKey;
+pub use rotation::{
+    MAX_ROTATION_CHAIN_BYTES, RotationChain, RotationError, RotationStatement, verify_bundle_key,
+};
 pub use signing_key::SigningKey;

@@ -69,6 +69,33 @@ pub async fn add_instance(
     Ok(instance)
 }
 
+/// Replaces the registered key of `name` by hand: the operator's way to
+/// revoke a compromised or lost key (`docs/hub.md`). The hub then accepts
+/// only bundles signed by `key` (or by a key a rotation chain leads to from
+/// it). Returns the instance as now registered.
+///
+/// # Errors
+///
+/// See [`AdminError`]: an invalid name or key, an unregistered instance.
+pub async fn rekey_instance(
+    store: &HubStore,
+    name: &str,
+    key: &str,
+) -> Result<HubInstance, AdminError> {
+    let name = parse_name(name)?;
+    let key = wb_crypto::PublicKey::from_minisign_base64(key.trim()).map_err(AdminError::BadKey)?;
+    if !store
+        .set_instance_key(&name, &key.to_minisign_base64())
+        .await?
+    {
+        return Err(AdminError::UnknownInstance(name.to_string()));
+    }
+    store
+        .instance(&name)
+        .await?
+        .ok_or_else(|| AdminError::UnknownInstance(name.to_string()))
+}
+
 /// Issues a new upload token for `instance`; the returned token's
 /// [`IssuedToken::reveal`] is the only time its secret is seen.
 ///

@@ -8,9 +8,9 @@
 //! system: it reads every entry into memory, within a bundle's limits
 //! (entry count and sizes, checked before an entry is read), and refuses
 //! links, devices, absolute paths, `..`, and any name outside the bundle
-//! layout (`manifest.sync.txt`, `bundle.sig`, `<entity>/<lowercase
-//! uuid>.sync.txt`). [`unpack`] then writes the files into a fresh
-//! directory the caller owns.
+//! layout (`manifest.sync.txt`, `bundle.sig`, `key-rotations.txt`,
+//! `<entity>/<lowercase uuid>.sync.txt`). [`unpack`] then writes the files
+//! into a fresh directory the caller owns.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,7 +18,9 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use wb_syncfmt::bundle::Limits;
-use wb_syncfmt::{EntityKind, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX};
+use wb_syncfmt::{
+    EntityKind, KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX,
+};
 
 /// Packing or unpacking an archive failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +133,16 @@ fn check_name(raw: &str, is_dir: bool) -> Result<Option<String>, &'static str> {
     match (segments.as_slice(), is_dir) {
         ([entity], true) if entity_ok(entity) => Ok(None),
         ([_], true) => Err("not an entity directory of the bundle layout"),
-        ([name], false) if *name == MANIFEST_FILE_NAME || *name == SIGNATURE_FILE_NAME => {
+        ([name], false)
+            if *name == MANIFEST_FILE_NAME
+                || *name == SIGNATURE_FILE_NAME
+                || *name == KEY_ROTATIONS_FILE_NAME =>
+        {
             Ok(Some(trimmed.to_owned()))
         }
-        ([_], false) => Err("not manifest.sync.txt, bundle.sig or <entity>/<uuid>.sync.txt"),
+        ([_], false) => {
+            Err("not manifest.sync.txt, bundle.sig, key-rotations.txt or <entity>/<uuid>.sync.txt")
+        }
         ([entity, file], false) => {
             if !entity_ok(entity) {
                 return Err("unknown entity directory");
@@ -165,7 +173,8 @@ pub fn read_entries(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Archive
 /// Reads and checks every entry of `archive` into memory: path → bytes.
 /// Nothing is written anywhere. Reading stops at the first entry over
 /// `limits`: more entries than a bundle of `limits.max_files` files has
-/// (plus the manifest, the signature and the entity directories), or an
+/// (plus the manifest, the signature, the rotation chain and the entity
+/// directories), or an
 /// entry larger than `limits.max_manifest_bytes` (the manifest) or
 /// `limits.max_file_bytes` (any other file), checked from its header
 /// before its bytes are read.
@@ -180,7 +189,7 @@ pub fn read_entries_within(
 ) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     let entry_limit = limits
         .max_files
-        .saturating_add(2)
+        .saturating_add(3)
         .saturating_add(EntityKind::ALL.len() as u64);
     let mut reader = tar::Archive::new(archive);
     let mut files = BTreeMap::new();

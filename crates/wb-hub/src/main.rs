@@ -21,6 +21,7 @@ use wb_store::hub::HubStore;
     after_help = "\
 Examples:
   wb-hub instance add alpha.example --key RWQ…
+  wb-hub instance rekey alpha.example --key RWQ…   (revoke a compromised key)
   wb-hub token issue alpha.example          (prints the token once)
   wb-hub serve --bind 127.0.0.1:8440
   WB_HUB_DATABASE_URL=postgres://hub@db/hub wb-hub serve --bind 0.0.0.0:8440"
@@ -79,6 +80,21 @@ enum InstanceCommand {
         /// The instance's name.
         name: String,
         /// Its public key, minisign one-line form (RWQ…).
+        #[arg(long, value_name = "PUBKEY")]
+        key: String,
+    },
+    /// Replace an instance's registered key by hand (revoke a compromised or lost key).
+    #[command(after_help = "\
+Example:
+  wb-hub instance rekey alpha.example --key RWQ…
+
+Uploads are then accepted only under the new key (or a key that a rotation
+chain signed by it leads to). Key rotations made with `wb sync keygen --rotate`
+need no rekey: the hub follows them (docs/hub.md).")]
+    Rekey {
+        /// The instance's name.
+        name: String,
+        /// Its new public key, minisign one-line form (RWQ…).
         #[arg(long, value_name = "PUBKEY")]
         key: String,
     },
@@ -203,6 +219,13 @@ async fn run(cli: Cli) -> Result<()> {
             let instance = wb_hub::admin::add_instance(&store, &name, &key).await?;
             println!(
                 "registered {} with key {}",
+                instance.name, instance.public_key
+            );
+        }
+        Command::Instance(InstanceCommand::Rekey { name, key }) => {
+            let instance = wb_hub::admin::rekey_instance(&store, &name, &key).await?;
+            println!(
+                "registered key of {} is now {}",
                 instance.name, instance.public_key
             );
         }

@@ -511,6 +511,7 @@ async fn publish(
         })?;
     let limits = config.limits.clone();
     let name_text = instance.to_string();
+    let registered_key = registered.public_key.clone();
     let (archive, verified) =
         web::block(move || check_upload(&body, &name_text, &registered.public_key, &limits))
             .await
@@ -534,12 +535,16 @@ async fn publish(
         },
         archive,
     };
-    let status = match state
-        .store
-        .publish(&bundle)
-        .await
-        .map_err(|e| Rejection::internal("storing a bundle", &e))?
-    {
+    // A rotation moves the registered key in the same transaction.
+    let stored = if verified.rotated {
+        state
+            .store
+            .publish_rotated(&bundle, &registered_key, &verified.manifest.public_key)
+            .await
+    } else {
+        state.store.publish(&bundle).await
+    };
+    let status = match stored.map_err(|e| Rejection::internal("storing a bundle", &e))? {
         PublishOutcome::Published => "published",
         PublishOutcome::Unchanged => "unchanged",
         PublishOutcome::Stale { stored_sequence } => {
@@ -550,6 +555,14 @@ async fn publish(
                 ),
             ));
         }
+        PublishOutcome::KeyChanged => {
+            return Err(Rejection::new(
+                ErrorCode::StaleSequence,
+                format!(
+                    "the registered key of {instance} changed while this upload was verified; push again"
+                ),
+            ));
+        }
         _ => {
             return Err(Rejection::internal(
                 "storing a bundle",
@@ -557,7 +570,7 @@ async fn publish(
             ));
         }
     };
-    tracing::info!(target: "wb_hub", %instance, sequence, status, "upload");
+    tracing::info!(target: "wb_hub", %instance, sequence, status, rotated = verified.rotated, "upload");
     Ok(HttpResponse::Ok().json(UploadReceipt {
         status: status.to_owned(),
         instance: instance.to_string(),

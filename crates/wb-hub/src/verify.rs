@@ -5,14 +5,16 @@
 //! Every check is `wb_engine::sync::verify`'s — the same path an import
 //! takes, so the hub and the importer cannot drift apart — preceded by one
 //! of the hub's own: the manifest names the instance the upload or download
-//! is for. Bundles held in memory are checked in memory
+//! is for. A bundle under another key than the pinned one passes when its
+//! rotation chain leads there from the pin ([`VerifiedBundle::rotated`]).
+//! Bundles held in memory are checked in memory
 //! ([`verify_files`]); nothing is unpacked to disk to be checked.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use wb_engine::sync::NoProgress;
-use wb_engine::sync::verify::{KeyPolicy, Refusal, verify_bundle as verify_reader};
+use wb_engine::sync::verify::{KeyDecision, KeyPolicy, Refusal, verify_bundle as verify_reader};
 use wb_syncfmt::Manifest;
 use wb_syncfmt::bundle::{BundleReader, Limits};
 
@@ -25,6 +27,10 @@ pub struct VerifiedBundle {
     pub manifest: Manifest,
     /// SHA-256 (hex) of `manifest.sync.txt`.
     pub manifest_sha256: String,
+    /// Set when the bundle is signed by another key than the pinned one,
+    /// reached through its rotation chain: the verifier should move its pin
+    /// to the manifest's key once it accepts the bundle.
+    pub rotated: bool,
 }
 
 /// Why a bundle was refused.
@@ -62,9 +68,8 @@ pub fn refusal_code(refusal: &Refusal) -> ErrorCode {
         "private-file" => ErrorCode::PrivateFile,
         "unsafe-path" => ErrorCode::UnsafePath,
         "unsupported-schema" => ErrorCode::UnknownSchema,
-        "bad-signature" | "signature-mismatch" | "key-mismatch" | "key-not-pinned" => {
-            ErrorCode::BadSignature
-        }
+        "bad-signature" | "signature-mismatch" | "key-mismatch" | "key-not-pinned"
+        | "bad-key-rotation" => ErrorCode::BadSignature,
         "io" => ErrorCode::Internal,
         _ => ErrorCode::BadBundle,
     }
@@ -124,5 +129,6 @@ fn verify(
     Ok(VerifiedBundle {
         manifest: manifest.clone(),
         manifest_sha256: signed.manifest_sha256,
+        rotated: matches!(signed.key_decision, KeyDecision::Rotated { .. }),
     })
 }

@@ -28,7 +28,7 @@ use wb_store::testing::TestDb;
 struct Node {
     instance: Instance,
     dir: tempfile::TempDir,
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Node {
@@ -39,7 +39,7 @@ impl Node {
         Node {
             instance,
             dir: tempfile::tempdir().unwrap(),
-            _db: db,
+            db,
         }
     }
 
@@ -891,11 +891,11 @@ fn archives_are_read_within_the_bundle_limits() {
         assert_eq!(got, expected);
     };
     check(many(10, 1000), "ok: 10 files");
-    // The bundle's files, the manifest, the signature and five entity
-    // directories: 17 entries at most.
-    check(many(17, 10), "ok: 17 files");
-    check(many(18, 10), "too many: 17 entries, 10 files");
-    check(many(50_000, 1), "too many: 17 entries, 10 files");
+    // The bundle's files, the manifest, the signature, the rotation chain
+    // and five entity directories: 18 entries at most.
+    check(many(18, 10), "ok: 18 files");
+    check(many(19, 10), "too many: 18 entries, 10 files");
+    check(many(50_000, 1), "too many: 18 entries, 10 files");
     check(many(1, 1001), "too large: user 1001 > 1000");
     check(with_manifest(2000), "ok: 1 files");
     check(
@@ -955,7 +955,42 @@ async fn admin_commands_register_issue_and_revoke() {
             .args(["token", "issue", "nobody.example"])
             .assert()
             .failure();
+        // The operator replaces a (compromised) key by hand.
+        let replacement = wb_crypto::SigningKey::generate()
+            .unwrap()
+            .public_key()
+            .to_minisign_base64();
+        let out = hub_cmd()
+            .args(["instance", "rekey", "gamma.example", "--key", &replacement])
+            .assert()
+            .success();
+        assert_eq!(
+            String::from_utf8_lossy(&out.get_output().stdout),
+            format!("registered key of gamma.example is now {replacement}\n")
+        );
+        let out = hub_cmd()
+            .args(["instance", "rekey", "nobody.example", "--key", &replacement])
+            .assert()
+            .failure();
+        assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("is not registered"));
+        let out = hub_cmd()
+            .args(["instance", "rekey", "gamma.example", "--key", "RWQnotakey"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        // (Postgres may log a notice first.)
+        assert!(
+            err.lines()
+                .last()
+                .is_some_and(|l| l.starts_with("error: --key is not an acceptable public key")),
+            "{err}"
+        );
         let store = HubStore::connect(&db.url, false).await.unwrap();
+        let gamma = InstanceName::parse("gamma.example").unwrap();
+        assert_eq!(
+            store.instance(&gamma).await.unwrap().unwrap().public_key,
+            replacement
+        );
         let stored = store.token(id).await.unwrap().unwrap();
         assert!(stored.revoked_at.is_some());
         assert!(
@@ -1047,4 +1082,168 @@ fn pack_dir_leaves_out_top_level_dot_entries_and_still_refuses_other_things() {
     // Anything else is still refused, dot-entries in entity directories too.
     std::fs::write(dir.join("user/.gitkeep"), "").unwrap();
     assert!(pack_dir(dir).is_err());
+}
+
+/// Signs `files` (a bundle of alpha) anew with `key`, as sequence
+/// `sequence`, with `chain` as its `key-rotations.txt`; returns the archive.
+fn signed_by(
+    mut files: BTreeMap<String, Vec<u8>>,
+    key: &wb_crypto::SigningKey,
+    sequence: u64,
+    chain: Option<String>,
+) -> Vec<u8> {
+    let mut manifest = wb_syncfmt::Manifest::parse(&files["manifest.sync.txt"], "m").unwrap();
+    manifest.public_key = key.public_key().to_minisign_base64();
+    manifest.sequence = sequence;
+    let text = manifest.to_text().unwrap();
+    let comment = bundle_trusted_comment("alpha.example", sequence).unwrap();
+    files.insert(
+        "bundle.sig".to_owned(),
+        sign_minisign(key, text.as_bytes(), &comment).into_bytes(),
+    );
+    files.insert("manifest.sync.txt".to_owned(), text.into_bytes());
+    match chain {
+        Some(chain) => files.insert("key-rotations.txt".to_owned(), chain.into_bytes()),
+        None => files.remove("key-rotations.txt"),
+    };
+    pack_files(&files).unwrap()
+}
+
+#[actix_rt::test]
+async fn the_hub_and_beta_follow_a_key_rotation_and_refuse_a_forged_one() {
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let alpha = "alpha.example";
+        let name = InstanceName::parse(alpha).unwrap();
+        let registered = || async { hub.store.instance(&name).await.unwrap().unwrap().public_key };
+        let old = s.alpha.public_key();
+        client
+            .push(alpha, &s.alpha_token, s.alpha.export("out").await)
+            .await
+            .unwrap();
+        // beta pins alpha's first key with its first bundle.
+        let cache = s.beta.path(".sync/pull");
+        let import = |pin: String| {
+            let (beta, cache, client) = (&s.beta, cache.clone(), &client);
+            async move {
+                let pulled = pull_verified(client, alpha, &pin, &cache).await?;
+                let options = ImportOptions {
+                    expected_key: Some(pin),
+                    ..ImportOptions::default()
+                };
+                Ok::<_, Box<dyn std::error::Error>>(
+                    import_files(
+                        &beta.instance,
+                        &beta.keys(),
+                        "alpha.example from the hub",
+                        pulled.files()?,
+                        &options,
+                        &NoProgress,
+                    )
+                    .await?,
+                )
+            }
+        };
+        import(old.clone()).await.unwrap();
+
+        // mallory signs alpha's rows with her own key and a statement
+        // "alpha's key → mallory's" that she signed herself.
+        let mallory = wb_crypto::SigningKey::generate().unwrap();
+        let old_key: wb_crypto::PublicKey = old.parse().unwrap();
+        let statement = wb_crypto::RotationStatement::sign(alpha, &mallory, &mallory.public_key())
+            .unwrap()
+            .to_text()
+            .replacen(
+                &format!("from: {}", mallory.public_key()),
+                &format!("from: {old}"),
+                1,
+            )
+            .replace(
+                &format!("from={}", mallory.key_id()),
+                &format!("from={}", old_key.key_id()),
+            );
+        let beta_before = s.beta.db.snapshot().await;
+        for chain in [Some(statement), None] {
+            let forged = signed_by(files(&s.alpha.path("out")), &mallory, 5, chain.clone());
+            let err = client
+                .push(alpha, &s.alpha_token, forged)
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), ErrorCode::BadSignature.as_str(), "{err}");
+            let message = err.to_string();
+            match chain {
+                Some(_) => assert!(
+                    message.contains("key-rotations.txt")
+                        && message.contains("rotation statement 1")
+                        && message.contains("signature was made by key id"),
+                    "{message}"
+                ),
+                None => assert!(message.contains("carries no key rotation"), "{message}"),
+            }
+            assert_eq!(registered().await, old, "the registered key did not move");
+            assert_eq!(hub.sequence(alpha).await, Some(1));
+        }
+
+        // alpha rotates and pushes with its usual token.
+        let rotation = s.alpha.keys().rotate(alpha).unwrap();
+        let new = rotation.new.public_key().to_minisign_base64();
+        let receipt = client
+            .push(alpha, &s.alpha_token, s.alpha.export("out").await)
+            .await
+            .unwrap();
+        assert_eq!(receipt.sequence, 2);
+        assert_eq!(registered().await, new, "the hub followed the rotation");
+
+        // beta, still pinned at the old key, follows the chain.
+        assert_eq!(s.beta.db.snapshot().await, beta_before);
+        let outcome = import(old.clone()).await.unwrap();
+        match outcome {
+            ImportOutcome::Applied {
+                sequence: 2,
+                rotation: Some(rotation),
+                ..
+            } => assert_eq!((rotation.from, rotation.to), (old.clone(), new.clone())),
+            other => panic!("expected a followed rotation, got {other:?}"),
+        }
+        let state = s
+            .beta
+            .instance
+            .store()
+            .origin_state(&name)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.public_key, new);
+        assert_eq!(
+            state.key_rotations.as_deref(),
+            Some(rotation.chain.to_text().as_str())
+        );
+
+        // The operator revokes alpha's new key by hand: alpha's next bundle,
+        // whose chain does not lead from the replacement, is refused.
+        let replacement = wb_crypto::SigningKey::generate().unwrap().public_key();
+        wb_hub::admin::rekey_instance(&hub.store, alpha, &replacement.to_minisign_base64())
+            .await
+            .unwrap();
+        let files_now = files(&s.alpha.path("out"));
+        let key = s.alpha.keys().load(alpha).unwrap();
+        let err = client
+            .push(
+                alpha,
+                &s.alpha_token,
+                signed_by(files_now, &key, 3, Some(rotation.chain.to_text())),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), ErrorCode::BadSignature.as_str(), "{err}");
+        assert!(
+            err.to_string().contains("no rotation statement leads from"),
+            "{err}"
+        );
+        assert_eq!(hub.sequence(alpha).await, Some(2));
+        assert_eq!(registered().await, replacement.to_minisign_base64());
+        hub.stop().await;
+    }
 }

@@ -585,8 +585,8 @@ pub(crate) async fn origin_state(
     instance: &InstanceName,
 ) -> Result<Option<OriginState>> {
     let row = sqlx::query(
-        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at \
-         FROM sync_origins WHERE instance = $1",
+        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at, \
+         key_rotations FROM sync_origins WHERE instance = $1",
     )
     .bind(instance.as_str())
     .fetch_optional(pool)
@@ -596,8 +596,8 @@ pub(crate) async fn origin_state(
 
 pub(crate) async fn origin_states(pool: &sqlx::Pool<Db>) -> Result<Vec<OriginState>> {
     let rows = sqlx::query(
-        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at \
-         FROM sync_origins ORDER BY instance",
+        "SELECT instance, public_key, last_sequence, manifest_sha256, signature, imported_at, \
+         key_rotations FROM sync_origins ORDER BY instance",
     )
     .fetch_all(pool)
     .await?;
@@ -733,6 +733,7 @@ fn origin_from_row(row: &DbRow) -> Result<OriginState> {
         manifest_sha256: get_text(row, "manifest_sha256")?,
         signature: get_text(row, "signature")?,
         imported_at: get_time(row, "imported_at")?,
+        key_rotations: row.try_get("key_rotations")?,
     })
 }
 
@@ -1198,10 +1199,11 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
 
     sqlx::query(
         "INSERT INTO sync_origins (instance, public_key, last_sequence, manifest_sha256, \
-         signature, imported_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         signature, imported_at, key_rotations) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (instance) DO UPDATE SET public_key = excluded.public_key, \
          last_sequence = excluded.last_sequence, manifest_sha256 = excluded.manifest_sha256, \
-         signature = excluded.signature, imported_at = excluded.imported_at",
+         signature = excluded.signature, imported_at = excluded.imported_at, \
+         key_rotations = excluded.key_rotations",
     )
     .bind(origin)
     .bind(&state.public_key)
@@ -1209,6 +1211,7 @@ pub(crate) async fn apply_import(pool: &sqlx::Pool<Db>, batch: &ImportBatch) -> 
     .bind(&state.manifest_sha256)
     .bind(&state.signature)
     .bind(state.imported_at.unix_micros())
+    .bind(&state.key_rotations)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -108,6 +108,9 @@ pub struct OriginState {
     pub signature: String,
     /// When it was applied.
     pub imported_at: Timestamp,
+    /// That bundle's rotation chain (`key-rotations.txt`), kept to relay
+    /// it with the bundle; `None` when it carried none.
+    pub key_rotations: Option<String>,
 }
 
 /// How a pin came to be (column `sync_pins.pinned_by`).

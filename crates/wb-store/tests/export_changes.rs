@@ -56,6 +56,7 @@ fn bundle(origin: InstanceName, sequence: u64, rows: Batch) -> ImportBatch {
             manifest_sha256: format!("{sequence:064x}"),
             signature: "sig".into(),
             imported_at: at(100),
+            key_rotations: None,
         },
         users: rows.users,
         requests: rows.requests,

@@ -146,3 +146,60 @@ async fn the_hub_stores_instances_tokens_and_publishes_only_newer_bundles() {
         hub.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_rotated_bundle_moves_the_registered_key_with_it_or_not_at_all() {
+    for db in TestDb::all().await {
+        let hub = HubStore::connect(&db.url, false).await.unwrap();
+        hub.migrate().await.unwrap();
+        let alpha = InstanceName::parse("alpha.example").unwrap();
+        hub.add_instance(&HubInstance {
+            name: alpha.clone(),
+            public_key: "RWQold".to_owned(),
+            registered_at: Timestamp::now(),
+        })
+        .await
+        .unwrap();
+        let key = |hub: HubStore| {
+            let alpha = alpha.clone();
+            async move { hub.instance(&alpha).await.unwrap().unwrap().public_key }
+        };
+        hub.publish(&bundle(3, "m3", b"three")).await.unwrap();
+
+        // From a key that is not the registered one: nothing changes.
+        assert_eq!(
+            hub.publish_rotated(&bundle(4, "m4", b"four"), "RWQother", "RWQnew")
+                .await
+                .unwrap(),
+            PublishOutcome::KeyChanged
+        );
+        assert_eq!(key(hub.clone()).await, "RWQold");
+        assert_eq!(hub.bundle_info(&alpha).await.unwrap().unwrap().sequence, 3);
+
+        // A stale bundle: neither published nor does the key move.
+        assert_eq!(
+            hub.publish_rotated(&bundle(2, "m2", b"two"), "RWQold", "RWQnew")
+                .await
+                .unwrap(),
+            PublishOutcome::Stale { stored_sequence: 3 }
+        );
+        assert_eq!(key(hub.clone()).await, "RWQold");
+
+        // The rotation: published, and the key moved, together.
+        assert_eq!(
+            hub.publish_rotated(&bundle(4, "m4", b"four"), "RWQold", "RWQnew")
+                .await
+                .unwrap(),
+            PublishOutcome::Published
+        );
+        assert_eq!(key(hub.clone()).await, "RWQnew");
+        assert_eq!(hub.bundle_info(&alpha).await.unwrap().unwrap().sequence, 4);
+
+        // The operator replaces a key by hand.
+        assert!(hub.set_instance_key(&alpha, "RWQoperator").await.unwrap());
+        assert_eq!(key(hub.clone()).await, "RWQoperator");
+        let nobody = InstanceName::parse("nobody.example").unwrap();
+        assert!(!hub.set_instance_key(&nobody, "RWQx").await.unwrap());
+        hub.close().await;
+    }
+}

@@ -45,6 +45,7 @@ fn bundle(
             manifest_sha256: format!("{sequence:064x}"),
             signature: format!("sig {sequence}"),
             imported_at: at(100),
+            key_rotations: None,
         },
         pin,
         users,
@@ -312,15 +313,19 @@ async fn a_reset_sequence_forgets_the_high_water_mark_so_a_frozen_origin_recover
 #[tokio::test]
 async fn migration_0006_carries_earlier_keys_over_as_pins_except_a_shared_one() {
     for db in TestDb::all().await {
-        // Back to the schema of 0005, with what earlier versions recorded.
+        // Back to the schema of 0005 (but for 0007's column, which may
+        // stay NULL), with what earlier versions recorded.
         for sql in [
             "DROP TABLE sync_pins",
             "DELETE FROM _sqlx_migrations WHERE version = 6",
-            "INSERT INTO sync_origins VALUES ('beta.example', 'RWQbeta', 3, \
+            "INSERT INTO sync_origins (instance, public_key, last_sequence, manifest_sha256, \
+             signature, imported_at) VALUES ('beta.example', 'RWQbeta', 3, \
              '0000000000000000000000000000000000000000000000000000000000000003', 's', 7)",
-            "INSERT INTO sync_origins VALUES ('gamma.example', 'RWQshared', 1, \
+            "INSERT INTO sync_origins (instance, public_key, last_sequence, manifest_sha256, \
+             signature, imported_at) VALUES ('gamma.example', 'RWQshared', 1, \
              '0000000000000000000000000000000000000000000000000000000000000001', 's', 8)",
-            "INSERT INTO sync_origins VALUES ('delta.example', 'RWQshared', 1, \
+            "INSERT INTO sync_origins (instance, public_key, last_sequence, manifest_sha256, \
+             signature, imported_at) VALUES ('delta.example', 'RWQshared', 1, \
              '0000000000000000000000000000000000000000000000000000000000000001', 's', 9)",
         ] {
             db.execute(sql).await.unwrap();
@@ -439,5 +444,55 @@ async fn the_same_bundle_imported_twice_at_once_is_applied_once() {
         assert_eq!(first.pins().await.unwrap().len(), 1);
         first.close().await;
         second.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_moves_the_pin_with_the_import_and_keeps_the_chain_for_relays() {
+    for db in TestDb::all().await {
+        let store = &db.store;
+        let first = ImportPin::Change(change(&beta(), None, KEY_A));
+        store
+            .apply_import(&bundle(&beta(), KEY_A, first, 1, vec![]))
+            .await
+            .unwrap();
+
+        // Bundle 2 under KEY_B, which a chain led to from KEY_A.
+        let rotated = |from: &str| {
+            let rotation = ImportPin::Change(PinChange {
+                source: PinSource::Rotation,
+                ..change(&beta(), Some(from), KEY_B)
+            });
+            let mut batch = bundle(&beta(), KEY_B, rotation, 2, vec![]);
+            batch.state.key_rotations = Some("from: A\nto: B\n".to_owned());
+            batch
+        };
+        // Verified from a key that is no longer the pin (it changed
+        // meanwhile): compare-and-set refuses, nothing changes.
+        let before = snapshot(&db).await;
+        let err = store.apply_import(&rotated(KEY_B)).await.unwrap_err();
+        assert!(matches!(err, StoreError::PinChanged { .. }), "{err}");
+        assert_eq!(snapshot(&db).await, before);
+        store.apply_import(&rotated(KEY_A)).await.unwrap();
+        let pin = store.pin(&beta()).await.unwrap().unwrap();
+        assert_eq!(
+            (pin.public_key.as_str(), pin.source),
+            (KEY_B, PinSource::Rotation)
+        );
+        let state = store.origin_state(&beta()).await.unwrap().unwrap();
+        assert_eq!(state.key_rotations.as_deref(), Some("from: A\nto: B\n"));
+        assert_eq!(store.origin_states().await.unwrap(), vec![state]);
+
+        // A later bundle without a chain forgets it.
+        let plain = bundle(
+            &beta(),
+            KEY_B,
+            ImportPin::Pinned(KEY_B.to_owned()),
+            3,
+            vec![],
+        );
+        store.apply_import(&plain).await.unwrap();
+        let state = store.origin_state(&beta()).await.unwrap().unwrap();
+        assert_eq!(state.key_rotations, None);
     }
 }

@@ -449,6 +449,7 @@ async fn an_import_colliding_with_another_origins_id_names_the_row_and_writes_no
                 manifest_sha256: "0".repeat(64),
                 signature: "sig".into(),
                 imported_at: at(7),
+                key_rotations: None,
             },
             users,
             requests: vec![],

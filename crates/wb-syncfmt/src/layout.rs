@@ -9,6 +9,12 @@ pub const MANIFEST_FILE_NAME: &str = "manifest.sync.txt";
 /// Name of the signature over the manifest at the top of a bundle.
 pub const SIGNATURE_FILE_NAME: &str = "bundle.sig";
 
+/// Name of the optional rotation chain at the top of a bundle: the
+/// statements by which the instance's earlier keys vouch for the key the
+/// manifest names (`docs/keys.md`). Its statements sign themselves, so the
+/// manifest does not list it.
+pub const KEY_ROTATIONS_FILE_NAME: &str = "key-rotations.txt";
+
 /// The suffix of every row file.
 pub const SYNC_FILE_SUFFIX: &str = ".sync.txt";
 

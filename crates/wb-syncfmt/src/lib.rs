@@ -121,7 +121,10 @@ pub use entity::{EntityKind, Scope, UnknownEntityError, UnknownScopeError};
 pub use error::{ParseError, ParseErrorKind, WriteError};
 pub use hash::{sha256, sha256_hex};
 pub use ident::{is_canonical_uuid, is_valid_instance_name, is_valid_public_key};
-pub use layout::{MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, is_outside_bundle};
+pub use layout::{
+    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX,
+    is_outside_bundle,
+};
 pub use manifest::{
     DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FORMAT, MANIFEST_HEADERS, MAX_SEQUENCE, Manifest,
     ManifestEntry,

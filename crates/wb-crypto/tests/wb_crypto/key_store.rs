@@ -262,3 +262,101 @@ fn key_files_line_ends_and_trailing_lines() -> TestResult {
     assert!(store.load_public(INSTANCE).is_err());
     Ok(())
 }
+
+#[test]
+fn rotate_replaces_the_key_keeps_the_old_one_and_extends_the_chain() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join("keys"));
+    assert!(store.load_rotations(INSTANCE)?.is_empty());
+    let first = store.generate(INSTANCE)?;
+
+    let rotation = store.rotate(INSTANCE)?;
+    assert_eq!(rotation.old, first.public_key());
+    let second = store.load(INSTANCE)?;
+    assert_eq!(second.public_key(), rotation.new.public_key());
+    assert_ne!(second.public_key(), first.public_key());
+    assert_eq!(store.load_public(INSTANCE)?, second.public_key());
+    // The old secret key is kept, owner-only, and still signs as before.
+    assert_eq!(
+        rotation.retired_key,
+        store
+            .retired_dir()
+            .join(format!("{INSTANCE}.{}.key", first.key_id()))
+    );
+    assert_eq!(mode(&rotation.retired_key)?, 0o600);
+    assert_eq!(mode(&store.retired_dir())?, 0o700);
+    let public = fs::read_to_string(
+        store
+            .retired_dir()
+            .join(format!("{INSTANCE}.{}.pub", first.key_id())),
+    )?;
+    assert_eq!(PublicKey::from_minisign_file(&public)?, first.public_key());
+    let kept = fs::read_to_string(&rotation.retired_key)?;
+    assert!(kept.starts_with("untrusted comment: wb sync secret key for alpha.example"));
+
+    // The chain is on disk and leads from the first key to the second.
+    let chain = store.load_rotations(INSTANCE)?;
+    assert_eq!(chain, rotation.chain);
+    assert_eq!(
+        fs::read_to_string(store.rotations_path(INSTANCE)?)?,
+        chain.to_text()
+    );
+    chain.verify_path(INSTANCE, &first.public_key(), &second.public_key())?;
+
+    // A second rotation extends it.
+    let third = store.rotate(INSTANCE)?.new;
+    let chain = store.load_rotations(INSTANCE)?;
+    assert_eq!(chain.statements().len(), 2);
+    assert_eq!(
+        chain
+            .verify_path(INSTANCE, &first.public_key(), &third.public_key())?
+            .len(),
+        2
+    );
+    assert_eq!(
+        chain
+            .verify_path(INSTANCE, &second.public_key(), &third.public_key())?
+            .len(),
+        1
+    );
+    let retired: Vec<_> = fs::read_dir(store.retired_dir())?.collect::<Result<_, _>>()?;
+    assert_eq!(retired.len(), 4, "two keys, each .key and .pub");
+    Ok(())
+}
+
+#[test]
+fn rotate_refuses_without_a_key_or_with_a_chain_ending_elsewhere() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path());
+    let outcome = store.rotate(INSTANCE);
+    assert!(matches!(outcome, Err(Error::Io { .. })), "{outcome:?}");
+    assert!(!store.retired_dir().exists());
+
+    store.generate(INSTANCE)?;
+    store.rotate(INSTANCE)?;
+    // The key was replaced behind the chain's back (an interrupted
+    // rotation, a hand edit): rotating again would break the chain.
+    fs::remove_file(store.secret_key_path(INSTANCE)?)?;
+    fs::remove_file(store.public_key_path(INSTANCE)?)?;
+    let stray = store.generate(INSTANCE)?;
+    let before = fs::read_to_string(store.rotations_path(INSTANCE)?)?;
+    let outcome = store.rotate(INSTANCE);
+    let Err(error @ Error::RotationFile { .. }) = outcome else {
+        return Err(format!("expected a refusal, got {outcome:?}").into());
+    };
+    assert!(
+        error.to_string().contains("alpha.example.rotations"),
+        "{error}"
+    );
+    assert_eq!(store.load(INSTANCE)?.public_key(), stray.public_key());
+    assert_eq!(fs::read_to_string(store.rotations_path(INSTANCE)?)?, before);
+
+    // A chain file that is not a chain is named.
+    fs::write(store.rotations_path(INSTANCE)?, "garbage\n")?;
+    let outcome = store.load_rotations(INSTANCE);
+    assert!(
+        matches!(outcome, Err(Error::RotationFile { .. })),
+        "{outcome:?}"
+    );
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod known_bad;
 mod minisign;
 mod real_minisign;
 mod rfc8032;
+mod rotation;
 mod wycheproof_vectors;
 
 /// Result type of every test: any error fails the test with its message.

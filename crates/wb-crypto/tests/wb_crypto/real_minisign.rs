@@ -178,3 +178,85 @@ fn we_verify_signatures_made_by_minisign() -> TestResult {
     assert!(verify_minisign(&public, b"other", &signature).is_err());
     Ok(())
 }
+
+/// The shell block under "### Checking a rotation by hand" in docs/keys.md.
+fn documented_rotation_check() -> Result<String, Box<dyn std::error::Error>> {
+    let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/keys.md"))?;
+    let section = docs
+        .split_once("### Checking a rotation by hand")
+        .ok_or("docs/keys.md has no section \"Checking a rotation by hand\"")?
+        .1;
+    let block = section
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .ok_or("no sh block in the section")?
+        .0;
+    Ok(block.to_owned())
+}
+
+/// Runs the documented check of statement `n` in `dir`.
+fn run_documented_check(
+    script: &str,
+    dir: &Path,
+    n: usize,
+) -> Result<Output, Box<dyn std::error::Error>> {
+    let script = script.replacen("n=1\n", &format!("n={n}\n"), 1);
+    Ok(Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .output()?)
+}
+
+#[test]
+fn the_documented_rotation_check_works_with_minisign() -> TestResult {
+    if minisign(&["-v".as_ref()])?.is_none() {
+        return Ok(());
+    }
+    let script = documented_rotation_check()?;
+    assert!(script.starts_with("n=1\n"), "{script}");
+    let temp = tempfile::tempdir()?;
+    let store = KeyStore::new(temp.path().join("keys"));
+    let first = store.generate("alpha.example")?;
+    let second = store.rotate("alpha.example")?.new;
+    let third = store.rotate("alpha.example")?.new;
+    let chain = fs::read_to_string(store.rotations_path("alpha.example")?)?;
+    let bundle = temp.path().join("bundle");
+    fs::create_dir(&bundle)?;
+    fs::write(bundle.join("key-rotations.txt"), &chain)?;
+
+    for (n, from, to) in [(1, &first, &second), (2, &second, &third)] {
+        let output = run_documented_check(&script, &bundle, n)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "statement {n}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("Signature and comment signature verified"),
+            "{stdout}"
+        );
+        let comment = format!(
+            "Trusted comment: rotate instance=alpha.example from={} to={}",
+            from.key_id(),
+            to.public_key().key_id()
+        );
+        assert!(stdout.contains(&comment), "{stdout}");
+    }
+
+    // A statement whose new key was swapped fails the same check.
+    let mallory = KeyStore::new(temp.path().join("mallory")).generate("alpha.example")?;
+    let forged = chain.replacen(
+        &format!("to: {}", second.public_key()),
+        &format!("to: {}", mallory.public_key()),
+        1,
+    );
+    fs::write(bundle.join("key-rotations.txt"), forged)?;
+    let output = run_documented_check(&script, &bundle, 1)?;
+    assert!(
+        !output.status.success(),
+        "minisign accepted a statement for another key"
+    );
+    Ok(())
+}

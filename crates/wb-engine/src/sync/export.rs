@@ -9,7 +9,7 @@ use wb_model::{
     Relation, SyncScope, Timestamp, Uuid, effective_scope,
 };
 use wb_store::{RenderedFile, RowHead};
-use wb_syncfmt::bundle::{BundleWriter, write_signature};
+use wb_syncfmt::bundle::{BundleWriter, write_key_rotations, write_signature};
 use wb_syncfmt::{
     CURRENT_SCHEMA_VERSION, EntityKind, MANIFEST_FILE_NAME, Manifest, ManifestEntry,
     SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, SyncFile, sha256_hex,
@@ -342,6 +342,9 @@ async fn export_local(
     let store = instance.store();
     let name = instance.name();
     let fail = |e: wb_syncfmt::bundle::BundleError| refused(out, e.to_string());
+    // Checked before anything is written: a chain that does not lead to
+    // the instance key would make every peer refuse the bundle.
+    let rotations = own_rotations(keys, name)?;
 
     // Read the journal first: a change made from here on is noted after
     // `through` and stays for the next export.
@@ -435,6 +438,7 @@ async fn export_local(
     if std::fs::read(&sig_path).ok().as_deref() != Some(signature.as_bytes()) {
         write_signature(out, signature.as_bytes()).map_err(fail)?;
     }
+    write_key_rotations(out, rotations.as_deref().map(str::as_bytes)).map_err(fail)?;
     // What `out` holds now reflects every change noted up to `through`.
     store.forget_changes(changes.through).await?;
     Ok(ExportSummary {
@@ -447,6 +451,32 @@ async fn export_local(
         removed: written.removed,
         key_created,
     })
+}
+
+/// The text of this instance's rotation chain (`None` if it never
+/// rotated), which every bundle carries as `key-rotations.txt`; refused when
+/// the chain does not end at the instance key (an interrupted rotation, see
+/// `docs/keys.md`), since peers would refuse the bundle.
+fn own_rotations(keys: &KeyStore, name: &InstanceName) -> Result<Option<String>> {
+    let chain = keys.load_rotations(name.as_str())?;
+    let Some(last) = chain.last_key() else {
+        return Ok(None);
+    };
+    let current = keys.load(name.as_str())?.public_key();
+    if *last == current {
+        return Ok(Some(chain.to_text()));
+    }
+    Err(refused(
+        &keys.rotations_path(name.as_str())?,
+        format!(
+            "the rotation chain ends at key {}, but the instance key is {}; a rotation was \
+             interrupted or a key replaced by hand: restore the key from {} and run \
+             `wb sync keygen --rotate` again",
+            last.key_id(),
+            current.key_id(),
+            keys.retired_dir().display()
+        ),
+    ))
 }
 
 /// Renders every exported row into `writer` (from [`BundleWriter::create`]),
@@ -995,6 +1025,10 @@ async fn export_copy(
         ));
     }
     write_signature(out, state.signature.as_bytes()).map_err(|e| refused(out, e.to_string()))?;
+    // The origin's chain goes with its bundle, so that a reader who pinned
+    // an older key of the origin can follow it here too.
+    write_key_rotations(out, state.key_rotations.as_deref().map(str::as_bytes))
+        .map_err(|e| refused(out, e.to_string()))?;
     Ok(ExportSummary {
         origin: origin.clone(),
         sequence: state.last_sequence,

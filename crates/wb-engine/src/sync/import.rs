@@ -30,6 +30,16 @@ pub struct ImportOptions {
     pub limits: Limits,
 }
 
+/// A key rotation an import followed: the pin moved from one key to
+/// another through the bundle's rotation chain (`docs/keys.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowedRotation {
+    /// The key pinned before (minisign one-line form).
+    pub from: String,
+    /// The key pinned now, the bundle's.
+    pub to: String,
+}
+
 /// What an import did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImportOutcome {
@@ -43,6 +53,10 @@ pub enum ImportOutcome {
         counts: ImportCounts,
         /// Set when this import pinned the origin's key (it had no pin).
         pinned_key: Option<String>,
+        /// Set when the origin rotated its key and this import followed
+        /// the bundle's rotation chain from the pinned key to the bundle's,
+        /// which is now the pin.
+        rotation: Option<FollowedRotation>,
         /// Set when this import created this instance's own signing key.
         key_created: Option<std::path::PathBuf>,
     },
@@ -147,9 +161,9 @@ async fn import_reader(
     };
     let signed = check_signature(reader, &policy).map_err(|e| refused(location, e))?;
     let origin = signed.origin.clone();
-    let import_pin = match signed.key_decision {
+    let import_pin = match &signed.key_decision {
         KeyDecision::Pinned => ImportPin::Pinned(signed.public_key.clone()),
-        KeyDecision::NewPin => {
+        decision @ (KeyDecision::NewPin | KeyDecision::Rotated { .. }) => {
             if let Some(other) = store
                 .pins()
                 .await?
@@ -169,15 +183,19 @@ async fn import_reader(
                     ),
                 ));
             }
+            // A first pin, or a rotation: the pin moves from the key it
+            // was verified against to the bundle's, compare-and-set, with
+            // the rows (the store refuses if the pin changed meanwhile).
+            let (replaces, source) = match decision {
+                KeyDecision::Rotated { from, .. } => (Some(from.clone()), PinSource::Rotation),
+                _ if options.expected_key.is_some() => (None, PinSource::ImportKey),
+                _ => (None, PinSource::AcceptNew),
+            };
             ImportPin::Change(PinChange {
                 instance: origin.clone(),
-                replaces: None,
+                replaces,
                 public_key: signed.public_key.clone(),
-                source: if options.expected_key.is_some() {
-                    PinSource::ImportKey
-                } else {
-                    PinSource::AcceptNew
-                },
+                source,
                 at: Timestamp::now(),
                 reset_sequence: false,
             })
@@ -216,6 +234,14 @@ async fn import_reader(
 
     let pinned_key =
         (signed.key_decision == KeyDecision::NewPin).then(|| signed.public_key.clone());
+    // A rotation moves the pin to the bundle's key with the rows below.
+    let rotation = match &signed.key_decision {
+        KeyDecision::Rotated { from, .. } => Some(FollowedRotation {
+            from: from.clone(),
+            to: signed.public_key.clone(),
+        }),
+        _ => None,
+    };
     let batch = ImportBatch {
         pin: import_pin,
         state: OriginState {
@@ -225,6 +251,7 @@ async fn import_reader(
             manifest_sha256: signed.manifest_sha256,
             signature: signed.signature,
             imported_at: Timestamp::now(),
+            key_rotations: signed.key_rotations,
         },
         users: rows.users,
         requests: rows.requests,
@@ -276,6 +303,7 @@ async fn import_reader(
         sequence: signed.sequence,
         counts,
         pinned_key,
+        rotation,
         key_created,
     })
 }

@@ -34,7 +34,7 @@ pub use bundle_set::{
     BundleLocation, SetEntry, SetImport, SetResult, import_bundle_set, locate_bundles,
 };
 pub use export::{ExportSummary, export_bundle};
-pub use import::{ImportOptions, ImportOutcome, import_bundle, import_files};
+pub use import::{FollowedRotation, ImportOptions, ImportOutcome, import_bundle, import_files};
 pub use wb_store::ImportCounts;
 
 use crate::Result;

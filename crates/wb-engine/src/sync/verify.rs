@@ -8,7 +8,9 @@
 //!    checked);
 //! 2. the manifest's `Instance` is an instance name, and the key it names
 //!    is acceptable under the caller's [`KeyPolicy`]: the pinned key, the
-//!    key the caller expects, or a new key the operator accepted;
+//!    key the caller expects, or a new key the operator accepted — or a key
+//!    the bundle's rotation chain (`key-rotations.txt`) leads to from the
+//!    pinned or expected one, each statement verified (`docs/keys.md`);
 //! 3. `bundle.sig` verifies strictly over the manifest, and its trusted
 //!    comment names the manifest's instance and sequence
 //!    ([`check_signature`], giving a [`SignedBundle`]);
@@ -34,11 +36,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use wb_crypto::{PublicKey, parse_bundle_trusted_comment, verify_minisign};
+use wb_crypto::{PublicKey, RotationError, parse_bundle_trusted_comment, verify_minisign};
 use wb_model::{Comment, InstanceName, Invite, InviteStatus, Request, User, Uuid, Vouch};
 use wb_syncfmt::bundle::{BundleError, BundleReader};
 use wb_syncfmt::{
-    EntityKind, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, SyncFile, sha256_hex,
+    EntityKind, KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME,
+    SyncFile, sha256_hex,
 };
 
 use super::Progress;
@@ -66,6 +69,15 @@ pub struct KeyPolicy {
 pub enum KeyDecision {
     /// It is the pinned key.
     Pinned,
+    /// The instance rotated its key: the bundle's `key-rotations.txt` leads
+    /// from the pinned key to the bundle's, every statement from the pin on
+    /// verified. The pin moves to the bundle's key when it is applied.
+    Rotated {
+        /// The key pinned until now.
+        from: String,
+        /// How many rotation statements were followed.
+        steps: usize,
+    },
     /// No key was pinned: the operator named it (`--key`) or accepted new
     /// keys; it becomes the pin.
     NewPin,
@@ -207,6 +219,9 @@ pub struct SignedBundle {
     pub manifest_sha256: String,
     /// The text of `bundle.sig`.
     pub signature: String,
+    /// The text of `key-rotations.txt`, the instance's key rotation chain
+    /// (`None` without one); kept so a relay can pass it on.
+    pub key_rotations: Option<String>,
     key: PublicKey,
 }
 
@@ -240,7 +255,6 @@ pub fn check_signature(reader: &BundleReader, policy: &KeyPolicy) -> Result<Sign
             format!("Instance: {e}"),
         )
     })?;
-    let key_decision = decide_key(&origin, manifest, policy)?;
     let key = PublicKey::from_minisign_base64(&manifest.public_key).map_err(|e| {
         Refusal::new(
             "invalid-public-key",
@@ -248,6 +262,13 @@ pub fn check_signature(reader: &BundleReader, policy: &KeyPolicy) -> Result<Sign
             format!("Public-Key: {e}"),
         )
     })?;
+    let key_decision = decide_key(
+        &origin,
+        manifest,
+        &key,
+        reader.key_rotations_bytes(),
+        policy,
+    )?;
     let signature = std::str::from_utf8(reader.signature_bytes())
         .map_err(|_| Refusal::new("bad-signature", Some(SIGNATURE_FILE_NAME), "not UTF-8 text"))?;
     let comment = verify_minisign(&key, reader.manifest_bytes(), signature).map_err(|e| {
@@ -283,14 +304,24 @@ pub fn check_signature(reader: &BundleReader, policy: &KeyPolicy) -> Result<Sign
         key_decision,
         manifest_sha256: sha256_hex(reader.manifest_bytes()),
         signature: signature.to_owned(),
+        // Checked by `decide_key`: a valid chain is UTF-8.
+        key_rotations: reader
+            .key_rotations_bytes()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned()),
         key,
     })
 }
 
-/// The key rules of [`KeyPolicy`], before any signature is checked.
+/// The key rules of [`KeyPolicy`], before the bundle's signature is
+/// checked: the bundle's key `key` must be the expected key and the pinned
+/// one, or be reached from each of them through the rotation chain `chain`
+/// (`key-rotations.txt`, `docs/keys.md`); a chain, when present, must be
+/// valid, the instance's, and end at `key`, whatever the pin.
 fn decide_key(
     origin: &InstanceName,
     manifest: &Manifest,
+    key: &PublicKey,
+    chain: Option<&[u8]>,
     policy: &KeyPolicy,
 ) -> Result<KeyDecision, Refusal> {
     let offered = manifest.public_key.as_str();
@@ -308,29 +339,64 @@ fn decide_key(
             ),
         );
     }
+    // How many rotations lead from `pin` to the bundle's key; `None` when
+    // there is no chain and the key is another.
+    let follow = |pin: &str, what: &str| -> Result<Option<usize>, Refusal> {
+        let pin_key = PublicKey::from_minisign_base64(pin).map_err(|e| {
+            Refusal::new(
+                "invalid-public-key",
+                None,
+                format!("the key {what} for {origin} is invalid: {e}"),
+            )
+        })?;
+        match wb_crypto::verify_bundle_key(origin.as_str(), &pin_key, key, chain) {
+            Ok(steps) => Ok(Some(steps)),
+            Err(RotationError::NoChain { .. }) => Ok(None),
+            Err(e) => Err(Refusal::new(
+                "bad-key-rotation",
+                Some(KEY_ROTATIONS_FILE_NAME),
+                format!(
+                    "the bundle of {origin} is signed by key {offered}, the key {what} for \
+                     {origin} is {pin}, and the key rotation chain does not lead from it to the \
+                     bundle's key: {e}; refusing it"
+                ),
+            )),
+        }
+    };
     if let Some(expected) = &policy.expected
-        && expected != offered
+        && follow(expected, "expected")?.is_none()
     {
         return mismatch(
             "key-mismatch",
             format!(
                 "the bundle of {origin} is signed by key {offered}, but the key expected for \
-                 {origin} is {expected}; refusing it (if {origin} changed its key, check with its \
-                 operator)"
+                 {origin} is {expected}, and the bundle carries no key rotation from it; refusing \
+                 it (if {origin} changed its key, check with its operator)"
             ),
         );
     }
     match &policy.pinned {
-        Some(pinned) if pinned == offered => Ok(KeyDecision::Pinned),
-        Some(pinned) => mismatch(
-            "key-mismatch",
-            format!(
-                "the bundle of {origin} is signed by key {offered}, but key {pinned} is pinned for \
-                 {origin}; refusing it (if {origin} really changed its key, check with its \
-                 operator, then `wb sync peers pin {origin} --key NEWKEY`)"
+        Some(pinned) => match follow(pinned, "pinned")? {
+            Some(0) => Ok(KeyDecision::Pinned),
+            Some(steps) => Ok(KeyDecision::Rotated {
+                from: pinned.clone(),
+                steps,
+            }),
+            None => mismatch(
+                "key-mismatch",
+                format!(
+                    "the bundle of {origin} is signed by key {offered}, but key {pinned} is pinned \
+                     for {origin}, and the bundle carries no key rotation from it; refusing it (if \
+                     {origin} really changed its key, check with its operator, then `wb sync \
+                     peers pin {origin} --key NEWKEY`)"
+                ),
             ),
-        ),
-        None if policy.expected.is_some() || policy.accept_new => Ok(KeyDecision::NewPin),
+        },
+        None if policy.expected.is_some() || policy.accept_new => {
+            // No pin to start from: the chain must still be sound.
+            follow(offered, "offered")?;
+            Ok(KeyDecision::NewPin)
+        }
         None => mismatch(
             "key-not-pinned",
             format!(

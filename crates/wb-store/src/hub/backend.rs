@@ -136,7 +136,62 @@ pub(super) async fn revoke_token(pool: &sqlx::Pool<Db>, id: &str, at: Timestamp)
     Ok(done.rows_affected() > 0)
 }
 
+pub(super) async fn set_instance_key(
+    pool: &sqlx::Pool<Db>,
+    name: &InstanceName,
+    key: &str,
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE hub_instances SET public_key = $2 WHERE name = $1")
+        .bind(name.as_str())
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub(super) async fn publish(pool: &sqlx::Pool<Db>, bundle: &NewBundle) -> Result<PublishOutcome> {
+    let done = upsert_bundle(pool, bundle).await?;
+    if done {
+        return Ok(PublishOutcome::Published);
+    }
+    not_published(pool, &bundle.info).await
+}
+
+pub(super) async fn publish_rotated(
+    pool: &sqlx::Pool<Db>,
+    bundle: &NewBundle,
+    from_key: &str,
+    to_key: &str,
+) -> Result<PublishOutcome> {
+    let mut tx = pool.begin().await?;
+    // The write first: on SQLite it takes the write lock for the whole
+    // transaction (waiting out the busy timeout rather than failing later).
+    let moved = sqlx::query(
+        "UPDATE hub_instances SET public_key = $3 WHERE name = $1 AND public_key = $2",
+    )
+    .bind(bundle.info.instance.as_str())
+    .bind(from_key)
+    .bind(to_key)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(PublishOutcome::KeyChanged);
+    }
+    if upsert_bundle(&mut *tx, bundle).await? {
+        tx.commit().await?;
+        return Ok(PublishOutcome::Published);
+    }
+    tx.rollback().await?;
+    not_published(pool, &bundle.info).await
+}
+
+/// Stores `bundle` as its instance's latest if its sequence is higher than
+/// the stored one; whether it did.
+async fn upsert_bundle<'c, E>(executor: E, bundle: &NewBundle) -> Result<bool>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
     let info = &bundle.info;
     let sequence = to_i64("sequence", info.sequence)?;
     let done = sqlx::query(
@@ -156,11 +211,13 @@ pub(super) async fn publish(pool: &sqlx::Pool<Db>, bundle: &NewBundle) -> Result
     .bind(to_i64("size", info.size)?)
     .bind(&info.etag)
     .bind(info.published_at.unix_micros())
-    .execute(pool)
+    .execute(executor)
     .await?;
-    if done.rows_affected() > 0 {
-        return Ok(PublishOutcome::Published);
-    }
+    Ok(done.rows_affected() > 0)
+}
+
+/// Why `info` was not published: the same bundle, or an older one.
+async fn not_published(pool: &sqlx::Pool<Db>, info: &BundleInfo) -> Result<PublishOutcome> {
     // Not published: a bundle with an equal or higher sequence is stored.
     // Rows are never deleted, so it is still there to compare with.
     let stored = bundle_info(pool, &info.instance)

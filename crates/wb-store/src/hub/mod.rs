@@ -123,6 +123,10 @@ pub enum PublishOutcome {
         /// The sequence stored.
         stored_sequence: u64,
     },
+    /// [`HubStore::publish_rotated`] only: the registered key is no longer
+    /// the one the rotation starts from (the operator or another upload
+    /// changed it meanwhile): nothing changed.
+    KeyChanged,
 }
 
 /// Runs the same backend function on whichever pool the store holds.
@@ -192,6 +196,27 @@ impl HubStore {
     /// across processes sharing the database).
     pub async fn publish(&self, bundle: &NewBundle) -> Result<PublishOutcome> {
         on_hub_backend!(self, publish(bundle))
+    }
+
+    /// Publishes `bundle` (as [`HubStore::publish`]) and moves the
+    /// instance's registered key from `from_key` to `to_key`, in one
+    /// transaction: the bundle of a key rotation the caller verified. If
+    /// the registered key is no longer `from_key`, nothing changes
+    /// ([`PublishOutcome::KeyChanged`]); if the bundle is not published,
+    /// the key does not move either.
+    pub async fn publish_rotated(
+        &self,
+        bundle: &NewBundle,
+        from_key: &str,
+        to_key: &str,
+    ) -> Result<PublishOutcome> {
+        on_hub_backend!(self, publish_rotated(bundle, from_key, to_key))
+    }
+
+    /// Replaces the registered key of `name` (the operator's revocation of a
+    /// compromised or lost key); `false` if no such instance is registered.
+    pub async fn set_instance_key(&self, name: &InstanceName, key: &str) -> Result<bool> {
+        on_hub_backend!(self, set_instance_key(name, key))
     }
 
     /// The latest bundle of `instance`, without its bytes.

@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use reader::BundleReader;
-pub use writer::{BundleWriter, WrittenBundle, write_signature};
+pub use writer::{BundleWriter, WrittenBundle, write_key_rotations, write_signature};
 
 use crate::error::{ParseError, WriteError};
 use crate::manifest::DEFAULT_MAX_MANIFEST_BYTES;
@@ -22,6 +22,9 @@ use crate::sync_file::DEFAULT_MAX_FILE_BYTES;
 
 /// The largest `bundle.sig` a reader accepts: 64 KiB.
 pub const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
+
+/// The largest `key-rotations.txt` a reader accepts: 256 KiB.
+pub const MAX_KEY_ROTATIONS_BYTES: u64 = 256 * 1024;
 
 /// Size limits a [`BundleReader`] enforces before reading anything into
 /// memory.

@@ -7,11 +7,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::fs_util::read_at_most;
-use super::{BundleError, Limits, MAX_SIGNATURE_BYTES, io_error};
+use super::{BundleError, Limits, MAX_KEY_ROTATIONS_BYTES, MAX_SIGNATURE_BYTES, io_error};
 use crate::entity::{EntityKind, Scope};
 use crate::hash::{sha256, to_hex};
 use crate::layout::{
-    MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path, is_outside_bundle,
+    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, check_bundle_path,
+    is_outside_bundle,
 };
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::sync_file::SyncFile;
@@ -32,6 +33,7 @@ pub struct BundleReader {
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
     signature_bytes: Vec<u8>,
+    key_rotations_bytes: Option<Vec<u8>>,
 }
 
 /// Where the files of a [`BundleReader`] are.
@@ -46,14 +48,15 @@ enum Source {
 
 impl BundleReader {
     /// Opens the bundle at `dir`: reads and parses `manifest.sync.txt`, reads
-    /// `bundle.sig`, and walks the tree.
+    /// `bundle.sig` and, if present, `key-rotations.txt`, and walks the
+    /// tree.
     ///
     /// # Errors
     ///
     /// A missing or malformed manifest, a missing signature, anything over
     /// `limits`, a symbolic link, a path outside the layout
     /// (`<entity>/<lowercase uuid>.sync.txt`, `manifest.sync.txt`,
-    /// `bundle.sig`), a file the manifest does not list, a listed file that
+    /// `bundle.sig`, `key-rotations.txt`), a file the manifest does not list, a listed file that
     /// is missing or whose length differs.
     pub fn open(dir: impl AsRef<Path>, limits: &Limits) -> Result<BundleReader, BundleError> {
         let dir = dir.as_ref().to_owned();
@@ -76,6 +79,11 @@ impl BundleReader {
             MAX_SIGNATURE_BYTES,
         )?
         .ok_or_else(|| BundleError::MissingSignature { dir: dir.clone() })?;
+        let key_rotations_bytes = read_top_file(
+            &dir.join(KEY_ROTATIONS_FILE_NAME),
+            KEY_ROTATIONS_FILE_NAME,
+            MAX_KEY_ROTATIONS_BYTES,
+        )?;
         check_tree(&dir, &manifest, limits)?;
         Ok(BundleReader {
             source: Source::Dir(dir),
@@ -83,6 +91,7 @@ impl BundleReader {
             manifest,
             manifest_bytes,
             signature_bytes,
+            key_rotations_bytes,
         })
     }
 
@@ -118,6 +127,10 @@ impl BundleReader {
             .remove(SIGNATURE_FILE_NAME)
             .ok_or(BundleError::MissingSignature { dir })?;
         check_top_size(&signature_bytes, SIGNATURE_FILE_NAME, MAX_SIGNATURE_BYTES)?;
+        let key_rotations_bytes = files.remove(KEY_ROTATIONS_FILE_NAME);
+        if let Some(bytes) = &key_rotations_bytes {
+            check_top_size(bytes, KEY_ROTATIONS_FILE_NAME, MAX_KEY_ROTATIONS_BYTES)?;
+        }
         check_files(&files, &manifest, limits)?;
         Ok(BundleReader {
             source: Source::Memory(files),
@@ -125,6 +138,7 @@ impl BundleReader {
             manifest,
             manifest_bytes,
             signature_bytes,
+            key_rotations_bytes,
         })
     }
 
@@ -153,6 +167,14 @@ impl BundleReader {
     #[must_use]
     pub fn signature_bytes(&self) -> &[u8] {
         &self.signature_bytes
+    }
+
+    /// The bytes of `key-rotations.txt`, uninterpreted; `None` when the
+    /// bundle has none (its instance never rotated its key). The caller
+    /// checks the chain with `wb-crypto`.
+    #[must_use]
+    pub fn key_rotations_bytes(&self) -> Option<&[u8]> {
+        self.key_rotations_bytes.as_deref()
     }
 
     /// Reads, verifies and parses every listed file in manifest order, one
@@ -410,7 +432,9 @@ fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), Bu
         if file_type.is_symlink() {
             return Err(BundleError::Symlink { path: name });
         }
-        let top_file = name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME;
+        let top_file = name == MANIFEST_FILE_NAME
+            || name == SIGNATURE_FILE_NAME
+            || name == KEY_ROTATIONS_FILE_NAME;
         let entity = name.parse::<EntityKind>().ok();
         match (file_type.is_dir(), top_file, entity) {
             (false, true, _) => continue,
@@ -472,7 +496,7 @@ fn check_tree(dir: &Path, manifest: &Manifest, limits: &Limits) -> Result<(), Bu
                     } else {
                         "special file (not a regular file)"
                     },
-                    reason: "the top level holds only manifest.sync.txt, bundle.sig and entity directories",
+                    reason: "the top level holds only manifest.sync.txt, bundle.sig, key-rotations.txt and entity directories",
                 });
             }
         }

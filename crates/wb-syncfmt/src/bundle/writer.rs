@@ -22,11 +22,12 @@ use std::thread;
 use std::time::SystemTime;
 
 use super::fs_util::{is_temp_name, write_atomic};
-use super::{BundleError, MAX_SIGNATURE_BYTES, io_error};
+use super::{BundleError, MAX_KEY_ROTATIONS_BYTES, MAX_SIGNATURE_BYTES, io_error};
 use crate::entity::EntityKind;
 use crate::hash::sha256_hex;
 use crate::layout::{
-    MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX, check_bundle_path, is_outside_bundle,
+    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX,
+    check_bundle_path, is_outside_bundle,
 };
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::schema::CURRENT_SCHEMA_VERSION;
@@ -140,7 +141,11 @@ impl BundleWriter {
                 return Err(BundleError::Symlink { path: name });
             }
             let entity = name.parse::<EntityKind>().ok();
-            if file_type.is_file() && (name == MANIFEST_FILE_NAME || name == SIGNATURE_FILE_NAME) {
+            if file_type.is_file()
+                && (name == MANIFEST_FILE_NAME
+                    || name == SIGNATURE_FILE_NAME
+                    || name == KEY_ROTATIONS_FILE_NAME)
+            {
             } else if let (true, Some(entity)) = (file_type.is_dir(), entity) {
                 check_entity_dir(&dir, entity)?;
                 fresh = false;
@@ -1051,6 +1056,56 @@ pub fn write_signature(dir: impl AsRef<Path>, signature: &[u8]) -> Result<(), Bu
         });
     }
     write_atomic(&dir.as_ref().join(SIGNATURE_FILE_NAME), signature, true)
+}
+
+/// Makes `key-rotations.txt` of the bundle at `dir` hold `chain`: written
+/// atomically when its bytes differ from the file's, left alone when they
+/// are the same; with `None`, the file is removed if present. Returns
+/// whether anything changed on disk.
+///
+/// # Errors
+///
+/// A chain over 256 KiB ([`MAX_KEY_ROTATIONS_BYTES`]), a
+/// `key-rotations.txt` that is not a regular file, and I/O errors.
+pub fn write_key_rotations(
+    dir: impl AsRef<Path>,
+    chain: Option<&[u8]>,
+) -> Result<bool, BundleError> {
+    let path = dir.as_ref().join(KEY_ROTATIONS_FILE_NAME);
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    if meta.as_ref().is_some_and(|m| !m.is_file()) {
+        return Err(BundleError::UnexpectedPath {
+            path: KEY_ROTATIONS_FILE_NAME.to_owned(),
+            what: "entry",
+            reason: "expected a regular file",
+        });
+    }
+    match chain {
+        None if meta.is_none() => Ok(false),
+        None => {
+            fs::remove_file(&path).map_err(io_error(&path))?;
+            Ok(true)
+        }
+        Some(bytes) => {
+            let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            if size > MAX_KEY_ROTATIONS_BYTES {
+                return Err(BundleError::TooLarge {
+                    path: KEY_ROTATIONS_FILE_NAME.to_owned(),
+                    size,
+                    limit: MAX_KEY_ROTATIONS_BYTES,
+                });
+            }
+            if same_bytes_on_disk(&path, bytes)? {
+                return Ok(false);
+            }
+            write_atomic(&path, bytes, true)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Creates the file `path`, which must not exist, holding `bytes`. A

@@ -576,3 +576,62 @@ fn only_the_top_level_is_exempt_and_other_entries_are_still_refused() {
         assert_eq!(tree(&dir), before, "a refused writer changes nothing");
     }
 }
+
+#[test]
+fn key_rotations_travel_at_the_top_and_are_written_and_removed_deterministically() {
+    use wb_syncfmt::bundle::{MAX_KEY_ROTATIONS_BYTES, write_key_rotations};
+    let (_tmp, dir) = bundle_dir();
+    let path = dir.join(wb_syncfmt::KEY_ROTATIONS_FILE_NAME);
+    assert_eq!(
+        BundleReader::open(&dir, &Limits::default())
+            .unwrap()
+            .key_rotations_bytes(),
+        None
+    );
+
+    // Written, then left alone when the same, replaced when different.
+    assert!(write_key_rotations(&dir, Some(b"chain one\n")).unwrap());
+    let reader = BundleReader::open(&dir, &Limits::default()).unwrap();
+    assert_eq!(reader.key_rotations_bytes(), Some(&b"chain one\n"[..]));
+    assert_eq!(reader.entries().count(), rows().len());
+    let before = fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(!write_key_rotations(&dir, Some(b"chain one\n")).unwrap());
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
+    assert!(write_key_rotations(&dir, Some(b"chain two\n")).unwrap());
+    assert_eq!(fs::read(&path).unwrap(), b"chain two\n");
+
+    // A writer re-exporting into the directory leaves it there.
+    export(&dir, &rows()[..2]);
+    assert_eq!(fs::read(&path).unwrap(), b"chain two\n");
+
+    // Removed with None, and None again is a no-op.
+    assert!(write_key_rotations(&dir, None).unwrap());
+    assert!(!path.exists());
+    assert!(!write_key_rotations(&dir, None).unwrap());
+
+    // Over the limit: refused by the writer and by the reader.
+    let huge = vec![b'x'; MAX_KEY_ROTATIONS_BYTES as usize + 1];
+    assert!(matches!(
+        write_key_rotations(&dir, Some(&huge)),
+        Err(BundleError::TooLarge { .. })
+    ));
+    assert!(!path.exists());
+    fs::write(&path, &huge).unwrap();
+    check_refused(&dir, "key-rotations.txt: ");
+    fs::remove_file(&path).unwrap();
+
+    // Not a regular file: refused, naming it.
+    fs::create_dir(&path).unwrap();
+    check_refused(&dir, "key-rotations.txt");
+    assert!(write_key_rotations(&dir, Some(b"x")).is_err());
+    fs::remove_dir(&path).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("manifest.sync.txt", &path).unwrap();
+        check_refused(&dir, "key-rotations.txt: symbolic links are not allowed");
+        fs::remove_file(&path).unwrap();
+    }
+    // Only at the top level.
+    fs::write(dir.join("user/key-rotations.txt"), b"x").unwrap();
+    check_refused(&dir, "user/key-rotations.txt");
+}
