@@ -62,11 +62,24 @@ Put it behind a TLS-terminating proxy for use across the internet (docs/hub.md).
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         body_timeout: u64,
     },
-    /// Register instances.
-    #[command(subcommand)]
+    /// Register instances, list them, replace a registered key.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb-hub instance add alpha.example --key RWQ…
+  wb-hub instance list --json
+  wb-hub instance rekey alpha.example --key RWR…"
+    )]
     Instance(InstanceCommand),
     /// Issue and revoke upload tokens.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  wb-hub token issue alpha.example > alpha.token   (the secret is shown once)
+  wb-hub token revoke 0a1b2c3d4e5f"
+    )]
     Token(TokenCommand),
 }
 

@@ -775,6 +775,33 @@ async fn an_unreachable_hub_is_a_clear_error() {
     assert!(HubClient::new("ftp://x", ClientConfig::default()).is_err());
 }
 
+#[test]
+fn every_help_of_wb_hub_has_an_example() {
+    for args in [
+        &[][..],
+        &["serve"],
+        &["instance"],
+        &["instance", "add"],
+        &["instance", "list"],
+        &["instance", "rekey"],
+        &["token"],
+        &["token", "issue"],
+        &["token", "revoke"],
+    ] {
+        let out = assert_cmd::cargo::cargo_bin_cmd!("wb-hub")
+            .args(args)
+            .arg("--help")
+            .assert()
+            .success();
+        let help = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(
+            help.contains("Example"),
+            "wb-hub {} --help: {help}",
+            args.join(" ")
+        );
+    }
+}
+
 /// Run in the wrong directory, a read-only admin command says which
 /// database it looked for instead of creating an empty `hub.db`.
 #[test]
