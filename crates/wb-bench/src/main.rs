@@ -78,7 +78,10 @@ fn main() -> ExitCode {
     match system.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("wb-bench: error: {err:#}");
+            eprintln!(
+                "wb-bench: error: {}",
+                wb_model::text::error_line(err.chain())
+            );
             ExitCode::FAILURE
         }
     }

@@ -367,7 +367,7 @@ Examples:
   wb user add ada --display-name 'Ada Okafor' --role admin
   wb user add ben --invited-by ada --email ben@example.org")]
     Add {
-        /// 1-32 characters of a-z, 0-9, '_' and '-'.
+        /// 1-32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.
         username: String,
         /// Shown name [default: the username].
         #[arg(long, default_value = "", hide_default_value = true)]

@@ -56,12 +56,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
-            // Causes quote input (file names, hub messages, field values):
-            // shown, never obeyed by the terminal.
             eprintln!(
                 "error: {}{}",
-                wb_model::text::escape_control(&dedup_causes(&causes).join(": ")),
+                wb_model::text::error_line(err.chain()),
                 refusal_code(&err)
             );
             ExitCode::FAILURE
@@ -82,20 +79,4 @@ fn refusal_code(err: &anyhow::Error) -> String {
             },
         )
         .unwrap_or_default()
-}
-
-/// Drops causes that only repeat what the message before them said (thiserror
-/// `transparent` and `{source}` variants both display their source).
-fn dedup_causes(causes: &[String]) -> Vec<&str> {
-    let mut kept: Vec<&str> = Vec::new();
-    for cause in causes {
-        if kept
-            .last()
-            .is_some_and(|prev| prev.contains(cause.as_str()))
-        {
-            continue;
-        }
-        kept.push(cause);
-    }
-    kept
 }

@@ -109,7 +109,7 @@ pub enum Error {
 
     /// An instance name that cannot be used (in a key file name or a
     /// trusted comment).
-    #[error("invalid instance name {name:?}: {rule}")]
+    #[error("invalid instance name {name:?}: use {rule}")]
     InvalidInstanceName {
         /// The name that was refused.
         name: String,

@@ -101,8 +101,8 @@ pub fn bundle_trusted_comment(instance: &str, sequence: u64) -> Result<TrustedCo
 }
 
 /// The largest bundle sequence, 2^63-1: sequences are 1 to this everywhere
-/// (`docs/format.md` §4), as `wb_syncfmt::MAX_SEQUENCE`.
-pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
+/// (`docs/format.md` §4). The format owns the rule.
+pub use wb_syncfmt::MAX_SEQUENCE;
 
 /// Reads the instance name and sequence number back from a bundle's trusted
 /// comment, exactly as [`bundle_trusted_comment`] writes it (no extra

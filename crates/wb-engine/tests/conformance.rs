@@ -216,6 +216,32 @@ fn instance_name_rules_agree() {
             "{name:?}: format {format}, model {model}, crypto {crypto}"
         );
     }
+    // Every refusal quotes the one rule text.
+    let model = InstanceName::parse("a..b").unwrap_err().to_string();
+    let crypto = wb_crypto::bundle_trusted_comment("a..b", 1)
+        .unwrap_err()
+        .to_string();
+    for message in [model, crypto] {
+        assert!(
+            message.contains(wb_syncfmt::INSTANCE_NAME_RULE),
+            "{message}"
+        );
+    }
+}
+
+/// The username rule has one definition too: the model applies the
+/// format's, and its refusal quotes the format's text.
+#[test]
+fn username_rules_agree() {
+    for name in ["ada", "a", "a_", "a-", "_ada", "-ada", "", "Ada", "a.b"] {
+        assert_eq!(
+            wb_syncfmt::is_valid_username(name),
+            wb_model::Username::parse(name).is_ok(),
+            "{name:?}"
+        );
+    }
+    let message = wb_model::Username::parse("_ada").unwrap_err().to_string();
+    assert!(message.contains(wb_syncfmt::USERNAME_RULE), "{message}");
 }
 
 /// The row examples of `docs/format.md` (the request of §2 and its author,

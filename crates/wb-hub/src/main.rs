@@ -160,21 +160,8 @@ fn main() -> ExitCode {
     match actix_rt::System::new().block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
-            let mut kept: Vec<&str> = Vec::new();
-            for cause in &causes {
-                if !kept
-                    .last()
-                    .is_some_and(|prev| prev.contains(cause.as_str()))
-                {
-                    kept.push(cause);
-                }
-            }
             // Causes may quote input (archive entry names, file contents).
-            eprintln!(
-                "error: {}",
-                wb_model::text::escape_control(&kept.join(": "))
-            );
+            eprintln!("error: {}", wb_model::text::error_line(err.chain()));
             ExitCode::FAILURE
         }
     }

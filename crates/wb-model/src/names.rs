@@ -1,4 +1,9 @@
 //! Validated names: usernames and instance names.
+//!
+//! The rules themselves belong to the bundle format, where these names
+//! travel: `wb_syncfmt::is_valid_username` and
+//! `wb_syncfmt::is_valid_instance_name`, quoted by `docs/format.md`. These
+//! types are the domain's proof that a string passed them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A name that breaks its rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: {rule}")]
+#[error("invalid {what} {input:?}: use {rule}")]
 pub struct NameError {
     /// What kind of name it was ("username", "instance name").
     pub what: &'static str,
@@ -18,38 +23,30 @@ pub struct NameError {
 }
 
 /// A username: 1–32 characters of `a-z`, `0-9`, `_` and `-`, starting with a
-/// letter or digit. Unique per origin instance.
+/// letter or digit ([`wb_syncfmt::USERNAME_RULE`]). Unique per origin
+/// instance.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Username(String);
 
 /// An instance name such as `alpha.example`: 1–253 characters of `a-z`,
-/// `0-9`, `.` and `-`, starting and ending with a letter or digit.
+/// `0-9`, `.` and `-`, starting and ending with a letter or digit, without
+/// `..` ([`wb_syncfmt::INSTANCE_NAME_RULE`]).
 ///
 /// It appears in file headers, file names of keys and the hub's registry,
 /// so it is deliberately narrow.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceName(String);
 
-fn is_alnum(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit()
-}
-
 impl Username {
-    const RULE: &'static str =
-        "use 1-32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit";
-
     /// Validates a username.
     pub fn parse(input: &str) -> Result<Self, NameError> {
-        let ok = (1..=32).contains(&input.len())
-            && input.chars().next().is_some_and(is_alnum)
-            && input.chars().all(|c| is_alnum(c) || c == '_' || c == '-');
-        if ok {
+        if wb_syncfmt::is_valid_username(input) {
             Ok(Self(input.to_owned()))
         } else {
             Err(NameError {
                 what: "username",
                 input: input.to_owned(),
-                rule: Self::RULE,
+                rule: wb_syncfmt::USERNAME_RULE,
             })
         }
     }
@@ -61,23 +58,15 @@ impl Username {
 }
 
 impl InstanceName {
-    const RULE: &'static str =
-        "use 1-253 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit";
-
     /// Validates an instance name.
     pub fn parse(input: &str) -> Result<Self, NameError> {
-        let ok = (1..=253).contains(&input.len())
-            && input.chars().next().is_some_and(is_alnum)
-            && input.chars().last().is_some_and(is_alnum)
-            && input.chars().all(|c| is_alnum(c) || c == '.' || c == '-')
-            && !input.contains("..");
-        if ok {
+        if wb_syncfmt::is_valid_instance_name(input) {
             Ok(Self(input.to_owned()))
         } else {
             Err(NameError {
                 what: "instance name",
                 input: input.to_owned(),
-                rule: Self::RULE,
+                rule: wb_syncfmt::INSTANCE_NAME_RULE,
             })
         }
     }

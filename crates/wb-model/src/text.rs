@@ -59,3 +59,33 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     }
     Cow::Owned(out)
 }
+
+/// An error and its causes as one line for a terminal or a log: the
+/// messages joined by `": "`, each cause dropped whose text the message
+/// before it already holds (thiserror's `transparent` and `{source}`
+/// variants both display their source), then [`escape_control`]led,
+/// because causes quote input (file names, hub messages, field values).
+///
+/// Takes any chain of messages, such as `anyhow::Error::chain()`.
+///
+/// ```
+/// use wb_model::text::error_line;
+///
+/// let chain = ["pull beta: hub said: bad \u{1b}[2J", "hub said: bad \u{1b}[2J", "timed out"];
+/// assert_eq!(error_line(chain), r"pull beta: hub said: bad \x1b[2J: timed out");
+/// ```
+#[must_use]
+pub fn error_line<I>(chain: I) -> String
+where
+    I: IntoIterator,
+    I::Item: std::fmt::Display,
+{
+    let mut kept: Vec<String> = Vec::new();
+    for cause in chain {
+        let cause = cause.to_string();
+        if !kept.last().is_some_and(|prev| prev.contains(&cause)) {
+            kept.push(cause);
+        }
+    }
+    escape_control(&kept.join(": ")).into_owned()
+}

@@ -137,7 +137,8 @@ pub enum ParseErrorKind {
     },
     /// The `Instance:` value is not a valid instance name.
     #[error(
-        "Instance {value:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit, without '..')"
+        "Instance {value:?} is not a valid instance name ({})",
+        crate::INSTANCE_NAME_RULE
     )]
     InvalidInstance {
         /// The value found (shortened).
@@ -345,7 +346,8 @@ pub enum WriteError {
     },
     /// The instance name is invalid.
     #[error(
-        "Instance {instance:?} is not a valid instance name (1-253 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit, without '..')"
+        "Instance {instance:?} is not a valid instance name ({})",
+        crate::INSTANCE_NAME_RULE
     )]
     InvalidInstance {
         /// The instance name (shortened).

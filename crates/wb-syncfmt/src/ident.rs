@@ -1,5 +1,10 @@
 //! Validation of the identifiers the format carries: row ids (lowercase
-//! hyphenated UUIDs), instance names and public-key strings.
+//! hyphenated UUIDs), instance names, usernames and public-key strings.
+//!
+//! This module owns the rules of instance names and usernames for the whole
+//! workspace: `wb_model::{InstanceName, Username}` and `wb-crypto`'s key
+//! files call these functions and quote these texts, and `docs/format.md`
+//! quotes them too.
 
 /// Maximum length of an instance name, in bytes (as for a DNS name).
 pub const MAX_INSTANCE_NAME_LEN: usize = 253;
@@ -20,12 +25,24 @@ pub fn is_canonical_uuid(s: &str) -> bool {
         })
 }
 
+/// The rule of instance names, in the words every refusal quotes.
+pub const INSTANCE_NAME_RULE: &str = "1-253 characters of a-z, 0-9, '.' and '-', \
+     starting and ending with a letter or digit, without '..'";
+
+/// Maximum length of a username, in bytes.
+pub const MAX_USERNAME_LEN: usize = 32;
+
+/// The rule of usernames, in the words every refusal quotes.
+pub const USERNAME_RULE: &str =
+    "1-32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit";
+
 /// True if `s` is a valid instance name: 1 to 253 characters of
-/// `[a-z0-9.-]`, starting and ending with a letter or digit, without `..`.
+/// `[a-z0-9.-]`, starting and ending with a letter or digit, without `..`
+/// ([`INSTANCE_NAME_RULE`]). So it never holds `/`, `\`, spaces or `=`, and
+/// is never `.` or `..`: it is safe in a file name and a trusted comment.
 ///
 /// This is the one rule of instance names: `wb_model::InstanceName` and
-/// `wb-crypto`'s key file names apply the same (wb-engine's tests check
-/// they agree).
+/// `wb-crypto`'s key file names call this function.
 #[must_use]
 pub fn is_valid_instance_name(s: &str) -> bool {
     let bytes = s.as_bytes();
@@ -36,6 +53,19 @@ pub fn is_valid_instance_name(s: &str) -> bool {
         && bytes.last().is_some_and(alnum)
         && !s.contains("..")
         && bytes.iter().all(|b| alnum(b) || *b == b'.' || *b == b'-')
+}
+
+/// True if `s` is a valid username: 1 to 32 characters of `[a-z0-9_-]`,
+/// starting with a letter or digit ([`USERNAME_RULE`]). `wb_model::Username`
+/// calls this function.
+#[must_use]
+pub fn is_valid_username(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_USERNAME_LEN
+        && bytes.first().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || *b == b'_' || *b == b'-')
 }
 
 /// True if `s` is acceptable as a `Public-Key:` value: 1 to 1024

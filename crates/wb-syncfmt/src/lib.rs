@@ -120,7 +120,10 @@ mod vouch;
 pub use entity::{EntityKind, Scope, UnknownEntityError, UnknownScopeError};
 pub use error::{ParseError, ParseErrorKind, WriteError};
 pub use hash::{sha256, sha256_hex};
-pub use ident::{is_canonical_uuid, is_valid_instance_name, is_valid_public_key};
+pub use ident::{
+    INSTANCE_NAME_RULE, MAX_USERNAME_LEN, USERNAME_RULE, is_canonical_uuid, is_valid_instance_name,
+    is_valid_public_key, is_valid_username,
+};
 pub use layout::{
     KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX,
     is_outside_bundle,

@@ -101,8 +101,9 @@ impl Peer {
     pub fn check(&self) -> Result<(), String> {
         if !wb_syncfmt::is_valid_instance_name(&self.name) {
             return Err(format!(
-                "Name {:?} is not a valid name (a-z, 0-9, '.', '-', starting and ending with a letter or digit)",
-                self.name
+                "Name {:?} is not a valid instance name ({})",
+                self.name,
+                wb_syncfmt::INSTANCE_NAME_RULE
             ));
         }
         let url_ok = (self.url.starts_with("http://") || self.url.starts_with("https://"))

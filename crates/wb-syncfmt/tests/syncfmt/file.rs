@@ -248,6 +248,23 @@ fn identifier_checks() {
     assert!(!wb_syncfmt::is_valid_instance_name(&"a".repeat(254)));
     assert!(!wb_syncfmt::is_valid_instance_name("-a"));
     assert!(!wb_syncfmt::is_valid_instance_name("a_b"));
+    assert!(!wb_syncfmt::is_valid_instance_name("a."));
+    assert!(!wb_syncfmt::is_valid_instance_name("a..b"));
+    for ok in ["a", "0", "ada", "ada_b-2", "a_", "a-", &"a".repeat(32)] {
+        assert!(wb_syncfmt::is_valid_username(ok), "{ok:?}");
+    }
+    for bad in [
+        "",
+        "_ada",
+        "-ada",
+        "Ada",
+        "a.b",
+        "a b",
+        "é",
+        &"a".repeat(33),
+    ] {
+        assert!(!wb_syncfmt::is_valid_username(bad), "{bad:?}");
+    }
     assert!(wb_syncfmt::is_valid_public_key(
         "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"
     ));
