@@ -8,73 +8,18 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use wb_crypto::KeyStore;
 use wb_engine::sync::{
-    BundleLocation, ImportOptions, ImportOutcome, NoProgress, SetImport, SetResult, export_bundle,
-    import_bundle, import_bundle_set, locate_bundles,
+    BundleLocation, ImportOptions, ImportOutcome, NoProgress, SetImport, SetResult, import_bundle,
+    import_bundle_set, locate_bundles,
 };
-use wb_engine::{EngineError, Instance, NewUser};
-use wb_model::{EntityKind, InstanceName, Role, SyncScope, Username, Uuid};
-use wb_store::testing::TestDb;
+use wb_model::{EntityKind, InstanceName, SyncScope, Uuid};
 
-/// An instance with its own directory (keys, bundles) and database.
-struct Node {
-    instance: Instance,
-    dir: tempfile::TempDir,
-    _db: TestDb,
-}
+mod common;
+use common::{Node, accept_new_keys, first_file, on_backend as nodes, tree};
 
 impl Node {
-    async fn new(db: TestDb, name: &str) -> Self {
-        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
-            .await
-            .unwrap();
-        Node {
-            instance,
-            dir: tempfile::tempdir().unwrap(),
-            _db: db,
-        }
-    }
-
-    fn keys(&self) -> KeyStore {
-        KeyStore::new(self.dir.path().join(".sync/keys"))
-    }
-
-    fn has_key(&self) -> bool {
-        self.dir.path().join(".sync/keys").exists()
-    }
-
-    async fn export_to(
-        &self,
-        out: &Path,
-        origin: Option<&str>,
-    ) -> Result<wb_engine::sync::ExportSummary, EngineError> {
-        let origin = origin.map(|o| InstanceName::parse(o).unwrap());
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            out,
-            origin.as_ref(),
-            &NoProgress,
-        )
-        .await
-    }
-
-    /// Imports one bundle, pinning a new key (`--accept-new-keys`).
-    async fn import(&self, dir: &Path) -> Result<ImportOutcome, EngineError> {
-        import_bundle(
-            &self.instance,
-            &self.keys(),
-            dir,
-            &accept_new_keys(),
-            &NoProgress,
-        )
-        .await
-    }
-
     /// Imports a set, pinning new keys (`--accept-new-keys`).
     async fn import_set(&self, dir: &Path) -> SetImport {
         self.import_set_with(dir, &accept_new_keys()).await
@@ -99,22 +44,7 @@ impl Node {
     /// A local member with a public profile and a public request; the
     /// request's id.
     async fn member_with_request(&self, username: &str, title: &str) -> Uuid {
-        let user = self
-            .instance
-            .add_user(NewUser {
-                username: Username::parse(username).unwrap(),
-                display_name: String::new(),
-                bio: String::new(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
-        self.instance
-            .set_scope(EntityKind::User, user.id, SyncScope::Public, username)
-            .await
-            .unwrap();
+        self.member(username, "").await;
         let request = self
             .instance
             .add_request(username, title, "Please")
@@ -165,48 +95,6 @@ impl Node {
                 .filter(|r| from(&r.origin))
                 .count()
     }
-}
-
-fn accept_new_keys() -> ImportOptions {
-    ImportOptions {
-        accept_new_keys: true,
-        ..ImportOptions::default()
-    }
-}
-
-/// `names` as instances on one backend, or `None` when Postgres is not
-/// configured.
-async fn nodes(postgres: bool, names: &[&str]) -> Option<Vec<Node>> {
-    let mut out = Vec::new();
-    for name in names {
-        let db = if postgres {
-            TestDb::postgres().await?
-        } else {
-            TestDb::sqlite().await
-        };
-        out.push(Node::new(db, name).await);
-    }
-    Some(out)
-}
-
-/// Every file of a tree, `.git` included: relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.insert(
-                    path.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 /// A community's repository: `alpha.example/` (whose comment needs beta's
@@ -548,13 +436,4 @@ async fn failed_commands_create_no_key() {
 
 async fn nodes_one(postgres: bool, name: &str) -> Option<Node> {
     nodes(postgres, &[name]).await.map(|mut n| n.remove(0))
-}
-
-fn first_file(dir: &Path, entity: &str) -> PathBuf {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(entity))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files.remove(0)
 }

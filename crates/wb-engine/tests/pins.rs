@@ -11,115 +11,16 @@
 
 use std::path::{Path, PathBuf};
 
-use wb_crypto::KeyStore;
+use wb_engine::Instance;
 use wb_engine::sync::peers::PeerRegistry;
 use wb_engine::sync::pins::{adopt_registry_keys, list_origins, pin_key};
 use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
-use wb_engine::{EngineError, Instance, NewUser};
-use wb_model::{EntityKind, InstanceName, Role, SyncScope, Username};
+use wb_model::InstanceName;
 use wb_store::testing::TestDb;
 use wb_store::{PinSource, Store};
 
-struct Node {
-    instance: Instance,
-    dir: tempfile::TempDir,
-    db: TestDb,
-}
-
-impl Node {
-    async fn new(db: TestDb, name: &str) -> Self {
-        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
-            .await
-            .unwrap();
-        Node {
-            instance,
-            dir: tempfile::tempdir().unwrap(),
-            db,
-        }
-    }
-
-    fn keys(&self) -> KeyStore {
-        KeyStore::new(self.dir.path().join(".sync/keys"))
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn key(&self) -> String {
-        let (key, _) = self
-            .keys()
-            .load_or_generate(self.instance.name().as_str())
-            .unwrap();
-        key.public_key().to_string()
-    }
-
-    /// Exports into `out` (a fresh directory) and returns its path.
-    async fn export(&self, out: &str) -> PathBuf {
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            &self.path(out),
-            None,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
-        self.path(out)
-    }
-
-    async fn import_with(
-        &self,
-        dir: &Path,
-        options: &ImportOptions,
-    ) -> Result<ImportOutcome, EngineError> {
-        import_bundle(&self.instance, &self.keys(), dir, options, &NoProgress).await
-    }
-
-    /// A local member with a public profile.
-    async fn member(&self, username: &str, bio: &str) {
-        let user = self
-            .instance
-            .add_user(NewUser {
-                username: Username::parse(username).unwrap(),
-                display_name: String::new(),
-                bio: bio.into(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
-        self.instance
-            .set_scope(EntityKind::User, user.id, SyncScope::Public, username)
-            .await
-            .unwrap();
-    }
-
-    /// Every table (pins, high-water marks, the export's journal and
-    /// records) and, on SQLite, `PRAGMA integrity_check`.
-    async fn snapshot(&self) -> String {
-        let snapshot = self.db.snapshot().await;
-        if self.db.backend == wb_store::BackendKind::Sqlite {
-            assert!(snapshot.ends_with("== integrity_check\nok\n"), "{snapshot}");
-        }
-        snapshot
-    }
-}
-
-fn accept_new() -> ImportOptions {
-    ImportOptions {
-        accept_new_keys: true,
-        ..ImportOptions::default()
-    }
-}
-
-fn with_key(key: &str) -> ImportOptions {
-    ImportOptions {
-        expected_key: Some(key.to_owned()),
-        ..ImportOptions::default()
-    }
-}
+mod common;
+use common::{Node, accept_new_keys as accept_new, with_key};
 
 fn alpha_name() -> InstanceName {
     InstanceName::parse("alpha.example").unwrap()
@@ -127,15 +28,9 @@ fn alpha_name() -> InstanceName {
 
 /// (alpha with one public member, beta) on each backend.
 async fn pairs() -> Vec<(Node, Node)> {
-    let mut out = Vec::new();
-    let mut dbs = vec![(TestDb::sqlite().await, TestDb::sqlite().await)];
-    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
-        dbs.push((a, b));
-    }
-    for (a, b) in dbs {
-        let alpha = Node::new(a, "alpha.example").await;
+    let out = common::pairs().await;
+    for (alpha, _) in &out {
         alpha.member("ada", "v1").await;
-        out.push((alpha, Node::new(b, "beta.example").await));
     }
     out
 }
@@ -157,7 +52,7 @@ async fn an_unpinned_origin_is_imported_only_with_a_key_or_accept_new() {
             .await
             .unwrap_err()
             .to_string();
-        let key = alpha.key();
+        let key = alpha.public_key();
         assert!(err.contains("no key is pinned for alpha.example"), "{err}");
         assert!(err.contains(&format!("signed by key {key}")), "{err}");
         assert!(err.contains(&format!("--key {key}")), "{err}");
@@ -168,7 +63,7 @@ async fn an_unpinned_origin_is_imported_only_with_a_key_or_accept_new() {
         let other = impostor("gamma.example").await;
         other.export("out").await;
         let err = beta
-            .import_with(&bundle, &with_key(&other.key()))
+            .import_with(&bundle, &with_key(&other.public_key()))
             .await
             .unwrap_err()
             .to_string();
@@ -204,7 +99,7 @@ async fn an_impostor_of_a_pinned_origin_is_refused_by_manual_import() {
         let bundle = alpha.export("out").await;
         // Pinned with --key on the first import.
         match beta
-            .import_with(&bundle, &with_key(&alpha.key()))
+            .import_with(&bundle, &with_key(&alpha.public_key()))
             .await
             .unwrap()
         {
@@ -227,7 +122,7 @@ async fn an_impostor_of_a_pinned_origin_is_refused_by_manual_import() {
         for options in [
             ImportOptions::default(),
             accept_new(),
-            with_key(&fake.key()),
+            with_key(&fake.public_key()),
         ] {
             let err = beta
                 .import_with(&fake_bundle, &options)
@@ -257,7 +152,7 @@ async fn an_impostor_of_a_pinned_origin_is_refused_by_manual_import() {
 #[tokio::test]
 async fn a_registry_key_line_is_adopted_and_a_disagreeing_one_refused() {
     for (alpha, beta) in pairs().await {
-        let key = alpha.key();
+        let key = alpha.public_key();
         let fake = impostor("alpha.example").await;
         let text = |key: &str| {
             format!("Name: alpha.example\nKind: peer\nURL: https://hub.example\nKey: {key}\n")
@@ -296,12 +191,15 @@ async fn a_registry_key_line_is_adopted_and_a_disagreeing_one_refused() {
 
         // A Key line that disagrees with the pin names both keys.
         let registry =
-            PeerRegistry::parse(&text(&fake.key()), Path::new("sync_peers.txt")).unwrap();
+            PeerRegistry::parse(&text(&fake.public_key()), Path::new("sync_peers.txt")).unwrap();
         let err = adopt_registry_keys(&beta.instance, &registry, None)
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains(&key) && err.contains(&fake.key()), "{err}");
+        assert!(
+            err.contains(&key) && err.contains(&fake.public_key()),
+            "{err}"
+        );
         assert!(err.contains("wb sync peers pin alpha.example"), "{err}");
         assert_eq!(beta.snapshot().await, before);
     }
@@ -326,10 +224,10 @@ async fn one_key_is_never_pinned_for_two_origins() {
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .unwrap();
         }
-        assert_eq!(gamma.key(), alpha.key());
+        assert_eq!(gamma.public_key(), alpha.public_key());
         let gamma_bundle = gamma.export("out").await;
         let before = beta.snapshot().await;
-        for options in [accept_new(), with_key(&alpha.key())] {
+        for options in [accept_new(), with_key(&alpha.public_key())] {
             let err = beta
                 .import_with(&gamma_bundle, &options)
                 .await
@@ -346,7 +244,7 @@ async fn one_key_is_never_pinned_for_two_origins() {
         let err = pin_key(
             &beta.instance,
             &gamma_name,
-            &alpha.key(),
+            &alpha.public_key(),
             PinSource::PeersPin,
             false,
         )
@@ -399,7 +297,7 @@ async fn peers_pin_with_reset_sequence_recovers_a_frozen_origin() {
         let outcome = pin_key(
             &beta.instance,
             &alpha_name(),
-            &alpha.key(),
+            &alpha.public_key(),
             PinSource::PeersPin,
             true,
         )
@@ -440,7 +338,7 @@ async fn a_new_pin_stops_relaying_what_the_old_key_signed() {
         let outcome = pin_key(
             &beta.instance,
             &alpha_name(),
-            &fresh.key(),
+            &fresh.public_key(),
             PinSource::PeersPin,
             false,
         )
@@ -472,7 +370,7 @@ async fn a_new_pin_stops_relaying_what_the_old_key_signed() {
         let err = pin_key(
             &beta.instance,
             &alpha_name(),
-            &alpha.key(),
+            &alpha.public_key(),
             PinSource::PeersAdd,
             false,
         )

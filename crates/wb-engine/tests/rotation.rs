@@ -11,59 +11,19 @@
 
 use std::path::{Path, PathBuf};
 
-use wb_crypto::KeyStore;
-use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
-use wb_engine::{EngineError, Instance, fixtures};
+use wb_engine::sync::{ImportOutcome, NoProgress, export_bundle};
+use wb_engine::{EngineError, fixtures};
 use wb_model::InstanceName;
-use wb_store::testing::TestDb;
 
 const ALPHA: &str = "alpha.example";
 
-/// An instance with its own directory (keys, bundles) and database.
-struct Node {
-    instance: Instance,
-    dir: tempfile::TempDir,
-    db: TestDb,
-}
+mod common;
+use common::{Node, demo, per_backend, with_key};
 
 impl Node {
-    async fn new(db: TestDb, name: &str) -> Self {
-        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
-            .await
-            .unwrap();
-        Node {
-            instance,
-            dir: tempfile::tempdir().unwrap(),
-            db,
-        }
-    }
-
-    fn keys(&self) -> KeyStore {
-        KeyStore::new(self.dir.path().join("keys"))
-    }
-
-    fn public_key(&self) -> String {
-        self.keys()
-            .load_public(self.instance.name().as_str())
-            .unwrap()
-            .to_string()
-    }
-
-    async fn export(&self, out: &str) -> PathBuf {
-        let dir = self.dir.path().join(out);
-        export_bundle(&self.instance, &self.keys(), &dir, None, &NoProgress)
-            .await
-            .unwrap();
-        dir
-    }
-
     /// Imports `dir` expecting `key` (the operator's `--key`).
-    async fn import(&self, dir: &Path, key: &str) -> Result<ImportOutcome, EngineError> {
-        let options = ImportOptions {
-            expected_key: Some(key.to_owned()),
-            ..ImportOptions::default()
-        };
-        import_bundle(&self.instance, &self.keys(), dir, &options, &NoProgress).await
+    async fn import_expecting(&self, dir: &Path, key: &str) -> Result<ImportOutcome, EngineError> {
+        self.import_with(dir, &with_key(key)).await
     }
 
     /// The key pinned for alpha (the pin table, the one source of truth).
@@ -76,28 +36,6 @@ impl Node {
             .unwrap()
             .map(|pin| pin.public_key)
     }
-}
-
-/// One database per backend for each of `names`.
-async fn nodes(names: &[&str]) -> Vec<Vec<Node>> {
-    let mut out = Vec::new();
-    let mut sqlite = Vec::new();
-    for name in names {
-        sqlite.push(Node::new(TestDb::sqlite().await, name).await);
-    }
-    out.push(sqlite);
-    if TestDb::postgres().await.is_some() {
-        let mut postgres = Vec::new();
-        for name in names {
-            postgres.push(Node::new(TestDb::postgres().await.unwrap(), name).await);
-        }
-        out.push(postgres);
-    }
-    out
-}
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo")
 }
 
 /// Copies the bundle `from` into `to`, then lets `change` edit it.
@@ -144,14 +82,14 @@ fn refusal(err: &EngineError) -> (String, String) {
 
 #[tokio::test]
 async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
-    for set in nodes(&[ALPHA, "beta.example", "gamma.example", "delta.example"]).await {
+    for set in per_backend(&[ALPHA, "beta.example", "gamma.example", "delta.example"]).await {
         let [alpha, beta, gamma, delta] = <[Node; 4]>::try_from(set).ok().unwrap();
         fixtures::load(&alpha.instance, &demo()).await.unwrap();
         let first = alpha.export("out").await;
         let k1 = alpha.public_key();
         // beta and delta pin alpha's first key.
-        beta.import(&first, &k1).await.unwrap();
-        delta.import(&first, &k1).await.unwrap();
+        beta.import_expecting(&first, &k1).await.unwrap();
+        delta.import_expecting(&first, &k1).await.unwrap();
 
         // alpha rotates twice: k1 → k2 → k3.
         let k2 = alpha
@@ -226,7 +164,7 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
         ];
         for (index, (name, change, code, words)) in cases.into_iter().enumerate() {
             let dir = altered(&second, &scratch.join(index.to_string()), change);
-            let err = delta.import(&dir, &k1).await.unwrap_err();
+            let err = delta.import_expecting(&dir, &k1).await.unwrap_err();
             let (found, message) = refusal(&err);
             assert_eq!(found, code, "{name}: {message}");
             assert!(message.contains(words), "{name}: {message}");
@@ -234,7 +172,7 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
         }
 
         // beta, pinned at k1, follows both statements; its pin moves to k3.
-        match beta.import(&second, &k1).await.unwrap() {
+        match beta.import_expecting(&second, &k1).await.unwrap() {
             ImportOutcome::Applied {
                 sequence: 2,
                 rotation: Some(rotation),
@@ -256,13 +194,13 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
         );
         // Again: the same bundle, nothing to do.
         assert!(matches!(
-            beta.import(&second, &k3).await.unwrap(),
+            beta.import_expecting(&second, &k3).await.unwrap(),
             ImportOutcome::AlreadyApplied { .. }
         ));
 
         // gamma's operator was given alpha's intermediate key k2: the
         // statements before it are not needed.
-        let outcome = gamma.import(&second, &k2).await.unwrap();
+        let outcome = gamma.import_expecting(&second, &k2).await.unwrap();
         assert!(
             matches!(outcome, ImportOutcome::Applied { sequence: 2, .. }),
             "{outcome:?}"
@@ -285,14 +223,14 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
             chain
         );
         // and delta, still at k1, follows the chain from the relay.
-        delta.import(&relay, &k1).await.unwrap();
+        delta.import_expecting(&relay, &k1).await.unwrap();
         assert_eq!(delta.pinned().await.as_deref(), Some(k3.as_str()));
     }
 }
 
 #[tokio::test]
 async fn an_export_refuses_a_chain_that_does_not_end_at_the_instance_key() {
-    for set in nodes(&[ALPHA]).await {
+    for set in per_backend(&[ALPHA]).await {
         let [alpha] = <[Node; 1]>::try_from(set).ok().unwrap();
         alpha.export("out").await;
         alpha.keys().rotate(ALPHA).unwrap();

@@ -10,150 +10,23 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
-use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
-use wb_engine::sync::{
-    ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle, import_files,
-};
-use wb_engine::{EngineError, Instance, NewUser};
-use wb_model::{EntityKind, InstanceName, Role, SyncScope, Timestamp, Username, Uuid};
+use wb_crypto::{bundle_trusted_comment, sign_minisign};
+use wb_engine::EngineError;
+use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, import_files};
+use wb_model::{EntityKind, SyncScope, Timestamp, Uuid};
 use wb_store::testing::TestDb;
 use wb_syncfmt::{
     CURRENT_SCHEMA_VERSION, EntityKind as FileKind, Manifest, ManifestEntry, Scope, SyncFile,
     vouch_signing_bytes,
 };
 
-/// An instance with its own directory (keys, bundles) and database.
-struct Node {
-    instance: Instance,
-    dir: tempfile::TempDir,
-    db: TestDb,
-}
-
-impl Node {
-    async fn new(db: TestDb, name: &str) -> Self {
-        let instance = Instance::init(db.store.clone(), InstanceName::parse(name).unwrap())
-            .await
-            .unwrap();
-        Node {
-            instance,
-            dir: tempfile::tempdir().unwrap(),
-            db,
-        }
-    }
-
-    fn keys(&self) -> KeyStore {
-        KeyStore::new(self.dir.path().join("keys"))
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn public_key(&self) -> String {
-        self.keys()
-            .load_public(self.instance.name().as_str())
-            .unwrap()
-            .to_string()
-    }
-
-    async fn export(&self, out: &str) -> PathBuf {
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            &self.path(out),
-            None,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
-        self.path(out)
-    }
-
-    async fn import_with(
-        &self,
-        dir: &Path,
-        options: &ImportOptions,
-    ) -> Result<ImportOutcome, EngineError> {
-        import_bundle(&self.instance, &self.keys(), dir, options, &NoProgress).await
-    }
-
-    async fn import(&self, dir: &Path) -> Result<ImportOutcome, EngineError> {
-        self.import_with(
-            dir,
-            &ImportOptions {
-                accept_new_keys: true,
-                ..ImportOptions::default()
-            },
-        )
-        .await
-    }
-
-    /// Adds the local member `username`, with a public profile.
-    async fn public_member(&self, username: &str) -> wb_model::User {
-        let user = self
-            .instance
-            .add_user(NewUser {
-                username: Username::parse(username).unwrap(),
-                display_name: String::new(),
-                bio: String::new(),
-                email: None,
-                role: Role::Member,
-                invited_by: None,
-            })
-            .await
-            .unwrap();
-        self.instance
-            .set_scope(EntityKind::User, user.id, SyncScope::Public, username)
-            .await
-            .unwrap();
-        user
-    }
-}
-
-/// Pairs of nodes (alpha, beta) on each backend.
-async fn pairs() -> Vec<(Node, Node)> {
-    let mut out = Vec::new();
-    for (a, b) in [
-        (Some(TestDb::sqlite().await), Some(TestDb::sqlite().await)),
-        (TestDb::postgres().await, TestDb::postgres().await),
-    ] {
-        if let (Some(a), Some(b)) = (a, b) {
-            out.push((
-                Node::new(a, "alpha.example").await,
-                Node::new(b, "beta.example").await,
-            ));
-        }
-    }
-    out
-}
-
-/// Every file of a bundle directory: relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
+mod common;
+use common::{Node, pairs, tree};
 
 /// A file of `origin`'s bundle with `body`, as its publisher would write it.
 fn file(kind: FileKind, id: Uuid, origin: &str, body: Value) -> SyncFile {
@@ -264,8 +137,8 @@ async fn refused(node: &Node, dir: &Path, code: &str, needles: &[&str]) {
 /// alpha's public member ann (with a public request) is on beta, and each
 /// pinned the other's key. Returns (bea, ann, ann's request, alpha's bundle).
 async fn acquainted(alpha: &Node, beta: &Node) -> (Uuid, Uuid, Uuid, PathBuf) {
-    let bea = beta.public_member("bea").await;
-    let ann = alpha.public_member("ann").await;
+    let bea = beta.member("bea", "").await;
+    let ann = alpha.member("ann", "").await;
     let request = alpha
         .instance
         .add_request("ann", "Borrow a ladder", "Sunday")
@@ -469,7 +342,7 @@ async fn sequences_are_one_range_everywhere() {
 #[tokio::test]
 async fn an_instance_without_a_pin_needs_the_operators_word() {
     for (alpha, beta) in pairs().await {
-        alpha.public_member("ann").await;
+        alpha.member("ann", "").await;
         let bundle = alpha.export("out").await;
         let key = alpha.public_key();
 
@@ -486,10 +359,7 @@ async fn an_instance_without_a_pin_needs_the_operators_word() {
         assert!(text.contains(&format!("--key {key}")), "{text}");
         assert!(text.contains("--accept-new-keys"), "{text}");
         assert_eq!(beta.db.snapshot().await, before);
-        assert!(
-            !beta.path("keys").exists(),
-            "a refused import creates no signing key"
-        );
+        assert!(!beta.has_key(), "a refused import creates no signing key");
 
         // Naming the key pins it.
         let options = ImportOptions {
@@ -506,7 +376,7 @@ async fn an_instance_without_a_pin_needs_the_operators_word() {
 
         // An impostor under another key is then refused, whatever it asks.
         let impostor = Node::new(TestDb::sqlite().await, "alpha.example").await;
-        impostor.public_member("mallory").await;
+        impostor.member("mallory", "").await;
         let fake = impostor.export("out").await;
         let before = beta.db.snapshot().await;
         for options in [
@@ -537,7 +407,7 @@ async fn an_instance_without_a_pin_needs_the_operators_word() {
 #[tokio::test]
 async fn a_bundle_held_in_memory_is_checked_like_a_directory() {
     for (alpha, beta) in pairs().await {
-        alpha.public_member("ann").await;
+        alpha.member("ann", "").await;
         let bundle = alpha.export("out").await;
         let options = ImportOptions {
             accept_new_keys: true,
