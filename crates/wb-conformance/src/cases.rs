@@ -35,6 +35,10 @@ pub(crate) fn all() -> Vec<Case> {
     bundle_format_cases(&mut s);
     bundle_verify_cases(&mut s);
     bundle_import_cases(&mut s);
+    rotation_cases(&mut s);
+    special_entry_cases(&mut s);
+    limit_cases(&mut s);
+    crate::rules::annotate(&mut s.cases);
     s.cases
 }
 
@@ -71,6 +75,9 @@ impl Suite {
             pinned: true,
             requires: Vec::new(),
             files,
+            rules: Vec::new(),
+            links: Vec::new(),
+            create: Vec::new(),
         });
         let last = self.cases.len() - 1;
         &mut self.cases[last]
@@ -3161,6 +3168,16 @@ fn bundle_import_cases(s: &mut Suite) {
         Refuse("own-bundle"),
     );
 
+    s.bundle(
+        "i-key-pinned-elsewhere",
+        "format.md §7 Refusal codes",
+        "one key is never pinned for two instances (here gamma.example's bundle signed by the key pinned for alpha.example)",
+        i,
+        bundle_by("gamma.example", &test_key(), 1, &Files::new(), None),
+        Refuse("key-pinned-elsewhere"),
+    )
+    .requires = vec!["b-valid-empty".into()];
+
     // References to other instances' rows (§7 step 8).
     let mut beta = Files::new();
     let beta_user = BETA_USER;
@@ -3240,4 +3257,660 @@ fn bundle_import_cases(s: &mut Suite) {
         bundle(&r),
         Refuse("unknown-reference"),
     );
+}
+
+// ---------------------------------------------------------------- key rotations
+
+/// Rotation test key `n` (fixed seed; key ids `wbrot00<n>`).
+fn rot_key(n: u8) -> SigningKey {
+    SigningKey::from_seed(
+        wb_crypto::KeyId::from_bytes([b'w', b'b', b'r', b'o', b't', b'0', b'0', b'0' + n]),
+        &[0x50 + n; 32],
+    )
+}
+
+/// A key's one-line form.
+fn one_line(key: &SigningKey) -> String {
+    key.public_key().to_minisign_base64()
+}
+
+/// The key id as `docs/keys.md` shows it, computed from the one-line form
+/// as an implementation of the docs would: bytes 2..10, read as a
+/// little-endian u64, 16 upper-case hex digits.
+fn shown_key_id(line: &str) -> String {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .unwrap_or_default();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&raw[2..10]);
+    format!("{:016X}", u64::from_le_bytes(id))
+}
+
+/// The statement "`instance` rotates from `from` to `to`" (one-line forms),
+/// signed by `signer` with the trusted comment `comment` (default: the
+/// right one), built from `docs/keys.md` alone.
+fn statement_text(
+    instance: &str,
+    from: &str,
+    to: &str,
+    signer: &SigningKey,
+    comment: Option<&str>,
+) -> String {
+    let right = format!(
+        "rotate instance={instance} from={} to={}",
+        shown_key_id(from),
+        shown_key_id(to)
+    );
+    let sig = sign_with(
+        signer,
+        format!("{to}\n").as_bytes(),
+        comment.unwrap_or(&right),
+    );
+    format!("from: {from}\nto: {to}\n{sig}")
+}
+
+/// The statement of `instance` rotating from `old` to `new`, signed by
+/// `old`.
+fn statement(instance: &str, old: &SigningKey, new: &SigningKey) -> String {
+    statement_text(instance, &one_line(old), &one_line(new), old, None)
+}
+
+/// A chain: statements separated by one empty line.
+fn chain(statements: &[String]) -> String {
+    statements.join("\n")
+}
+
+/// The rows of the rotation bundles: no vouch (a vouch is signed by the
+/// key of the bundle, which differs from case to case).
+fn rotation_rows() -> Files {
+    users_and("request", R1, &request(U1))
+}
+
+/// A bundle of alpha signed by `key`, carrying `chain` as
+/// `key-rotations.txt` (none with `None`).
+fn rotated(key: &SigningKey, chain: Option<&[u8]>) -> Files {
+    let mut files = bundle_by(INSTANCE, key, 1, &rotation_rows(), None);
+    if let Some(chain) = chain {
+        files.insert("key-rotations.txt".into(), chain.to_vec());
+    }
+    files
+}
+
+/// `text` with one character of line `line` (0-based) of statement text
+/// changed (a base64 line: the signature no longer verifies).
+fn flip_line(text: &str, line: usize) -> String {
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let mut c: Vec<char> = lines[line].chars().collect();
+    c[20] = if c[20] == 'A' { 'B' } else { 'A' };
+    lines[line] = c.into_iter().collect();
+    lines.join("\n")
+}
+
+/// `chain` with its first statement's untrusted comment replaced so that
+/// the whole text has exactly `size` bytes.
+fn padded_chain(chain: &str, size: usize) -> String {
+    let prefix = "untrusted comment: ";
+    let at = chain.find(prefix).unwrap_or_default() + prefix.len();
+    let end = at + chain[at..].find('\n').unwrap_or_default();
+    let fixed = chain.len() - (end - at);
+    format!(
+        "{}{}{}",
+        &chain[..at],
+        "x".repeat(size - fixed),
+        &chain[end..]
+    )
+}
+
+fn rotation_cases(s: &mut Suite) {
+    let v = Layer::Verify;
+    let sec = "keys.md Key rotation";
+    let p = test_key();
+    let (x, k1, k2, k3) = (rot_key(0), rot_key(1), rot_key(2), rot_key(3));
+    let p_to_k1 = statement(INSTANCE, &p, &k1);
+    let k1_to_k2 = statement(INSTANCE, &k1, &k2);
+    let x_to_p = statement(INSTANCE, &x, &p);
+    let one = chain(std::slice::from_ref(&p_to_k1));
+    let ok = |s: &mut Suite, id: &str, rule: &str, files: Files| {
+        s.bundle(id, sec, rule, v, files, Accept);
+    };
+    let bad = |s: &mut Suite, id: &str, rule: &str, files: Files| {
+        s.bundle(id, sec, rule, v, files, Refuse("bad-key-rotation"));
+    };
+
+    ok(
+        s,
+        "r-valid-one-rotation",
+        "a chain of one statement leads from the pinned key to Public-Key",
+        rotated(&k1, Some(one.as_bytes())),
+    );
+    ok(
+        s,
+        "r-valid-two-rotations",
+        "a chain of two statements, each from the key the previous one rotated to",
+        rotated(
+            &k2,
+            Some(chain(&[p_to_k1.clone(), k1_to_k2.clone()]).as_bytes()),
+        ),
+    );
+    ok(
+        s,
+        "r-valid-pin-intermediate",
+        "statements before the one from the pinned key are ignored (the pin is an intermediate key)",
+        rotated(
+            &k1,
+            Some(chain(&[x_to_p.clone(), p_to_k1.clone()]).as_bytes()),
+        ),
+    );
+    ok(
+        s,
+        "r-valid-earlier-statement-unverified",
+        "statements before the one from the pinned key are not verified (here its S1 is altered)",
+        rotated(
+            &k1,
+            Some(chain(&[flip_line(&x_to_p, 3), p_to_k1.clone()]).as_bytes()),
+        ),
+    );
+    ok(
+        s,
+        "r-valid-chain-ends-at-pin",
+        "a bundle signed by the pinned key may carry a chain ending at it",
+        rotated(&p, Some(x_to_p.as_bytes())),
+    );
+    ok(
+        s,
+        "r-valid-any-untrusted-comment",
+        "a statement's untrusted comment may be any text",
+        rotated(
+            &k1,
+            Some(
+                rep(
+                    &one,
+                    "untrusted comment: signature from wb sync instance key",
+                    "untrusted comment: anything at all",
+                )
+                .as_bytes(),
+            ),
+        ),
+    );
+    let limit = 256 * 1024;
+    ok(
+        s,
+        "r-valid-at-limit",
+        "a key-rotations.txt of exactly 256 KiB (262,144 bytes) is read",
+        rotated(&k1, Some(padded_chain(&one, limit).as_bytes())),
+    );
+    s.bundle(
+        "r-too-large",
+        "format.md §5",
+        "key-rotations.txt is at most 256 KiB, checked before it is read (here: 262,145 bytes)",
+        Layer::Format,
+        rotated(&k1, Some(padded_chain(&one, limit + 1).as_bytes())),
+        Refuse("too-large"),
+    );
+    s.bundle(
+        "r-no-chain",
+        "keys.md Following a chain",
+        "a bundle signed by another key than the pinned one must carry a chain (none: refused)",
+        v,
+        rotated(&k1, None),
+        Refuse("key-mismatch"),
+    );
+
+    bad(
+        s,
+        "r-statement-s1-altered",
+        "a statement's S1 verifies over BLAKE2b-512 of the new key's line and LF",
+        rotated(&k1, Some(flip_line(&one, 3).as_bytes())),
+    );
+    bad(
+        s,
+        "r-statement-s2-altered",
+        "a statement's S2 verifies over S1 and its trusted comment",
+        rotated(&k1, Some(flip_line(&one, 5).as_bytes())),
+    );
+    bad(
+        s,
+        "r-statement-signed-by-new-key",
+        "a statement is signed by the key it rotates from (here by the new key)",
+        rotated(
+            &k1,
+            Some(statement_text(INSTANCE, &one_line(&p), &one_line(&k1), &k1, None).as_bytes()),
+        ),
+    );
+    bad(
+        s,
+        "r-not-from-pin",
+        "the chain leads from the pinned key (here from a key never pinned)",
+        rotated(&k1, Some(statement(INSTANCE, &x, &k1).as_bytes())),
+    );
+    bad(
+        s,
+        "r-ends-elsewhere",
+        "the chain ends at Public-Key (here the bundle is signed by a later key)",
+        rotated(&k2, Some(one.as_bytes())),
+    );
+    bad(
+        s,
+        "r-ends-elsewhere-pinned-key",
+        "a chain, when present, ends at Public-Key whatever the pin (here the bundle is signed by the pinned key)",
+        rotated(&p, Some(one.as_bytes())),
+    );
+    bad(
+        s,
+        "r-other-instance",
+        "the statements name the bundle's instance",
+        rotated(&k1, Some(statement("beta.example", &p, &k1).as_bytes())),
+    );
+    bad(
+        s,
+        "r-instances-differ",
+        "every statement names the same instance",
+        rotated(
+            &k2,
+            Some(chain(&[p_to_k1.clone(), statement("beta.example", &k1, &k2)]).as_bytes()),
+        ),
+    );
+    bad(
+        s,
+        "r-broken",
+        "statement n+1 rotates from the key statement n rotated to",
+        rotated(
+            &k3,
+            Some(chain(&[p_to_k1.clone(), statement(INSTANCE, &k2, &k3)]).as_bytes()),
+        ),
+    );
+    bad(
+        s,
+        "r-repeated-key",
+        "no key appears twice in a chain",
+        rotated(
+            &p,
+            Some(chain(&[p_to_k1.clone(), statement(INSTANCE, &k1, &p)]).as_bytes()),
+        ),
+    );
+    let wrong_to = format!(
+        "rotate instance={INSTANCE} from={} to={}",
+        shown_key_id(&one_line(&p)),
+        shown_key_id(&one_line(&k2))
+    );
+    bad(
+        s,
+        "r-comment-wrong-key-id",
+        "the trusted comment names the two key ids (here another to=, validly signed)",
+        rotated(
+            &k1,
+            Some(
+                statement_text(INSTANCE, &one_line(&p), &one_line(&k1), &p, Some(&wrong_to))
+                    .as_bytes(),
+            ),
+        ),
+    );
+    let extra = format!(
+        "rotate instance={INSTANCE} from={} to={} at=now",
+        shown_key_id(&one_line(&p)),
+        shown_key_id(&one_line(&k1))
+    );
+    bad(
+        s,
+        "r-comment-extra-field",
+        "the trusted comment is exactly rotate instance=… from=… to=…",
+        rotated(
+            &k1,
+            Some(
+                statement_text(INSTANCE, &one_line(&p), &one_line(&k1), &p, Some(&extra))
+                    .as_bytes(),
+            ),
+        ),
+    );
+    bad(
+        s,
+        "r-from-prefix",
+        "line 1 of a statement is `from: <key>`",
+        rotated(&k1, Some(rep(&one, "from: ", "From: ").as_bytes())),
+    );
+    bad(
+        s,
+        "r-key-not-canonical",
+        "keys are written in their one canonical form (here with a space more)",
+        rotated(&k1, Some(rep(&one, "to: ", "to:  ").as_bytes())),
+    );
+    // The identity point: a key of small order, signed for by the pin.
+    let weak = {
+        let mut bytes = b"Ed".to_vec();
+        bytes.extend_from_slice(b"wbweak!!");
+        let mut point = [0u8; 32];
+        point[0] = 1;
+        bytes.extend_from_slice(&point);
+        key_line(&bytes)
+    };
+    bad(
+        s,
+        "r-weak-key",
+        "keys in a statement are valid, strong keys (here `to` is a point of small order)",
+        rotated(
+            &k1,
+            Some(statement_text(INSTANCE, &one_line(&p), &weak, &p, None).as_bytes()),
+        ),
+    );
+    bad(
+        s,
+        "r-crlf",
+        "lines end in LF only",
+        rotated(&k1, Some(one.replace('\n', "\r\n").as_bytes())),
+    );
+    bad(
+        s,
+        "r-two-empty-lines",
+        "statements are separated by exactly one empty line",
+        rotated(&k2, Some(format!("{p_to_k1}\n\n{k1_to_k2}").as_bytes())),
+    );
+    bad(
+        s,
+        "r-no-separator",
+        "statements are separated by an empty line",
+        rotated(&k2, Some(format!("{p_to_k1}{k1_to_k2}").as_bytes())),
+    );
+    bad(
+        s,
+        "r-trailing-empty-line",
+        "the file ends with the last statement's LF (no empty line after it)",
+        rotated(&k1, Some(format!("{one}\n").as_bytes())),
+    );
+    bad(
+        s,
+        "r-no-final-newline",
+        "the last statement ends with LF",
+        rotated(&k1, Some(one.trim_end_matches('\n').as_bytes())),
+    );
+    let five: Vec<&str> = one.split_inclusive('\n').take(5).collect();
+    bad(
+        s,
+        "r-five-lines",
+        "a statement is six lines",
+        rotated(&k1, Some(five.concat().as_bytes())),
+    );
+    let mut not_utf8 = rep(&one, "signature from", "signature\u{1}from").into_bytes();
+    if let Some(b) = not_utf8.iter_mut().find(|b| **b == 1) {
+        *b = 0xff;
+    }
+    bad(
+        s,
+        "r-not-utf8",
+        "a chain is UTF-8 text",
+        rotated(&k1, Some(not_utf8.as_slice())),
+    );
+    bad(
+        s,
+        "r-empty",
+        "a chain holds at least one statement (no rotation: no key-rotations.txt)",
+        rotated(&p, Some(b"".as_slice())),
+    );
+}
+
+// ---------------------------------------------------------------- special entries
+
+fn special_entry_cases(s: &mut Suite) {
+    let f = Layer::Format;
+    let sec = "format.md §1";
+    let full = bundle(&full_rows());
+    let u2 = path("user", U2);
+
+    // Symbolic links, stored in git as links. Each points at the right
+    // bytes, kept in a top-level dot-entry (skipped by readers): a reader
+    // that follows links would accept the bundle.
+    let link_case = |s: &mut Suite, id: &str, rule: &str, name: &str, hidden: &str| {
+        let mut files = full.clone();
+        let bytes = files.remove(name).unwrap_or_default();
+        files.insert(hidden.to_owned(), bytes);
+        let depth = name.matches('/').count();
+        let target = format!("{}{hidden}", "../".repeat(depth));
+        s.bundle(id, sec, rule, f, files, Refuse("unsafe-path"))
+            .links = vec![(name.to_owned(), target)];
+    };
+    link_case(
+        s,
+        "b-symlink-row-file",
+        "no symbolic links: a row file that is a link",
+        &u2,
+        ".row",
+    );
+    link_case(
+        s,
+        "b-symlink-manifest",
+        "manifest.sync.txt is a regular file, not a link",
+        "manifest.sync.txt",
+        ".manifest",
+    );
+    link_case(
+        s,
+        "b-symlink-signature",
+        "bundle.sig is a regular file, not a link",
+        "bundle.sig",
+        ".sig",
+    );
+    let mut files = rotated(&rot_key(1), None);
+    files.insert(
+        ".rotations".into(),
+        statement(INSTANCE, &test_key(), &rot_key(1)).into_bytes(),
+    );
+    s.bundle(
+        "b-symlink-key-rotations",
+        sec,
+        "key-rotations.txt is a regular file, not a link",
+        f,
+        files,
+        Refuse("unsafe-path"),
+    )
+    .links = vec![("key-rotations.txt".into(), ".rotations".into())];
+    let mut files = full.clone();
+    let user_files: Vec<String> = files
+        .keys()
+        .filter(|k| k.starts_with("user/"))
+        .cloned()
+        .collect();
+    for name in user_files {
+        let bytes = files.remove(&name).unwrap_or_default();
+        files.insert(format!(".{name}"), bytes);
+    }
+    s.bundle(
+        "b-symlink-entity-dir",
+        sec,
+        "no symbolic links: an entity directory that is a link",
+        f,
+        files,
+        Refuse("unsafe-path"),
+    )
+    .links = vec![("user".into(), ".user".into())];
+    s.bundle(
+        "b-symlink-dangling",
+        sec,
+        "no symbolic links, even dangling ones",
+        f,
+        full.clone(),
+        Refuse("unsafe-path"),
+    )
+    .links = vec![(path("user", U3), "nowhere".into())];
+    s.bundle(
+        "b-valid-dot-link",
+        sec,
+        "a top-level dot-entry may be a link (skipped, not followed)",
+        Layer::Verify,
+        full.clone(),
+        Accept,
+    )
+    .links = vec![(".cache".into(), "nowhere".into())];
+    s.bundle(
+        "b-valid-through-link",
+        sec,
+        "the bundle directory itself may be reached through a link (to b-valid-full)",
+        Layer::Verify,
+        Files::new(),
+        Accept,
+    )
+    .links = vec![(String::new(), "b-valid-full".into())];
+
+    // Entries git cannot store: the runner makes them (`create`).
+    let mut files = full.clone();
+    files.remove(&u2);
+    s.bundle(
+        "b-fifo-row-file",
+        sec,
+        "a listed row file is a regular file (here a FIFO: a reader must not open it)",
+        f,
+        files.clone(),
+        Refuse("unsafe-path"),
+    )
+    .create = vec![(u2.clone(), "fifo")];
+    s.bundle(
+        "b-dir-row-file",
+        sec,
+        "a listed row file is a regular file (here an empty directory)",
+        f,
+        files,
+        Refuse("unsafe-path"),
+    )
+    .create = vec![(u2, "dir")];
+    let mut files = full.clone();
+    files.remove("manifest.sync.txt");
+    s.bundle(
+        "b-socket-manifest",
+        sec,
+        "manifest.sync.txt is a regular file (here a socket)",
+        f,
+        files,
+        Refuse("unsafe-path"),
+    )
+    .create = vec![("manifest.sync.txt".into(), "socket")];
+    let mut files = full.clone();
+    files.remove("bundle.sig");
+    s.bundle(
+        "b-fifo-signature",
+        sec,
+        "bundle.sig is a regular file (here a FIFO: a reader must not open it)",
+        f,
+        files,
+        Refuse("unsafe-path"),
+    )
+    .create = vec![("bundle.sig".into(), "fifo")];
+    s.bundle(
+        "b-socket-top",
+        sec,
+        "nothing else at the top (here a socket)",
+        f,
+        full.clone(),
+        Refuse("unsafe-path"),
+    )
+    .create = vec![("socket".into(), "socket")];
+    s.bundle(
+        "b-valid-dot-fifo",
+        sec,
+        "a top-level dot-entry may be of any type (here a FIFO, skipped)",
+        Layer::Verify,
+        full,
+        Accept,
+    )
+    .create = vec![(".fifo".into(), "fifo")];
+    s.bundle(
+        "b-valid-empty-entity-dir",
+        sec,
+        "an entity directory with no files is accepted (here request/, empty)",
+        Layer::Verify,
+        bundle(&users()),
+        Accept,
+    )
+    .create = vec![("request".into(), "dir")];
+}
+
+// ---------------------------------------------------------------- limits
+
+/// A user row of exactly `size` bytes (its bio padded), syntactically
+/// valid (the bio is over the text rules' 64 KiB: only for syntax cases
+/// and the reader's size check).
+fn row_of_size(size: usize) -> String {
+    let at = |n: usize| row("user", U3, &json!({"bio": "x".repeat(n)}));
+    let base = at(0).len();
+    at(size - base)
+}
+
+fn limit_cases(s: &mut Suite) {
+    let mib = 1024 * 1024;
+    s.file(
+        "f-size-at-limit",
+        "format.md §5",
+        "a row file of exactly 1 MiB (1,048,576 bytes) is read",
+        row_of_size(mib),
+        Accept,
+    );
+    let over = row_of_size(mib + 1);
+    s.file(
+        "f-size-over-limit",
+        "format.md §5",
+        "a row file is at most 1 MiB (here 1,048,577 bytes)",
+        over.clone(),
+        Refuse("too-large"),
+    );
+    let mut rows = users();
+    rows.insert(path("user", U3), over.into_bytes());
+    s.bundle(
+        "b-row-too-large",
+        "format.md §5",
+        "a listed row file is at most 1 MiB, refused from its listed length before it is read",
+        Layer::Format,
+        bundle(&rows),
+        Refuse("too-large"),
+    );
+
+    let pk = test_public_key();
+    s.manifest(
+        "m-valid-key-1024",
+        "format.md §4",
+        "a Public-Key of 1024 characters is read (the format checks only alphabet and length)",
+        rep(
+            &manifest_text(INSTANCE, &pk, "1", &full_rows()),
+            &pk,
+            &"A".repeat(1024),
+        ),
+        Accept,
+    );
+
+    let longest = format!("instance={} sequence=9223372036854775807", "a".repeat(253));
+    assert_eq!(longest.len(), 291);
+    s.trusted_comment(
+        "t-valid-longest",
+        "the longest trusted comment of a bundle (291 bytes: a 253-character instance, sequence 2^63-1)",
+        &longest,
+        Accept,
+    );
+    let tail = " sequence=1";
+    let over = format!("instance={}{tail}", "a".repeat(8174 - 9 - tail.len()));
+    assert_eq!(over.len(), 8174);
+    s.trusted_comment(
+        "t-over-8173",
+        "a trusted comment is at most 8173 bytes (here 8174)",
+        &over,
+        Refuse("bad-signature"),
+    );
+
+    // The first base64 character after `RW` comes from the key id's first
+    // two bits: RWQ, RWR (the test key), RWS, RWT.
+    for (id, first, seed) in [
+        ("k-prefix-rwq", 0x00u8, 0x61u8),
+        ("k-prefix-rws", 0x80, 0x62),
+        ("k-prefix-rwt", 0xc0, 0x63),
+    ] {
+        let key = SigningKey::from_seed(
+            wb_crypto::KeyId::from_bytes([first, 1, 2, 3, 4, 5, 6, 7]),
+            &[seed; 32],
+        );
+        let file = key.public_key().to_minisign_file();
+        let prefix = id.trim_start_matches("k-prefix-").to_uppercase();
+        assert!(file.lines().nth(1).unwrap_or_default().starts_with(&prefix));
+        s.public_key(
+            id,
+            &format!("a public key may start {prefix} (the key id's first bits)"),
+            file,
+            Accept,
+        );
+    }
 }

@@ -91,6 +91,16 @@ pub struct Case {
     pub requires: Vec<String>,
     /// The case's files, relative to `path` (`""` for a single-file case).
     pub files: Vec<(String, Vec<u8>)>,
+    /// The rule ids it covers (`index.json`'s `rules`): the refusal code
+    /// of a refusing case and the limits it tests; for an accepting case,
+    /// the rules whose accepting side it shows.
+    pub rules: Vec<&'static str>,
+    /// Symbolic links of the case, relative to `path`, and their targets
+    /// (stored in git as links).
+    pub links: Vec<(String, String)>,
+    /// Entries git cannot store, which a runner creates at test time in a
+    /// copy of the case: relative path and type (`fifo`, `socket`, `dir`).
+    pub create: Vec<(String, &'static str)>,
 }
 
 /// Renders the index: pretty JSON with sorted keys, one case per object.
@@ -116,6 +126,23 @@ pub(crate) fn render(cases: &[Case]) -> String {
                 m.insert("pinned".into(), json!(c.pinned));
                 m.insert("requires".into(), json!(c.requires));
             }
+            m.insert("rules".into(), json!(c.rules));
+            if !c.links.is_empty() {
+                let links: Vec<Value> = c
+                    .links
+                    .iter()
+                    .map(|(path, target)| json!({"path": path, "target": target}))
+                    .collect();
+                m.insert("links".into(), Value::Array(links));
+            }
+            if !c.create.is_empty() {
+                let create: Vec<Value> = c
+                    .create
+                    .iter()
+                    .map(|(path, kind)| json!({"path": path, "type": kind}))
+                    .collect();
+                m.insert("create".into(), Value::Array(create));
+            }
             Value::Object(m)
         })
         .collect();
@@ -130,6 +157,7 @@ pub(crate) fn render(cases: &[Case]) -> String {
             "seed_hex": hex(&crate::TEST_SEED),
             "key_id_hex": hex(&crate::TEST_KEY_ID),
         },
+        "rules": crate::rules::registry_json(),
         "cases": list,
     });
     let mut text = serde_json::to_string_pretty(&index).unwrap_or_default();

@@ -14,6 +14,7 @@
 
 mod cases;
 mod index;
+mod rules;
 
 use std::collections::BTreeMap;
 
@@ -76,29 +77,51 @@ pub fn test_public_key() -> String {
     test_key().public_key().to_minisign_base64()
 }
 
-/// Every file of the suite: path relative to `fixtures/conformance/` →
-/// bytes, `index.json` included.
+/// One entry of the suite's tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file and its bytes.
+    File(Vec<u8>),
+    /// A symbolic link and its target (as `readlink` gives it).
+    Link(String),
+}
+
+/// Every entry of the suite: path relative to `fixtures/conformance/` →
+/// file bytes or link target, `index.json` included. (Entries git cannot
+/// store — FIFOs, sockets, empty directories — are not here: the index
+/// lists them under a case's `create`, for runners to make.)
 #[must_use]
-pub fn generate() -> BTreeMap<String, Vec<u8>> {
+pub fn generate() -> BTreeMap<String, Entry> {
     let cases = cases::all();
     let mut out = BTreeMap::new();
+    let join = |case: &Case, path: &str| {
+        if path.is_empty() {
+            case.path.clone()
+        } else {
+            format!("{}/{path}", case.path)
+        }
+    };
     for case in &cases {
-        for (path, bytes) in &case.files {
-            let full = if path.is_empty() {
-                case.path.clone()
-            } else {
-                format!("{}/{path}", case.path)
-            };
+        let files = case.files.iter().map(|(p, b)| (p, Entry::File(b.clone())));
+        let links = case.links.iter().map(|(p, t)| (p, Entry::Link(t.clone())));
+        for (path, entry) in files.chain(links) {
+            let full = join(case, path.as_str());
             assert!(
-                out.insert(full.clone(), bytes.clone()).is_none(),
+                out.insert(full.clone(), entry).is_none(),
                 "two cases write {full}"
             );
         }
     }
-    out.insert("index.json".to_owned(), index::render(&cases).into_bytes());
+    out.insert(
+        "index.json".to_owned(),
+        Entry::File(index::render(&cases).into_bytes()),
+    );
     // Cases hold CRLF and other bytes git would normalise (the workspace's
     // `*.sync.txt text eol=lf`): store every byte as it is.
-    out.insert(".gitattributes".to_owned(), b"* -text\n".to_vec());
+    out.insert(
+        ".gitattributes".to_owned(),
+        Entry::File(b"* -text\n".to_vec()),
+    );
     out
 }
 

@@ -21,13 +21,29 @@ fn write(dir: &std::path::Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(dir)?;
     }
     let files = wb_conformance::generate();
-    for (path, bytes) in &files {
+    for (path, entry) in &files {
         let full = dir.join(path);
         if let Some(parent) = full.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&full, bytes)?;
+        match entry {
+            wb_conformance::Entry::File(bytes) => std::fs::write(&full, bytes)?,
+            wb_conformance::Entry::Link(target) => symlink(target, &full)?,
+        }
     }
     println!("{}: {} files", dir.display(), files.len());
     Ok(())
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, link: &std::path::Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &str, link: &std::path::Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!(
+        "{}: the suite holds symbolic links; generate it on a Unix system",
+        link.display()
+    )))
 }

@@ -21,9 +21,59 @@ fn cases() -> Vec<Value> {
     index["cases"].as_array().unwrap().clone()
 }
 
+/// Copies the bundle directory `from` to `to` (regular files and
+/// directories: a case with `create` holds nothing else).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A case's directory copied with the entries git cannot store made, and
+/// the listeners of its sockets (kept open while the copy is used).
+type Made = (tempfile::TempDir, Vec<std::os::unix::net::UnixListener>);
+
+/// For a case with entries git cannot store (`create`: FIFOs, sockets,
+/// empty directories), a copy of its directory with them made; `None`
+/// for every other case. The socket's listener is kept open with the copy.
+fn materialize(case: &Value) -> Option<Made> {
+    let create = case["create"].as_array()?;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("bundle");
+    copy_dir(&suite_dir().join(case["path"].as_str().unwrap()), &dir);
+    let mut listeners = Vec::new();
+    for entry in create {
+        let path = dir.join(entry["path"].as_str().unwrap());
+        match entry["type"].as_str().unwrap() {
+            "dir" => std::fs::create_dir(&path).unwrap(),
+            "socket" => listeners.push(std::os::unix::net::UnixListener::bind(&path).unwrap()),
+            "fifo" => {
+                let status = std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .expect("mkfifo (coreutils) makes the FIFOs of the suite");
+                assert!(status.success(), "mkfifo {}", path.display());
+            }
+            other => panic!("unknown entry type {other}"),
+        }
+    }
+    Some((temp, listeners))
+}
+
 /// What this crate says of a case: `None` for accepted, else the code.
 fn run(case: &Value) -> Result<(), String> {
-    let path = suite_dir().join(case["path"].as_str().unwrap());
+    let made = materialize(case);
+    let path = match &made {
+        Some((temp, _)) => temp.path().join("bundle"),
+        None => suite_dir().join(case["path"].as_str().unwrap()),
+    };
     match case["kind"].as_str().unwrap() {
         "file" => {
             let bytes = std::fs::read(&path).unwrap();
