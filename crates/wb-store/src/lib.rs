@@ -38,7 +38,10 @@ use wb_model::{
 
 pub use error::StoreError;
 use error::{connect_error, redact_url};
-pub use list::{Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE};
+pub use list::{
+    COUNT_CAP, Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE, SyncRun,
+    SyncRunKind,
+};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -1101,6 +1104,7 @@ mod sqlite {
     }
 
     include!("backend.rs");
+    include!("list_sql.rs");
 }
 
 mod postgres {
@@ -1186,4 +1190,5 @@ mod postgres {
     }
 
     include!("backend.rs");
+    include!("list_sql.rs");
 }
