@@ -174,7 +174,7 @@ pub(crate) struct ListView {
     pub(crate) text: String,
     /// Rows matching the filters, on every page (at most the count cap).
     pub(crate) total: u64,
-    /// The same for people: `1,234`, or `10,000+` past the cap.
+    /// The same for people: `1,234`, or `1,000+` past the cap.
     pub(crate) total_text: String,
     /// Rows on this page.
     pub(crate) shown: usize,

@@ -271,7 +271,7 @@ impl<T: ListRow> Listing<T> {
         self.rows.last().map(|r| r.row.id())
     }
 
-    /// The total as people read it: `42`, or `10,000+` past the cap.
+    /// The total as people read it: `42`, or `1,000+` past the cap.
     pub fn total_text(&self) -> String {
         let digits = self.total.to_string();
         let mut grouped = String::new();

@@ -549,7 +549,19 @@ impl Store {
                 }
             }
         }
-        Ok(out)
+        // The record of the last push or pull (`list::SyncRun`, in
+        // `instance_meta`) is the one write a failed run makes by design:
+        // left out, "nothing changed" still means nothing half-written.
+        let sync_run = |line: &str| {
+            ["'last_push',", "'last_pull',", "(last_push,", "(last_pull,"]
+                .iter()
+                .any(|key| line.starts_with(key))
+        };
+        Ok(out
+            .lines()
+            .filter(|line| !sync_run(line))
+            .map(|line| format!("{line}\n"))
+            .collect())
     }
 
     /// Runs one statement without parameters (test-support schema set-up).

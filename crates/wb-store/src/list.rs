@@ -24,9 +24,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// The most rows one page may hold.
 pub const MAX_PAGE_SIZE: u32 = 500;
 /// The most rows a list counts: past it, [`ListPage::total_capped`] is set
-/// and pages say "10,000+" (counting every match of a filter on a large
-/// instance would cost more than the page itself).
-pub const COUNT_CAP: u64 = 10_000;
+/// and pages say "1,000+" (counting every match of a filter on a large
+/// instance would cost more than the page itself: the held-back predicate
+/// is evaluated on each row counted).
+pub const COUNT_CAP: u64 = 1_000;
 
 /// Whether a row leaves the instance, as a list filter sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@ struct ListSql {
     params: Vec<String>,
 }
 
-/// The most rows a list counts; past it the total shows as `10000+`.
+/// The most rows a list counts; past it the total shows as `1,000+`.
 const COUNT_CAP: u64 = crate::list::COUNT_CAP;
 
 impl ListSql {
@@ -357,7 +357,7 @@ pub(crate) async fn comment_counts(pool: &sqlx::Pool<Db>, ids: &[Uuid]) -> Resul
 /// export, counted no further than the cap (the status page's "waiting for
 /// the next export").
 pub(crate) async fn pending_changes(pool: &sqlx::Pool<Db>) -> Result<u64> {
-    let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM export_changes LIMIT 10001) pending";
+    let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM export_changes LIMIT 1001) pending";
     let n: i64 = sqlx::query(sql).fetch_one(pool).await?.try_get(0)?;
     u64::try_from(n).map_err(|e| corrupt("change count", e))
 }

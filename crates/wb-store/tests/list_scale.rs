@@ -130,14 +130,14 @@ async fn counts_stop_at_the_cap_and_say_so() {
         assert!(page.total_capped);
         assert_eq!(page.rows.len(), 50);
         let few = ListFilter {
-            text: Some("comment 1000".into()),
+            text: Some("comment 100".into()),
             ..ListFilter::default()
         };
         let page = store
             .list_comments(&alpha(), &few, Cursor::First, 50)
             .await
             .unwrap();
-        // "Comment 1000" .. "Comment 10004": 1000 and 10000..=10004.
+        // "Comment 100" and "Comment 1000" ..= "Comment 1004".
         assert_eq!((page.total, page.total_capped), (6, false));
     }
 }
