@@ -215,6 +215,9 @@ async fn any_beyond(pool: &sqlx::Pool<Db>, sql: &ListSql, backwards: bool, curso
     Ok(sql.bound(&statement).bind(cursor).fetch_optional(pool).await?.is_some())
 }
 
+/// How a list's rows decode, and their ids.
+type RowsOf<T> = (fn(&DbRow) -> Result<T>, fn(&T) -> Uuid);
+
 /// One page of the rows `sql` selects (which `decode` reads and `id_of`
 /// names): the rows after or before the cursor, one more to learn whether
 /// the page has a neighbour on that side, a probe past the other end for
@@ -222,7 +225,7 @@ async fn any_beyond(pool: &sqlx::Pool<Db>, sql: &ListSql, backwards: bool, curso
 async fn list_page<T: Send + Unpin>(
     pool: &sqlx::Pool<Db>,
     sql: ListSql,
-    (decode, id_of): (fn(&DbRow) -> Result<T>, fn(&T) -> Uuid),
+    (decode, id_of): RowsOf<T>,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<T>> {
