@@ -1,17 +1,17 @@
 //! The routes: GET pages that read, POST forms that change (each behind
 //! [`Protected`]), and the token URL that opens a session.
 
-use std::collections::HashMap;
-
 use actix_web::body::BoxBody;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use wb_engine::{EngineError, Instance, NewUser, ScopeResolver};
-use wb_model::{EffectiveScope, EntityKind, InstanceName, Role, SyncScope, User, Username, Uuid};
-use wb_store::{Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage};
+use wb_engine::listing::{
+    Cursor, DEFAULT_PAGE_SIZE, Exported, Holder, ListFilter, ListRow, Listed, Listing, Scopes,
+};
+use wb_engine::{EngineError, NewUser};
+use wb_model::{EntityKind, InstanceName, Request, Role, SyncScope, User, Username, Uuid};
 
 use crate::AdminState;
 use crate::response::{PageError, html, redirect};
@@ -130,59 +130,25 @@ pub(crate) async fn frame(
     })
 }
 
-/// The members a page names, looked up once each.
-#[derive(Default)]
-struct People(HashMap<Uuid, Person>);
-
-impl People {
-    async fn get(&mut self, instance: &Instance, id: Uuid) -> Result<Person, PageError> {
-        if let Some(p) = self.0.get(&id) {
-            return Ok(p.clone());
-        }
-        let person = match instance.store().user(id).await? {
-            Some(user) => Person::of(&user, instance.name()),
-            None => Person::unknown(),
+/// A row's scope cell from the engine's listing: the badge's scopes, the
+/// held-back reason and a link to the row that holds it back.
+fn scope_cell(kind: EntityKind, id: Uuid, scopes: Scopes, label: String) -> ScopeCell {
+    let hold = scopes.hold.map(|hold| {
+        let href = match &hold.holder {
+            Holder::Request { id, .. } => Some(format!("/requests/{id}")),
+            Holder::Member(member) => member.username.is_some().then(|| Person::of(member).href()),
         };
-        self.0.insert(id, person.clone());
-        Ok(person)
-    }
-}
-
-async fn scope_cell(
-    instance: &Instance,
-    resolver: &mut ScopeResolver<'_>,
-    people: &mut People,
-    kind: EntityKind,
-    id: Uuid,
-    origin: &InstanceName,
-    label: String,
-) -> Result<ScopeCell, PageError> {
-    let local = instance.name();
-    let (own, effective) = resolver.scopes(kind, id).await?;
-    let hold = match &effective {
-        EffectiveScope::HeldBack(reason) => {
-            let text = instance.describe_hold(reason).await?;
-            let href = match reason.relation.target_kind() {
-                EntityKind::Request => Some(format!("/requests/{}", reason.id)),
-                EntityKind::User => {
-                    let p = people.get(instance, reason.id).await?;
-                    (p.username != Person::unknown().username).then(|| p.href())
-                }
-                _ => None,
-            };
-            Some((text, href))
-        }
-        _ => None,
-    };
-    Ok(ScopeCell {
+        (hold.text, href)
+    });
+    ScopeCell {
         kind,
         id,
-        own,
-        effective,
-        imported_from: (origin != local).then(|| origin.clone()),
+        own: scopes.own,
+        effective: scopes.effective,
+        imported_from: scopes.imported_from,
         label,
         hold,
-    })
+    }
 }
 
 /// A list page's query: the filters and the cursor. Empty values are no
@@ -195,6 +161,7 @@ struct ListQuery {
     q: Option<String>,
     after: Option<String>,
     before: Option<String>,
+    at: Option<String>,
 }
 
 fn nonempty(value: &Option<String>) -> Option<&str> {
@@ -202,19 +169,38 @@ fn nonempty(value: &Option<String>) -> Option<&str> {
 }
 
 /// A parsed list query, and how to link to its neighbouring pages.
-struct Listing {
-    filter: ListFilter,
-    cursor: Cursor,
+struct ListParams {
+    query: wb_engine::listing::ListQuery,
     view: ListView,
     /// The filters as URL pairs, without the cursor.
     pairs: Vec<(&'static str, String)>,
 }
 
-impl Listing {
+/// The cursor a page's query names: `after`, `before` or `at` (the page
+/// starting at that row).
+fn cursor_of(query: &ListQuery) -> Result<Cursor, PageError> {
+    let id = |v: &str| {
+        Uuid::parse_str(v).map_err(|_| PageError::BadRequest(format!("malformed cursor {v:?}")))
+    };
+    Ok(
+        match (
+            nonempty(&query.after),
+            nonempty(&query.before),
+            nonempty(&query.at),
+        ) {
+            (Some(after), _, _) => Cursor::After(id(after)?),
+            (None, Some(before), _) => Cursor::Before(id(before)?),
+            (None, None, Some(at)) => Cursor::At(id(at)?),
+            (None, None, None) => Cursor::First,
+        },
+    )
+}
+
+impl ListParams {
     fn parse(
         query: &ListQuery,
         local: &InstanceName,
-        path: &'static str,
+        path: &str,
         text_hint: &'static str,
     ) -> Result<Self, PageError> {
         let bad = |what: &str, value: &str| {
@@ -233,14 +219,7 @@ impl Listing {
             name => Some(InstanceName::parse(name).map_err(|_| bad("origin", name))?),
         };
         let text = nonempty(&query.q).unwrap_or_default().to_owned();
-        let id = |v: &str| {
-            Uuid::parse_str(v).map_err(|_| PageError::BadRequest(format!("malformed cursor {v:?}")))
-        };
-        let cursor = match (nonempty(&query.after), nonempty(&query.before)) {
-            (Some(after), _) => Cursor::After(id(after)?),
-            (None, Some(before)) => Cursor::Before(id(before)?),
-            (None, None) => Cursor::First,
-        };
+        let cursor = cursor_of(query)?;
         let mut pairs = Vec::new();
         if let Some(own) = own {
             pairs.push(("own", own.as_str().to_owned()));
@@ -255,20 +234,24 @@ impl Listing {
             pairs.push(("q", text.clone()));
         }
         Ok(Self {
-            filter: ListFilter {
-                own,
-                exported,
-                origin,
-                text: (!text.is_empty()).then(|| text.clone()),
+            query: wb_engine::listing::ListQuery {
+                filter: ListFilter {
+                    own,
+                    exported,
+                    origin,
+                    text: (!text.is_empty()).then(|| text.clone()),
+                },
+                cursor,
+                size: DEFAULT_PAGE_SIZE,
             },
-            cursor,
             view: ListView {
-                path,
+                path: path.to_owned(),
                 own,
                 exported,
                 origin: origin_text,
                 text,
                 total: 0,
+                total_text: String::new(),
                 shown: 0,
                 previous: None,
                 next: None,
@@ -285,27 +268,24 @@ impl Listing {
         }
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         if query.is_empty() {
-            self.view.path.to_owned()
+            self.view.path.clone()
         } else {
             format!("{}?{query}", self.view.path)
         }
     }
 
-    /// Fills in the count and the neighbours' links from a page.
-    fn paged<T>(&mut self, page: &ListPage<T>, id: fn(&T) -> Uuid) {
+    /// Fills in the count and the neighbours' links from a listing.
+    fn paged<T: ListRow>(&mut self, page: &Listing<T>) {
         self.view.total = page.total;
+        self.view.total_text = page.total_text();
         self.view.shown = page.rows.len();
         self.view.previous = page
             .has_previous
-            .then(|| {
-                page.rows
-                    .first()
-                    .map(|r| self.link(Some(("before", id(r)))))
-            })
+            .then(|| page.first_id().map(|id| self.link(Some(("before", id)))))
             .map(|link| link.unwrap_or_else(|| self.link(None)));
         self.view.next = page
             .has_next
-            .then(|| page.rows.last().map(|r| self.link(Some(("after", id(r))))))
+            .then(|| page.last_id().map(|id| self.link(Some(("after", id)))))
             .flatten();
     }
 }
@@ -353,100 +333,102 @@ async fn requests_page(
     query: web::Query<ListQuery>,
 ) -> Page {
     let instance = state.instance();
-    let local = instance.name();
-    let mut listing = Listing::parse(&query, local, "/requests", "title, author's username")?;
-    let page = instance
-        .store()
-        .list_requests(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
-        .await?;
-    listing.paged(&page, |r| r.id);
-    let ids: Vec<Uuid> = page.rows.iter().map(|r| r.id).collect();
-    let counts: HashMap<Uuid, u64> = instance
-        .store()
-        .comment_counts(&ids)
-        .await?
-        .into_iter()
-        .collect();
-    let mut people = People::default();
-    let mut resolver = instance.resolver();
-    let mut rows = Vec::new();
-    for request in page.rows {
-        let scope = scope_cell(
-            instance,
-            &mut resolver,
-            &mut people,
-            EntityKind::Request,
-            request.id,
-            &request.origin,
-            format!("request {}", request.title),
-        )
-        .await?;
-        rows.push(RequestRow {
-            author: people.get(instance, request.author_id).await?,
-            comments: counts.get(&request.id).copied().unwrap_or(0) as usize,
-            request,
-            scope,
-        });
-    }
+    let mut params = ListParams::parse(
+        &query,
+        instance.name(),
+        "/requests",
+        "title, author's username",
+    )?;
+    let page = instance.list_requests(&params.query).await?;
+    params.paged(&page);
+    let rows = page
+        .rows
+        .iter()
+        .map(|listed| request_row(&page, listed.clone()))
+        .collect::<Vec<_>>();
     let frame = frame(&state, &session, Section::Requests, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::requests_page(&frame, &listing.view, &rows),
+        views::requests_page(&frame, &params.view, &rows),
     ))
 }
 
+fn request_row<T: ListRow>(names: &Listing<T>, listed: Listed<Request>) -> RequestRow {
+    let Listed {
+        row: request,
+        scopes,
+    } = listed;
+    RequestRow {
+        author: Person::of(&names.member(request.author_id)),
+        comments: names.comment_count(request.id),
+        scope: scope_cell(
+            EntityKind::Request,
+            request.id,
+            scopes,
+            format!("request {}", request.title),
+        ),
+        request,
+    }
+}
+
+/// A request and its comments, a page of them at a time (`after`, `before`,
+/// or `at` a comment, which the comments list links to).
 async fn request_page(
     req: HttpRequest,
     session: Session,
     state: web::Data<AdminState>,
     path: web::Path<String>,
+    query: web::Query<ListQuery>,
 ) -> Page {
     let not_found = || PageError::NotFound(format!("no request with id {}", path.as_str()));
     let id = Uuid::parse_str(path.as_str()).map_err(|_| not_found())?;
     let instance = state.instance();
-    let store = instance.store();
-    let request = store.request(id).await?.ok_or_else(not_found)?;
-    let mut people = People::default();
-    let mut resolver = instance.resolver();
-    let mut comments = Vec::new();
-    for comment in store.comments_of(id).await? {
-        let author = people.get(instance, comment.author_id).await?;
-        let scope = scope_cell(
-            instance,
-            &mut resolver,
-            &mut people,
-            EntityKind::Comment,
-            comment.id,
-            &comment.origin,
-            format!("comment by {}", author.username),
-        )
+    let request = instance.store().request(id).await?.ok_or_else(not_found)?;
+    let scopes = instance.listed_scopes(&request).await?;
+    let mut params = ListParams::parse(
+        &ListQuery::default(),
+        instance.name(),
+        &format!("/requests/{id}"),
+        "",
+    )?;
+    let cursor = cursor_of(&query)?;
+    let comments = instance
+        .list_comments_of(id, cursor, DEFAULT_PAGE_SIZE)
         .await?;
-        comments.push(CommentRow {
-            comment,
-            author,
-            scope,
-        });
-    }
-    let scope = scope_cell(
-        instance,
-        &mut resolver,
-        &mut people,
-        EntityKind::Request,
-        request.id,
-        &request.origin,
-        format!("request {}", request.title),
-    )
-    .await?;
+    params.paged(&comments);
+    let rows = comments
+        .rows
+        .iter()
+        .map(|listed| {
+            let author = Person::of(&comments.member(listed.row.author_id));
+            CommentRow {
+                scope: scope_cell(
+                    EntityKind::Comment,
+                    listed.row.id,
+                    listed.scopes.clone(),
+                    format!("comment by {}", author.username),
+                ),
+                comment: listed.row.clone(),
+                author,
+            }
+        })
+        .collect::<Vec<_>>();
+    let author = instance.describe_member(request.author_id).await?;
     let row = RequestRow {
-        author: people.get(instance, request.author_id).await?,
-        comments: comments.len(),
+        author: Person::of(&author),
+        comments: comments.total,
+        scope: scope_cell(
+            EntityKind::Request,
+            request.id,
+            scopes,
+            format!("request {}", request.title),
+        ),
         request,
-        scope,
     };
     let frame = frame(&state, &session, Section::Requests, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::request_page(&frame, &row, &comments),
+        views::request_page(&frame, &row, &params.view, &rows),
     ))
 }
 
@@ -457,52 +439,37 @@ async fn comments_page(
     query: web::Query<ListQuery>,
 ) -> Page {
     let instance = state.instance();
-    let local = instance.name();
-    let mut listing = Listing::parse(&query, local, "/comments", "body, author's username")?;
-    let page = instance
-        .store()
-        .list_comments(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
-        .await?;
-    listing.paged(&page, |c| c.id);
-    let mut people = People::default();
-    let mut titles: HashMap<Uuid, Option<String>> = HashMap::new();
-    let mut resolver = instance.resolver();
-    let mut rows = Vec::new();
-    for comment in page.rows {
-        let author = people.get(instance, comment.author_id).await?;
-        let scope = scope_cell(
-            instance,
-            &mut resolver,
-            &mut people,
-            EntityKind::Comment,
-            comment.id,
-            &comment.origin,
-            format!("comment by {}", author.username),
-        )
-        .await?;
-        let request_title = match titles.get(&comment.request_id) {
-            Some(title) => title.clone(),
-            None => {
-                let title = instance
-                    .store()
-                    .request(comment.request_id)
-                    .await?
-                    .map(|r| r.title);
-                titles.insert(comment.request_id, title.clone());
-                title
+    let mut params = ListParams::parse(
+        &query,
+        instance.name(),
+        "/comments",
+        "body, author's username",
+    )?;
+    let page = instance.list_comments(&params.query).await?;
+    params.paged(&page);
+    let rows = page
+        .rows
+        .iter()
+        .map(|listed| {
+            let comment = &listed.row;
+            let author = Person::of(&page.member(comment.author_id));
+            CommentListRow {
+                scope: scope_cell(
+                    EntityKind::Comment,
+                    comment.id,
+                    listed.scopes.clone(),
+                    format!("comment by {}", author.username),
+                ),
+                request_title: page.request_title(comment.request_id).map(str::to_owned),
+                comment: comment.clone(),
+                author,
             }
-        };
-        rows.push(CommentListRow {
-            comment,
-            author,
-            request_title,
-            scope,
-        });
-    }
+        })
+        .collect::<Vec<_>>();
     let frame = frame(&state, &session, Section::Comments, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::comments_page(&frame, &listing.view, &rows),
+        views::comments_page(&frame, &params.view, &rows),
     ))
 }
 
@@ -513,64 +480,53 @@ async fn vouches_page(
     query: web::Query<ListQuery>,
 ) -> Page {
     let instance = state.instance();
-    let local = instance.name();
-    let mut listing = Listing::parse(&query, local, "/vouches", "voucher's or subject's username")?;
-    let page = instance
-        .store()
-        .list_vouches(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
-        .await?;
-    listing.paged(&page, |v| v.id);
-    let mut people = People::default();
-    let mut resolver = instance.resolver();
-    let mut rows = Vec::new();
-    for vouch in page.rows {
-        let voucher = people.get(instance, vouch.voucher_id).await?;
-        let subject = people.get(instance, vouch.subject_id).await?;
-        let scope = scope_cell(
-            instance,
-            &mut resolver,
-            &mut people,
-            EntityKind::Vouch,
-            vouch.id,
-            &vouch.origin,
-            format!("vouch by {} for {}", voucher.username, subject.username),
-        )
-        .await?;
-        rows.push(VouchRow {
-            vouch,
-            voucher,
-            subject,
-            scope,
-        });
-    }
+    let mut params = ListParams::parse(
+        &query,
+        instance.name(),
+        "/vouches",
+        "voucher's or subject's username",
+    )?;
+    let page = instance.list_vouches(&params.query).await?;
+    params.paged(&page);
+    let rows = page
+        .rows
+        .iter()
+        .map(|listed| {
+            let vouch = &listed.row;
+            let voucher = Person::of(&page.member(vouch.voucher_id));
+            let subject = Person::of(&page.member(vouch.subject_id));
+            VouchRow {
+                scope: scope_cell(
+                    EntityKind::Vouch,
+                    vouch.id,
+                    listed.scopes.clone(),
+                    format!("vouch by {} for {}", voucher.username, subject.username),
+                ),
+                vouch: vouch.clone(),
+                voucher,
+                subject,
+            }
+        })
+        .collect::<Vec<_>>();
     let frame = frame(&state, &session, Section::Vouches, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::vouches_page(&frame, &listing.view, &rows),
+        views::vouches_page(&frame, &params.view, &rows),
     ))
 }
 
-async fn user_row(
-    instance: &Instance,
-    resolver: &mut ScopeResolver<'_>,
-    people: &mut People,
-    user: User,
-) -> Result<UserRow, PageError> {
-    let scope = scope_cell(
-        instance,
-        resolver,
-        people,
-        EntityKind::User,
-        user.id,
-        &user.origin,
-        format!("profile of {}", user.username),
-    )
-    .await?;
-    Ok(UserRow {
-        person: Person::of(&user, instance.name()),
+fn user_row<T: ListRow>(names: &Listing<T>, listed: Listed<User>) -> UserRow {
+    let Listed { row: user, scopes } = listed;
+    UserRow {
+        person: Person::of(&names.member(user.id)),
+        scope: scope_cell(
+            EntityKind::User,
+            user.id,
+            scopes,
+            format!("profile of {}", user.username),
+        ),
         user,
-        scope,
-    })
+    }
 }
 
 async fn users_page(
@@ -580,23 +536,19 @@ async fn users_page(
     query: web::Query<ListQuery>,
 ) -> Page {
     let instance = state.instance();
-    let local = instance.name();
-    let mut listing = Listing::parse(&query, local, "/users", "username, display name")?;
-    let page = instance
-        .store()
-        .list_users(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
-        .await?;
-    listing.paged(&page, |u| u.id);
-    let mut people = People::default();
-    let mut resolver = instance.resolver();
-    let mut rows = Vec::new();
-    for user in page.rows {
-        rows.push(user_row(instance, &mut resolver, &mut people, user).await?);
-    }
+    let mut params =
+        ListParams::parse(&query, instance.name(), "/users", "username, display name")?;
+    let page = instance.list_users(&params.query).await?;
+    params.paged(&page);
+    let rows = page
+        .rows
+        .iter()
+        .map(|listed| user_row(&page, listed.clone()))
+        .collect::<Vec<_>>();
     let frame = frame(&state, &session, Section::Users, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::users_page(&frame, &listing.view, &rows),
+        views::users_page(&frame, &params.view, &rows),
     ))
 }
 
@@ -662,55 +614,45 @@ async fn user_page(
         .user_by_username(&origin, &username)
         .await?
         .ok_or_else(not_found)?;
-    let row = user_row(
-        instance,
-        &mut instance.resolver(),
-        &mut People::default(),
+    let row = UserRow {
+        person: Person::of(&instance.describe_member(user.id).await?),
+        scope: scope_cell(
+            EntityKind::User,
+            user.id,
+            instance.listed_scopes(&user).await?,
+            format!("profile of {}", user.username),
+        ),
         user,
-    )
-    .await?;
+    };
     let frame = frame(&state, &session, Section::Users, here(&req)).await?;
     Ok(html(StatusCode::OK, views::user_page(&frame, &row)))
 }
 
 async fn invite_rows(
     state: &AdminState,
-    listing: &mut Listing,
+    params: &mut ListParams,
 ) -> Result<Vec<InviteRow>, PageError> {
-    let instance = state.instance();
-    let local = instance.name();
-    let page = instance
-        .store()
-        .list_invites(local, &listing.filter, listing.cursor, DEFAULT_PAGE_SIZE)
-        .await?;
-    listing.paged(&page, |i| i.id);
-    let mut people = People::default();
-    let mut resolver = instance.resolver();
-    let mut rows = Vec::new();
-    for invite in page.rows {
-        let inviter = people.get(instance, invite.inviter_id).await?;
-        let scope = scope_cell(
-            instance,
-            &mut resolver,
-            &mut people,
-            EntityKind::Invite,
-            invite.id,
-            &invite.origin,
-            format!("invite from {}", inviter.username),
-        )
-        .await?;
-        let invitee = match invite.invitee_id {
-            Some(id) => Some(people.get(instance, id).await?),
-            None => None,
-        };
-        rows.push(InviteRow {
-            invitee,
-            inviter,
-            invite,
-            scope,
-        });
-    }
-    Ok(rows)
+    let page = state.instance().list_invites(&params.query).await?;
+    params.paged(&page);
+    Ok(page
+        .rows
+        .iter()
+        .map(|listed| {
+            let invite = &listed.row;
+            let inviter = Person::of(&page.member(invite.inviter_id));
+            InviteRow {
+                scope: scope_cell(
+                    EntityKind::Invite,
+                    invite.id,
+                    listed.scopes.clone(),
+                    format!("invite from {}", inviter.username),
+                ),
+                invitee: invite.invitee_id.map(|id| Person::of(&page.member(id))),
+                invite: invite.clone(),
+                inviter,
+            }
+        })
+        .collect())
 }
 
 const INVITE_HINT: &str = "inviter's or invitee's username";
@@ -721,12 +663,12 @@ async fn invites_page(
     state: web::Data<AdminState>,
     query: web::Query<ListQuery>,
 ) -> Page {
-    let mut listing = Listing::parse(&query, state.instance().name(), "/invites", INVITE_HINT)?;
-    let rows = invite_rows(&state, &mut listing).await?;
+    let mut params = ListParams::parse(&query, state.instance().name(), "/invites", INVITE_HINT)?;
+    let rows = invite_rows(&state, &mut params).await?;
     let frame = frame(&state, &session, Section::Invites, here(&req)).await?;
     Ok(html(
         StatusCode::OK,
-        views::invites_page(&frame, &listing.view, &rows, None),
+        views::invites_page(&frame, &params.view, &rows, None),
     ))
 }
 
@@ -752,18 +694,18 @@ async fn create_invite(form: Protected<NoFields>, state: web::Data<AdminState>) 
             return Ok(redirect("/invites"));
         }
     };
-    let mut listing = Listing::parse(
+    let mut params = ListParams::parse(
         &ListQuery::default(),
         state.instance().name(),
         "/invites",
         INVITE_HINT,
     )?;
-    let rows = invite_rows(&state, &mut listing).await?;
+    let rows = invite_rows(&state, &mut params).await?;
     let frame = frame(&state, &session, Section::Invites, "/invites".into()).await?;
     let code = invite.code.clone().unwrap_or_default();
     Ok(html(
         StatusCode::OK,
-        views::invites_page(&frame, &listing.view, &rows, Some((&invite, code.as_str()))),
+        views::invites_page(&frame, &params.view, &rows, Some((&invite, code.as_str()))),
     ))
 }
 

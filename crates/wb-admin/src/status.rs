@@ -1,6 +1,6 @@
 //! The sync status page and "Export now": what peers will see of this
 //! instance and when, read through `wb-engine` (`sync::pins::list_origins`,
-//! `sync::export_bundle`) and the key store.
+//! `sync::export_bundle`, `Instance::sync_status`) and the key store.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -11,6 +11,7 @@ use wb_crypto::KeyStore;
 use wb_engine::sync::peers::PeerRegistry;
 use wb_engine::sync::pins::{OriginEntry, list_origins};
 use wb_engine::sync::{NoProgress, default_export_dir, export_bundle, key_dir};
+use wb_engine::sync_runs::SyncStatus;
 use wb_model::Timestamp;
 use wb_syncfmt::{MANIFEST_FILE_NAME, Manifest};
 
@@ -49,6 +50,9 @@ pub(crate) struct StatusView {
     pub(crate) origins: Vec<OriginEntry>,
     /// Why the peer registry could not be read, if it could not.
     pub(crate) registry_error: Option<String>,
+    /// The last export's sequence, the changes since, the last push and
+    /// pull.
+    pub(crate) sync: SyncStatus,
 }
 
 fn modified(path: &Path) -> Option<Timestamp> {
@@ -67,12 +71,12 @@ pub(crate) async fn status_page(
 ) -> Result<HttpResponse, PageError> {
     let instance = state.instance();
     let name = instance.name();
-    let (sequence, _digest) = instance.store().export_state().await?;
     let mut view = StatusView {
         key: None,
         export: None,
         origins: Vec::new(),
         registry_error: None,
+        sync: instance.sync_status().await?,
     };
     let registry = match state.instance_dir() {
         Some(dir) => {
@@ -116,10 +120,7 @@ pub(crate) async fn status_page(
     view.origins = list_origins(instance, &registry).await?;
     let frame =
         crate::routes::frame(&state, &session, Section::Status, crate::routes::here(&req)).await?;
-    Ok(html(
-        StatusCode::OK,
-        views::status_page(&frame, sequence, &view),
-    ))
+    Ok(html(StatusCode::OK, views::status_page(&frame, &view)))
 }
 
 /// A form with nothing but the CSRF token.

@@ -9,7 +9,8 @@ use wb_model::{
     User, Uuid, Vouch,
 };
 
-use wb_store::Exported;
+use wb_engine::listing::{Exported, Member};
+use wb_engine::sync_runs::{Reach, SyncRun};
 
 use crate::session::CSRF_FIELD;
 use crate::state::{Flash, FlashKind};
@@ -30,6 +31,7 @@ cursor:default}\
 .badge.private{border-color:#555;color:#333}\
 .badge.held{border-color:#a86b00;color:#5c3b00}\
 .reason{font-size:.9em}\
+.outcome{font-weight:600}.outcome.ok{color:#1b4d1e}.outcome.failed{color:#8b1414}\
 button{padding:.15rem .6rem;border:1px solid #1a56db;border-radius:.3rem;background:#1a56db;color:#fff}\
 .filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:1rem 0}\
 .filters label{margin-top:0}\
@@ -99,17 +101,14 @@ pub(crate) struct Person {
 }
 
 impl Person {
-    pub(crate) fn of(user: &User, local: &InstanceName) -> Self {
+    /// A member the engine's listing names (`(unknown)` when not stored).
+    pub(crate) fn of(member: &Member) -> Self {
         Self {
-            username: user.username.to_string(),
-            imported_from: (user.origin != *local).then(|| user.origin.clone()),
-        }
-    }
-
-    pub(crate) fn unknown() -> Self {
-        Self {
-            username: "(unknown)".into(),
-            imported_from: None,
+            username: member
+                .username
+                .as_ref()
+                .map_or_else(|| "(unknown)".to_owned(), ToString::to_string),
+            imported_from: member.imported_from.clone(),
         }
     }
 
@@ -124,7 +123,7 @@ impl Person {
 pub(crate) struct RequestRow {
     pub(crate) request: Request,
     pub(crate) author: Person,
-    pub(crate) comments: usize,
+    pub(crate) comments: u64,
     pub(crate) scope: ScopeCell,
 }
 
@@ -167,14 +166,16 @@ pub(crate) struct InviteRow {
 #[derive(Debug)]
 pub(crate) struct ListView {
     /// The list's path (`/requests`).
-    pub(crate) path: &'static str,
+    pub(crate) path: String,
     pub(crate) own: Option<SyncScope>,
     pub(crate) exported: Option<Exported>,
     /// The origin filter as given: empty, `local`, or a peer's name.
     pub(crate) origin: String,
     pub(crate) text: String,
-    /// Rows matching the filters, on every page.
+    /// Rows matching the filters, on every page (at most the count cap).
     pub(crate) total: u64,
+    /// The same for people: `1,234`, or `1,000+` past the cap.
+    pub(crate) total_text: String,
     /// Rows on this page.
     pub(crate) shown: usize,
     pub(crate) previous: Option<String>,
@@ -190,7 +191,7 @@ pub(crate) fn list_controls(list: &ListView, what: &str) -> Markup {
         html! { option value=(value) selected[selected] { (text) } }
     };
     html! {
-        form.filters method="get" action=(list.path) role="search" aria-label=(format!("Filter {what}")) {
+        form.filters method="get" action=(&list.path) role="search" aria-label=(format!("Filter {what}")) {
             div {
                 label for="f-own" { "Own scope" }
                 select id="f-own" name="own" {
@@ -216,7 +217,7 @@ pub(crate) fn list_controls(list: &ListView, what: &str) -> Markup {
                 label for="f-q" { "Text (" (list.text_hint) ")" }
                 input type="text" id="f-q" name="q" value=(list.text);
             }
-            div { button type="submit" { "Filter" } " " a href=(list.path) { "Clear" } }
+            div { button type="submit" { "Filter" } " " a href=(&list.path) { "Clear" } }
         }
         (pager(list, what))
     }
@@ -226,10 +227,10 @@ fn pager(list: &ListView, what: &str) -> Markup {
     html! {
         nav.pager aria-label=(format!("Pages of {what}")) {
             span id="list-count" {
-                @if list.total == 1 {
+                @if list.total == 1 && list.total_text == "1" {
                     "1 " (what.strip_suffix('s').unwrap_or(what)) " matches; "
                 } @else {
-                    (list.total) " " (what) " match; "
+                    (list.total_text) " " (what) " match; "
                 }
                 (list.shown) " shown."
             }
@@ -488,7 +489,7 @@ pub(crate) fn comments_page(frame: &Frame, list: &ListView, rows: &[CommentListR
                     tbody {
                         @for row in rows {
                             tr {
-                                td { a href=(format!("/requests/{}#comment-{}", row.comment.request_id, row.comment.id)) {
+                                td { a href=(format!("/requests/{}?at={}#comment-{}", row.comment.request_id, row.comment.id, row.comment.id)) {
                                     (excerpt(&row.comment.body, 80)) } }
                                 td { @if let Some(title) = &row.request_title {
                                     a href=(format!("/requests/{}", row.comment.request_id)) { (title) }
@@ -539,7 +540,12 @@ pub(crate) fn vouches_page(frame: &Frame, list: &ListView, rows: &[VouchRow]) ->
     )
 }
 
-pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentRow]) -> Markup {
+pub(crate) fn request_page(
+    frame: &Frame,
+    row: &RequestRow,
+    list: &ListView,
+    comments: &[CommentRow],
+) -> Markup {
     let request = &row.request;
     layout(
         frame,
@@ -557,6 +563,7 @@ pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentR
             @if comments.is_empty() {
                 p { "No comments." }
             } @else {
+                (pager(list, "comments"))
                 ol.comments {
                     @for c in comments {
                         li id=(format!("comment-{}", c.comment.id)) {
@@ -566,6 +573,7 @@ pub(crate) fn request_page(frame: &Frame, row: &RequestRow, comments: &[CommentR
                         }
                     }
                 }
+                (pager(list, "comments"))
             }
         },
     )
@@ -707,12 +715,33 @@ pub(crate) fn invites_page(
     )
 }
 
-pub(crate) fn status_page(
-    frame: &Frame,
-    sequence: u64,
-    view: &crate::status::StatusView,
-) -> Markup {
+/// One recorded push or pull: when, which sequence, and how it went.
+fn sync_run(id: &str, run: Option<&SyncRun>, command: &str) -> Markup {
+    html! {
+        dd id=(id) {
+            @match run {
+                None => { "none recorded (" code { (command) } " records its outcome here)" }
+                Some(run) => {
+                    @if run.ok { span.outcome.ok { "OK" } } @else { span.outcome.failed { "Failed" } }
+                    ", " (when(&run.at))
+                    @if let Some(sequence) = run.sequence { ", sequence " (sequence) }
+                    ": " (run.summary)
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn status_page(frame: &Frame, view: &crate::status::StatusView) -> Markup {
     use crate::status::KeyView;
+    let sync = &view.sync;
+    let sequence = sync.exported_sequence;
+    let last_push = sync.last_push.as_ref();
+    let pending = if sync.pending_changes > wb_engine::listing::COUNT_CAP {
+        format!("{}+", wb_engine::listing::COUNT_CAP)
+    } else {
+        sync.pending_changes.to_string()
+    };
     layout(
         frame,
         "Sync status",
@@ -745,8 +774,28 @@ pub(crate) fn status_page(
                     }
                 }
             }
-            p { "Rows made public since reach peers with the next export, once it is pushed \
-                 (" code { "wb sync push" } ") or fetched from this directory." }
+            h2 { "When changes reach peers" }
+            p id="reach" {
+                @match sync.reach() {
+                    Reach::AfterExportAndPush => {
+                        "Changes since the last export: " (pending) ". They wait for the next export (the \
+                        button below, or " code { "wb sync export" } ") and then a push (" code { "wb sync push" }
+                        "); peers get them on their next pull after that."
+                    }
+                    Reach::AfterPush => {
+                        "Every change is in the last export (sequence " (sequence) "), but it is not on the hub yet: \
+                        it reaches peers with the next " code { "wb sync push" } ", then their next pull."
+                    }
+                    Reach::OnPeersNextPull => {
+                        "Every change is in the last export (sequence " (sequence) "), and the last push carried it: \
+                        peers get it on their next pull."
+                    }
+                }
+            }
+            dl {
+                dt { "Last push" } (sync_run("last-push", last_push, "wb sync push"))
+                dt { "Last pull" } (sync_run("last-pull", sync.last_pull.as_ref(), "wb sync pull"))
+            }
             form method="post" action="/export" {
                 (hidden_csrf(frame))
                 button type="submit" { "Export now" }

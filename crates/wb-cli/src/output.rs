@@ -1,5 +1,8 @@
 //! What commands print: tables for people, JSON for scripts.
 //!
+//! `wb list` prints the engine's listings ([`wb_engine::listing`]): the
+//! rows, their effective scopes and reasons and the names come from there.
+//!
 //! Listings never show secrets (emails, invite codes): they are for looking
 //! at scopes, and terminals get shared and logged.
 //!
@@ -9,14 +12,14 @@
 //! [`JsonFormatter`] (serde_json's escapes, plus `DEL` and the C1 controls,
 //! which serde_json leaves raw).
 
-use std::collections::HashMap;
 use std::io::Write as _;
 
 use anyhow::Result;
 use serde_json::{Value, json};
+use wb_engine::listing::{Cursor, ListQuery, ListRow, Listed, Listing, MAX_PAGE_SIZE, Member};
 use wb_engine::{Instance, ScopeReport};
 use wb_model::text::{escape_control, needs_escape};
-use wb_model::{EffectiveScope, EntityKind, Uuid};
+use wb_model::{EffectiveScope, EntityKind, Timestamp, Uuid};
 
 pub async fn print_scope_report(instance: &Instance, report: &ScopeReport) -> Result<()> {
     let origin = if report.origin == *instance.name() {
@@ -97,19 +100,12 @@ pub async fn describe_effective(instance: &Instance, effective: &EffectiveScope)
 /// (names, for people).
 struct Row {
     id: Uuid,
+    /// For the order of the whole list: creation time, then id.
+    created_at: Timestamp,
     json: serde_json::Map<String, Value>,
     cells: Vec<String>,
     /// The effective scope in words.
     effective: String,
-}
-
-/// A row before its effective scope is known.
-struct Item {
-    id: Uuid,
-    origin: String,
-    own: String,
-    fields: Vec<(&'static str, Value)>,
-    cells: Vec<String>,
 }
 
 fn effective_word(effective: &EffectiveScope) -> &'static str {
@@ -120,166 +116,205 @@ fn effective_word(effective: &EffectiveScope) -> &'static str {
     }
 }
 
+/// A member as the table names them: `@name`, or the id of a user not
+/// stored.
+fn name(member: &Member) -> String {
+    match &member.username {
+        Some(username) => format!("@{username}"),
+        None => member.id.to_string(),
+    }
+}
+
+/// A listed row in the shape of `wb list`: `fields` between the origin and
+/// the scopes in JSON, `cells` after the origin in the table.
+fn row<T: ListRow>(
+    listed: &Listed<T>,
+    fields: Vec<(&'static str, Value)>,
+    cells: Vec<String>,
+) -> Row {
+    let Listed { row, scopes } = listed;
+    let origin = row.origin().to_string();
+    let mut object = serde_json::Map::new();
+    object.insert("entity".into(), json!(T::KIND.as_str()));
+    object.insert("id".into(), json!(row.id()));
+    object.insert("origin".into(), json!(origin));
+    for (field, value) in fields {
+        object.insert(field.into(), value);
+    }
+    object.insert("scope".into(), json!(scopes.own.as_str()));
+    object.insert("effective".into(), json!(effective_word(&scopes.effective)));
+    let effective = match &scopes.hold {
+        Some(hold) => {
+            object.insert("held_back_reason".into(), json!(hold.text));
+            format!("Public, held back: {}", hold.text)
+        }
+        None => scopes.effective.to_string(),
+    };
+    let mut all_cells = vec![origin];
+    all_cells.extend(cells);
+    Row {
+        id: row.id(),
+        created_at: row.created_at(),
+        json: object,
+        cells: all_cells,
+        effective,
+    }
+}
+
+/// Every page of a listing, through `page` (one of the engine's `list_*`).
+async fn every_page<T, F, Fut>(mut page: F, mut each: impl FnMut(&Listing<T>)) -> Result<()>
+where
+    T: ListRow,
+    F: FnMut(ListQuery) -> Fut,
+    Fut: std::future::Future<Output = wb_engine::Result<Listing<T>>>,
+{
+    let mut query = ListQuery {
+        size: MAX_PAGE_SIZE,
+        ..ListQuery::default()
+    };
+    loop {
+        let listing = page(query.clone()).await?;
+        each(&listing);
+        match listing.last_id() {
+            Some(last) if listing.has_next => query.cursor = Cursor::After(last),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Every row of `kind`, from the engine's listings, by creation time then
+/// id.
 async fn rows(instance: &Instance, kind: EntityKind) -> Result<Vec<Row>> {
-    let store = instance.store();
-    let users = store.users().await?;
-    let names: HashMap<Uuid, String> = users
-        .iter()
-        .map(|u| (u.id, format!("@{}", u.username)))
-        .collect();
-    let name = |id: &Uuid| names.get(id).cloned().unwrap_or_else(|| id.to_string());
-    let mut resolver = instance.resolver();
+    let local = instance.name();
     let mut out = Vec::new();
-    let mut items: Vec<Item> = Vec::new();
     match kind {
         EntityKind::User => {
-            for u in users.iter() {
-                items.push(Item {
-                    id: u.id,
-                    origin: u.origin.to_string(),
-                    own: u.scope.to_string(),
-                    fields: vec![
-                        ("username", json!(u.username.as_str())),
-                        ("display_name", json!(u.display_name)),
-                        ("bio", json!(u.bio)),
+            every_page(
+                |q| async move { instance.list_users(&q).await },
+                |page| {
+                    for listed in &page.rows {
+                        let u = &listed.row;
                         // Roles are private: an imported member's is unknown here.
-                        (
-                            "role",
-                            if u.origin == *instance.name() {
-                                json!(u.role.as_str())
-                            } else {
-                                Value::Null
-                            },
-                        ),
-                    ],
-                    cells: vec![
-                        format!("@{}", u.username),
-                        shorten(&u.display_name),
-                        // Roles are private: an imported member's is unknown here.
-                        if u.origin == *instance.name() {
-                            u.role.to_string()
-                        } else {
-                            "-".into()
-                        },
-                    ],
-                });
-            }
+                        let local_role = (u.origin == *local).then_some(u.role);
+                        out.push(row(
+                            listed,
+                            vec![
+                                ("username", json!(u.username.as_str())),
+                                ("display_name", json!(u.display_name)),
+                                ("bio", json!(u.bio)),
+                                ("role", json!(local_role.map(|r| r.as_str()))),
+                            ],
+                            vec![
+                                format!("@{}", u.username),
+                                shorten(&u.display_name),
+                                local_role.map_or_else(|| "-".into(), |r| r.to_string()),
+                            ],
+                        ));
+                    }
+                },
+            )
+            .await?;
         }
         EntityKind::Request => {
-            for r in store.requests().await? {
-                items.push(Item {
-                    id: r.id,
-                    origin: r.origin.to_string(),
-                    own: r.scope.to_string(),
-                    fields: vec![
-                        ("title", json!(r.title)),
-                        ("status", json!(r.status.as_str())),
-                        ("author_id", json!(r.author_id)),
-                    ],
-                    cells: vec![
-                        shorten(&r.title),
-                        format!("by {}", name(&r.author_id)),
-                        r.status.to_string(),
-                    ],
-                });
-            }
+            every_page(
+                |q| async move { instance.list_requests(&q).await },
+                |page| {
+                    for listed in &page.rows {
+                        let r = &listed.row;
+                        out.push(row(
+                            listed,
+                            vec![
+                                ("title", json!(r.title)),
+                                ("status", json!(r.status.as_str())),
+                                ("author_id", json!(r.author_id)),
+                            ],
+                            vec![
+                                shorten(&r.title),
+                                format!("by {}", name(&page.member(r.author_id))),
+                                r.status.to_string(),
+                            ],
+                        ));
+                    }
+                },
+            )
+            .await?;
         }
         EntityKind::Comment => {
-            for c in store.comments().await? {
-                items.push(Item {
-                    id: c.id,
-                    origin: c.origin.to_string(),
-                    own: c.scope.to_string(),
-                    fields: vec![
-                        ("request_id", json!(c.request_id)),
-                        ("author_id", json!(c.author_id)),
-                        ("body", json!(c.body)),
-                    ],
-                    cells: vec![
-                        shorten(&c.body),
-                        format!("by {}", name(&c.author_id)),
-                        format!("on {}", c.request_id),
-                    ],
-                });
-            }
+            every_page(
+                |q| async move { instance.list_comments(&q).await },
+                |page| {
+                    for listed in &page.rows {
+                        let c = &listed.row;
+                        out.push(row(
+                            listed,
+                            vec![
+                                ("request_id", json!(c.request_id)),
+                                ("author_id", json!(c.author_id)),
+                                ("body", json!(c.body)),
+                            ],
+                            vec![
+                                shorten(&c.body),
+                                format!("by {}", name(&page.member(c.author_id))),
+                                format!("on {}", c.request_id),
+                            ],
+                        ));
+                    }
+                },
+            )
+            .await?;
         }
         EntityKind::Invite => {
-            for i in store.invites().await? {
-                let invitee = i
-                    .invitee_id
-                    .as_ref()
-                    .map(name)
-                    .unwrap_or_else(|| "-".into());
-                items.push(Item {
-                    id: i.id,
-                    origin: i.origin.to_string(),
-                    own: i.scope.to_string(),
-                    fields: vec![
-                        ("inviter_id", json!(i.inviter_id)),
-                        ("invitee_id", json!(i.invitee_id)),
-                        ("status", json!(i.status.as_str())),
-                    ],
-                    cells: vec![
-                        format!("{} -> {invitee}", name(&i.inviter_id)),
-                        i.status.to_string(),
-                    ],
-                });
-            }
+            every_page(
+                |q| async move { instance.list_invites(&q).await },
+                |page| {
+                    for listed in &page.rows {
+                        let i = &listed.row;
+                        let invitee = i
+                            .invitee_id
+                            .map_or_else(|| "-".into(), |id| name(&page.member(id)));
+                        out.push(row(
+                            listed,
+                            vec![
+                                ("inviter_id", json!(i.inviter_id)),
+                                ("invitee_id", json!(i.invitee_id)),
+                                ("status", json!(i.status.as_str())),
+                            ],
+                            vec![
+                                format!("{} -> {invitee}", name(&page.member(i.inviter_id))),
+                                i.status.to_string(),
+                            ],
+                        ));
+                    }
+                },
+            )
+            .await?;
         }
         EntityKind::Vouch => {
-            for v in store.vouches().await? {
-                items.push(Item {
-                    id: v.id,
-                    origin: v.origin.to_string(),
-                    own: v.scope.to_string(),
-                    fields: vec![
-                        ("voucher_id", json!(v.voucher_id)),
-                        ("subject_id", json!(v.subject_id)),
-                        ("created_at", json!(v.created_at.to_string())),
-                    ],
-                    cells: vec![format!(
-                        "{} vouches for {}",
-                        name(&v.voucher_id),
-                        name(&v.subject_id)
-                    )],
-                });
-            }
+            every_page(
+                |q| async move { instance.list_vouches(&q).await },
+                |page| {
+                    for listed in &page.rows {
+                        let v = &listed.row;
+                        out.push(row(
+                            listed,
+                            vec![
+                                ("voucher_id", json!(v.voucher_id)),
+                                ("subject_id", json!(v.subject_id)),
+                                ("created_at", json!(v.created_at.to_string())),
+                            ],
+                            vec![format!(
+                                "{} vouches for {}",
+                                name(&page.member(v.voucher_id)),
+                                name(&page.member(v.subject_id))
+                            )],
+                        ));
+                    }
+                },
+            )
+            .await?;
         }
     }
-    for Item {
-        id,
-        origin,
-        own,
-        fields,
-        cells,
-    } in items
-    {
-        let effective = resolver.effective(kind, id).await?;
-        let mut object = serde_json::Map::new();
-        object.insert("entity".into(), json!(kind.as_str()));
-        object.insert("id".into(), json!(id));
-        object.insert("origin".into(), json!(origin));
-        for (field, value) in fields {
-            object.insert(field.into(), value);
-        }
-        object.insert("scope".into(), json!(own));
-        object.insert("effective".into(), json!(effective_word(&effective)));
-        let effective_text = describe_effective(instance, &effective).await?;
-        if let EffectiveScope::HeldBack(reason) = &effective {
-            object.insert(
-                "held_back_reason".into(),
-                json!(instance.describe_hold(reason).await?),
-            );
-        }
-        let mut all_cells = vec![origin];
-        all_cells.extend(cells);
-        out.push(Row {
-            id,
-            json: object,
-            cells: all_cells,
-            effective: effective_text,
-        });
-    }
+    out.sort_by_key(|r| (r.created_at, r.id));
     Ok(out)
 }
 

@@ -9,6 +9,7 @@ use wb_engine::sync::{
     BundleLocation, ImportOptions, ImportOutcome, SetResult, default_export_dir, export_bundle,
     import_bundle, import_bundle_set, key_dir, locate_bundles,
 };
+use wb_engine::sync_runs::SyncRunKind;
 use wb_hub::client::ClientConfig;
 use wb_model::InstanceName;
 use wb_syncfmt::bundle::Limits;
@@ -199,7 +200,9 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 config,
                 json,
             };
-            crate::hub_client::push(global, instance, &keys, &progress, options).await?;
+            let result = crate::hub_client::push(global, instance, &keys, &progress, options).await;
+            record_run(instance, SyncRunKind::Push, &result).await;
+            result?;
         }
         SyncCommand::Pull {
             hub,
@@ -221,7 +224,9 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 config,
                 json,
             };
-            crate::hub_client::pull(global, instance, &keys, &progress, options).await?;
+            let result = crate::hub_client::pull(global, instance, &keys, &progress, options).await;
+            record_run(instance, SyncRunKind::Pull, &result).await;
+            result?;
         }
         SyncCommand::Peers(command) => crate::hub_client::peers(global, instance, command).await?,
     }
@@ -415,4 +420,21 @@ async fn import_set(
         );
     }
     Ok(())
+}
+
+/// Records how a push or pull went, for the admin UI's status page; not
+/// being able to record it is a warning, not the command's failure.
+async fn record_run(instance: &Instance, kind: SyncRunKind, result: &anyhow::Result<()>) {
+    let outcome = match result {
+        Ok(()) => Ok(()),
+        Err(err) => Err(format!("{err:#}")),
+    };
+    if let Err(err) = instance.record_sync_run(kind, outcome).await {
+        let what = if kind == SyncRunKind::Push {
+            "push"
+        } else {
+            "pull"
+        };
+        eprintln!("warning: cannot record the outcome of this {what}: {err}");
+    }
 }

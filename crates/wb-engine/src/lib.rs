@@ -11,6 +11,9 @@
 //!   checked by `wb_model::check_row_change`.
 //! - [`Instance::resolve`] and [`Instance::describe`]: rows named by id
 //!   prefix or `name@origin`, and named back as `@name` or by title.
+//! - [`listing`]: pages of rows with their effective scopes, reasons and
+//!   names, filtered and keyset-paged: what `wb list` and the admin UI show.
+//! - [`sync_runs`]: the outcome of the last push and pull.
 //! - [`fixtures`]: loading a demo or seed community from JSON files.
 //! - [`sync`]: signed bundle export and import (SPEC §2, §5).
 //! - [`Instance::vouch_candidates`] and [`Instance::add_vouch`]: signed
@@ -25,9 +28,11 @@ mod error;
 pub mod fixtures;
 mod instance;
 mod lifecycle;
+pub mod listing;
 mod naming;
 mod resolver;
 pub mod sync;
+pub mod sync_runs;
 mod vouch;
 
 pub use error::EngineError;

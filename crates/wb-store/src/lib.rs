@@ -38,7 +38,10 @@ use wb_model::{
 
 pub use error::StoreError;
 use error::{connect_error, redact_url};
-pub use list::{Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE};
+pub use list::{
+    COUNT_CAP, Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE, SyncRun,
+    SyncRunKind,
+};
 
 /// Result alias of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -546,7 +549,19 @@ impl Store {
                 }
             }
         }
-        Ok(out)
+        // The record of the last push or pull (`list::SyncRun`, in
+        // `instance_meta`) is the one write a failed run makes by design:
+        // left out, "nothing changed" still means nothing half-written.
+        let sync_run = |line: &str| {
+            ["'last_push',", "'last_pull',", "(last_push,", "(last_pull,"]
+                .iter()
+                .any(|key| line.starts_with(key))
+        };
+        Ok(out
+            .lines()
+            .filter(|line| !sync_run(line))
+            .map(|line| format!("{line}\n"))
+            .collect())
     }
 
     /// Runs one statement without parameters (test-support schema set-up).
@@ -1101,6 +1116,7 @@ mod sqlite {
     }
 
     include!("backend.rs");
+    include!("list_sql.rs");
 }
 
 mod postgres {
@@ -1186,4 +1202,5 @@ mod postgres {
     }
 
     include!("backend.rs");
+    include!("list_sql.rs");
 }

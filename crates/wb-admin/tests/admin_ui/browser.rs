@@ -2,7 +2,10 @@
 //! opens the token URL, chooses a member, opens a request, reads its badge,
 //! clicks the toggle and sees the new badge; then, on a bigger instance,
 //! pages through a list, filters it, toggles a row from the filtered page
-//! and lands back on it, adds a member, and exports from the status page.
+//! and lands back on it, filters by each filter, finds a held-back comment
+//! and toggles it, pages through a request's comments, adds a member, and
+//! reads the status page (last push and pull, when changes reach peers)
+//! and exports from it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use wb_admin::{AdminServer, ServeConfig};
+use wb_engine::Instance;
+use wb_engine::listing::{ListFilter, ListQuery};
+use wb_engine::sync_runs::SyncRunKind;
 use wb_model::SyncScope;
 
 use crate::common::demos;
@@ -260,6 +266,45 @@ async fn shoot(client: &Client, name: &str) {
     }
 }
 
+/// Sets the list's filter form to these values (empty: any) and submits it.
+async fn filter(client: &Client, own: &str, effective: &str, origin: &str, text: &str) {
+    for (css, value) in [("#f-own", own), ("#f-effective", effective)] {
+        client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("the page has {css}"))
+            .select_by_value(value)
+            .await
+            .expect("choose a value");
+    }
+    for (css, value) in [("#f-origin", origin), ("#f-q", text)] {
+        let field = client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("the page has {css}"));
+        field.clear().await.expect("clear");
+        field.send_keys(value).await.expect("type");
+    }
+    click(client, "form.filters button").await;
+}
+
+/// What the list count of requests reads for `filter`, from the engine's
+/// listing (the same model the page shows).
+async fn requests_count(instance: &Instance, filter: ListFilter) -> String {
+    let listing = instance
+        .list_requests(&ListQuery {
+            filter,
+            ..ListQuery::default()
+        })
+        .await
+        .expect("a listing");
+    let shown = listing.rows.len();
+    match listing.total {
+        1 => "1 request matches; 1 shown.".to_owned(),
+        _ => format!("{} requests match; {shown} shown.", listing.total_text()),
+    }
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -289,6 +334,13 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
                 .add_request("ada", &format!("Spare item {i:03}"), "")
                 .await
                 .expect("a request");
+        }
+        let ladder = demo.request(LADDER).await;
+        for i in 0..60 {
+            demo.instance
+                .add_comment("dev", ladder.id, &format!("Note {i:02} on the ladder"))
+                .await
+                .expect("a comment");
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = ServeConfig {
@@ -385,6 +437,132 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
         );
         shoot(&client, "requests-after-toggle").await;
 
+        // Each filter: own scope, origin, text (and all at once).
+        let local = demo.instance.name().clone();
+        for (own, origin, text, expected) in [
+            (
+                "private",
+                "",
+                "",
+                ListFilter {
+                    own: Some(SyncScope::Private),
+                    ..ListFilter::default()
+                },
+            ),
+            (
+                "",
+                "local",
+                "",
+                ListFilter {
+                    origin: Some(local.clone()),
+                    ..ListFilter::default()
+                },
+            ),
+            (
+                "",
+                "",
+                "spare item 01",
+                ListFilter {
+                    text: Some("spare item 01".into()),
+                    ..ListFilter::default()
+                },
+            ),
+            (
+                "public",
+                "local",
+                "sofa",
+                ListFilter {
+                    own: Some(SyncScope::Public),
+                    origin: Some(local.clone()),
+                    text: Some("sofa".into()),
+                    ..ListFilter::default()
+                },
+            ),
+        ] {
+            filter(&client, own, "", origin, text).await;
+            let expected = requests_count(&demo.instance, expected).await;
+            let shown = wait_for_text(&client, "#list-count", &expected).await;
+            assert_eq!(shown, expected, "own={own} origin={origin} q={text}");
+        }
+
+        // Find a held-back comment in a few clicks: the comments list,
+        // filtered to held back and by its text.
+        let held_comment = demo
+            .instance
+            .store()
+            .comments()
+            .await
+            .expect("comments")
+            .into_iter()
+            .find(|c| c.body == "Sent you a name.")
+            .expect("the demo's held-back comment");
+        click(&client, "nav a[href='/comments']").await;
+        assert_eq!(wait_for_text(&client, "h1", "Comments").await, "Comments");
+        filter(&client, "", "held", "", "a name").await;
+        let count = wait_for_contains(&client, "#list-count", "1 comment matches").await;
+        assert_eq!(count, "1 comment matches; 1 shown.");
+        let scope = format!("#scope-comment-{}", held_comment.id);
+        let reason = wait_for_contains(&client, &format!("{scope} .reason a"), "private").await;
+        assert_eq!(
+            reason,
+            "its request \"Looking for a lawyer recommendation\" is private"
+        );
+        shoot(&client, "comments-held").await;
+        // Act as its author and toggle it: back on the same filtered view.
+        client
+            .find(Locator::Css("#acting-user"))
+            .await
+            .expect("the selector")
+            .select_by_value("ben")
+            .await
+            .expect("choose ben");
+        click(&client, "form.acting button").await;
+        wait_for_contains(&client, ".flash", "Now acting as ben").await;
+        let before = client.current_url().await.expect("url");
+        click(&client, &format!("{scope} button")).await;
+        let flash = wait_for_contains(&client, ".flash", "now private").await;
+        assert!(flash.contains("The comment is now private"), "{flash}");
+        let after = client.current_url().await.expect("url");
+        assert_eq!(after.path(), "/comments");
+        assert_eq!(after.query(), before.query(), "the same filtered view");
+        assert!(
+            before
+                .query()
+                .unwrap_or_default()
+                .contains("effective=held")
+        );
+        assert!(before.query().unwrap_or_default().contains("q=a+name"));
+        assert_eq!(
+            wait_for_contains(&client, "#list-count", "0 comments").await,
+            "0 comments match; 0 shown."
+        );
+
+        // A request's comments, a page at a time.
+        client
+            .goto(&format!("{}/requests/{}", base_of(&login_url), ladder.id))
+            .await
+            .expect("open the request");
+        assert_eq!(wait_for_text(&client, "h1", LADDER).await, LADDER);
+        let count = wait_for_contains(&client, "#list-count", "62 comments").await;
+        assert_eq!(count, "62 comments match; 50 shown.");
+        shoot(&client, "request").await;
+        click(&client, "a[rel=next]").await;
+        let count = wait_for_contains(&client, "#list-count", "12 shown").await;
+        assert_eq!(count, "62 comments match; 12 shown.");
+        let url = client.current_url().await.expect("url");
+        assert!(
+            url.query().unwrap_or_default().starts_with("after="),
+            "{url}"
+        );
+        let last = client
+            .find(Locator::Css("ol.comments li:last-child p.body"))
+            .await
+            .expect("the last comment")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(last, "Note 59 on the ladder");
+
         // Add a member.
         click(&client, "nav a[href='/users']").await;
         assert_eq!(wait_for_text(&client, "h1", "Users").await, "Users");
@@ -400,12 +578,18 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
         assert!(flash.contains("Member zed added"), "{flash}");
         demo.instance.local_user("zed").await.expect("zed exists");
         shoot(&client, "users").await;
-        for page in ["comments", "vouches"] {
+        click(&client, "a[href='/users/zed']").await;
+        assert_eq!(
+            wait_for_text(&client, "h1", "Profile of zed").await,
+            "Profile of zed"
+        );
+        shoot(&client, "profile").await;
+        for page in ["comments", "vouches", "invites"] {
             click(&client, &format!("nav a[href='/{page}']")).await;
-            let title = if page == "comments" {
-                "Comments"
-            } else {
-                "Vouches"
+            let title = match page {
+                "comments" => "Comments",
+                "vouches" => "Vouches",
+                _ => "Invites",
             };
             assert_eq!(wait_for_text(&client, "h1", title).await, title);
             shoot(&client, page).await;
@@ -433,7 +617,61 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             .await
             .expect("text");
         assert_eq!(key_id.len(), 16, "{key_id}");
+        let reach = wait_for_contains(&client, "#reach", "not on the hub yet").await;
+        assert!(reach.contains("sequence 1"), "{reach}");
+        assert_eq!(
+            wait_for_contains(&client, "#last-push", "none recorded").await,
+            "none recorded (wb sync push records its outcome here)"
+        );
+
+        // What `wb sync push` and `wb sync pull` record (the CLI tests run
+        // them against a real hub): a push of sequence 1, a failed pull.
+        demo.instance
+            .record_sync_run(SyncRunKind::Push, Ok(()))
+            .await
+            .expect("record a push");
+        demo.instance
+            .record_sync_run(
+                SyncRunKind::Pull,
+                Err("beta.example: hub unreachable".into()),
+            )
+            .await
+            .expect("record a pull");
+        client.refresh().await.expect("reload");
+        let push = wait_for_contains(&client, "#last-push", "pushed sequence 1").await;
+        assert!(push.starts_with("OK, "), "{push}");
+        assert!(push.contains(", sequence 1: pushed sequence 1"), "{push}");
+        let pull = wait_for_contains(&client, "#last-pull", "unreachable").await;
+        assert!(pull.starts_with("Failed, "), "{pull}");
+        let reach = wait_for_contains(&client, "#reach", "next pull").await;
+        assert!(reach.contains("the last push carried it"), "{reach}");
+        // The time is readable, its full value on hover.
+        let time = client
+            .find(Locator::Css("#last-push time"))
+            .await
+            .expect("a time");
+        let title = time.attr("title").await.expect("attr").expect("a title");
+        assert!(title.ends_with('Z') || title.contains('T'), "{title}");
         shoot(&client, "status").await;
+
+        // A change after the push: it waits for the next export.
+        click(&client, "nav a[href='/users']").await;
+        assert_eq!(wait_for_text(&client, "h1", "Users").await, "Users");
+        demo.instance
+            .set_scope(
+                wb_model::EntityKind::User,
+                demo.user("zed").await.id,
+                SyncScope::Public,
+                "ada",
+            )
+            .await
+            .expect("make zed public");
+        click(&client, "nav a[href='/status']").await;
+        let reach = wait_for_contains(&client, "#reach", "wait for the next export").await;
+        assert!(
+            reach.starts_with("Changes since the last export: "),
+            "{reach}"
+        );
 
         client.close().await.expect("close the browser");
         drop(driver);
@@ -443,4 +681,10 @@ async fn a_real_browser_pages_filters_toggles_adds_a_member_and_exports() {
             .expect("the server task")
             .expect("the server stops cleanly");
     }
+}
+
+/// `http://host:port` of a login URL.
+fn base_of(login_url: &str) -> String {
+    let rest = login_url.split("://").nth(1).unwrap_or_default();
+    format!("http://{}", rest.split('/').next().unwrap_or_default())
 }
