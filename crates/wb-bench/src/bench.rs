@@ -15,7 +15,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use wb_crypto::KeyStore;
 use wb_engine::Instance;
 use wb_engine::sync::{
-    ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle, instance_key,
+    ExportStrategy, ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle,
+    instance_key,
 };
 use wb_model::{InstanceName, SyncScope, Timestamp};
 use wb_store::Store;
@@ -198,8 +199,15 @@ impl Bench {
     async fn timed_export(&self, out: &Path) -> Result<Duration> {
         settle();
         let started = Instant::now();
-        export_bundle(&self.source, &self.source_keys, out, None, &NoProgress).await?;
-        Ok(started.elapsed())
+        let summary =
+            export_bundle(&self.source, &self.source_keys, out, None, &NoProgress).await?;
+        let elapsed = started.elapsed();
+        ensure!(
+            summary.strategy == ExportStrategy::Fresh,
+            "the full export ran the {} strategy, not the fresh one",
+            summary.strategy
+        );
+        Ok(elapsed)
     }
 
     async fn scenarios(&mut self, backend: &Backend) -> Result<Report> {
@@ -362,6 +370,11 @@ impl Bench {
                 summary.changed && summary.written == 1,
                 "the incremental export wrote {} files",
                 summary.written
+            );
+            ensure!(
+                summary.strategy == ExportStrategy::Journaled,
+                "the incremental export ran the {} strategy, not the journaled one",
+                summary.strategy
             );
             let out = self.work.join("export-full");
             clear(&out)?;

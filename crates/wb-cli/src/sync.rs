@@ -7,7 +7,7 @@ use wb_crypto::KeyStore;
 use wb_engine::Instance;
 use wb_engine::sync::{
     BundleLocation, ImportOptions, ImportOutcome, SetResult, default_export_dir, export_bundle,
-    import_bundle, import_bundle_set, key_dir, locate_bundles,
+    import_bundle, import_bundle_set, key_dir, locate_bundles, relay_bundle,
 };
 use wb_engine::sync_runs::SyncRunKind;
 use wb_hub::client::ClientConfig;
@@ -83,7 +83,12 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 Some(out) => global.dir.join(out),
                 None => default_export_dir(&global.dir, instance.name()),
             };
-            let summary = export_bundle(instance, &keys, &out, origin.as_ref(), &progress).await?;
+            let summary = match &origin {
+                Some(other) if other != instance.name() => {
+                    relay_bundle(instance, other, &out, &progress).await?
+                }
+                _ => export_bundle(instance, &keys, &out, None, &progress).await?,
+            };
             if let Some(path) = &summary.key_created {
                 eprintln!(
                     "warning: created a new signing key for {} at {}; back it up — peers pin its public key",
@@ -101,6 +106,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                     "rendered": summary.rendered,
                     "written": summary.written,
                     "removed": summary.removed,
+                    "strategy": summary.strategy.as_str(),
                 }))?;
                 return Ok(());
             }

@@ -262,6 +262,7 @@ async fn rows_change_and_go_away_and_peers_follow() {
         assert_eq!(summary["sequence"], 1);
         assert_eq!(summary["files"], 4);
         assert_eq!(summary["changed"], true);
+        assert_eq!(summary["strategy"], "fresh");
         let out: Value = serde_json::from_str(&beta.ok(&[
             "sync",
             "import",

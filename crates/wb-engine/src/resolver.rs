@@ -1,22 +1,15 @@
-//! Effective scopes of stored rows, computed with `wb_model::effective_scope`
-//! and memoised, so listing many rows costs one lookup per referenced row.
+//! Effective scopes of stored rows, decided by `wb_model::EffectiveScopes`
+//! (the one evaluator of the rule, which the export uses too) and memoised,
+//! so listing many rows costs one lookup per referenced row.
 
 use std::collections::HashMap;
 
 use wb_model::{
-    EffectiveScope, EntityKind, InstanceName, Reference, Relation, SyncScope, Uuid, effective_scope,
+    EffectiveScope, EffectiveScopes, EntityKind, InstanceName, ScopeFacts, SyncScope, Uuid,
 };
 use wb_store::Store;
 
 use crate::{EngineError, Result};
-
-/// What the rule needs to know about one row.
-#[derive(Clone, Debug)]
-struct Facts {
-    own: SyncScope,
-    imported: bool,
-    references: Vec<(Relation, Uuid)>,
-}
 
 /// Resolves effective scopes against one store, caching every answer.
 ///
@@ -26,6 +19,8 @@ struct Facts {
 pub struct ScopeResolver<'a> {
     store: &'a Store,
     local: &'a InstanceName,
+    /// The rule, with the users and requests decided so far.
+    rule: EffectiveScopes,
     cache: HashMap<(EntityKind, Uuid), (SyncScope, EffectiveScope)>,
 }
 
@@ -35,6 +30,7 @@ impl<'a> ScopeResolver<'a> {
         Self {
             store,
             local,
+            rule: EffectiveScopes::new(),
             cache: HashMap::new(),
         }
     }
@@ -54,81 +50,57 @@ impl<'a> ScopeResolver<'a> {
             return Ok(hit.clone());
         }
         let facts = self.facts(kind, id).await?;
-        let mut references = Vec::with_capacity(facts.references.len());
-        for (relation, target) in facts.references {
-            // References only point at earlier kinds (users, requests), whose
-            // own references point at users only: the recursion is two deep.
-            let (own_scope, effective) =
+        // The rule decides a row after the rows it references. References
+        // only point at earlier kinds (users, requests), whose own
+        // references point at users only: the recursion is two deep.
+        for (relation, target) in kind.relations().into_iter().zip(facts.refs) {
+            if let (Some(relation), Some(target)) = (relation, target)
+                && !self.rule.knows(relation.target_kind(), target)
+            {
                 Box::pin(self.scopes(relation.target_kind(), target)).await?;
-            references.push(Reference {
-                relation,
-                id: target,
-                exported: effective.is_exported(),
-                own_scope,
-            });
+            }
         }
-        let effective = effective_scope(facts.own, facts.imported, &references);
+        let effective = self.rule.effective(&facts);
         self.cache
             .insert((kind, id), (facts.own, effective.clone()));
         Ok((facts.own, effective))
     }
 
-    async fn facts(&self, kind: EntityKind, id: Uuid) -> Result<Facts> {
+    /// What the rule needs to know about one row.
+    async fn facts(&self, kind: EntityKind, id: Uuid) -> Result<ScopeFacts> {
         let missing = || EngineError::UnknownRow {
             kind,
             id: id.to_string(),
         };
         let local = self.local;
-        let facts = match kind {
+        let (own, origin, refs) = match kind {
             EntityKind::User => {
                 let u = self.store.user(id).await?.ok_or_else(missing)?;
-                Facts {
-                    own: u.scope,
-                    imported: u.origin != *local,
-                    references: vec![],
-                }
+                (u.scope, u.origin, [None, None])
             }
             EntityKind::Request => {
                 let r = self.store.request(id).await?.ok_or_else(missing)?;
-                Facts {
-                    own: r.scope,
-                    imported: r.origin != *local,
-                    references: vec![(Relation::Author, r.author_id)],
-                }
+                (r.scope, r.origin, [Some(r.author_id), None])
             }
             EntityKind::Comment => {
                 let c = self.store.comment(id).await?.ok_or_else(missing)?;
-                Facts {
-                    own: c.scope,
-                    imported: c.origin != *local,
-                    references: vec![
-                        (Relation::Request, c.request_id),
-                        (Relation::Author, c.author_id),
-                    ],
-                }
+                (c.scope, c.origin, [Some(c.request_id), Some(c.author_id)])
             }
             EntityKind::Invite => {
                 let i = self.store.invite(id).await?.ok_or_else(missing)?;
-                let mut references = vec![(Relation::Inviter, i.inviter_id)];
-                references.extend(i.invitee_id.map(|invitee| (Relation::Invitee, invitee)));
-                Facts {
-                    own: i.scope,
-                    imported: i.origin != *local,
-                    references,
-                }
+                (i.scope, i.origin, [Some(i.inviter_id), i.invitee_id])
             }
             EntityKind::Vouch => {
                 let v = self.store.vouch(id).await?.ok_or_else(missing)?;
-                Facts {
-                    own: v.scope,
-                    imported: v.origin != *local,
-                    references: vec![
-                        (Relation::Voucher, v.voucher_id),
-                        (Relation::Subject, v.subject_id),
-                    ],
-                }
+                (v.scope, v.origin, [Some(v.voucher_id), Some(v.subject_id)])
             }
         };
-        Ok(facts)
+        Ok(ScopeFacts {
+            kind,
+            id,
+            own,
+            imported: origin != *local,
+            refs,
+        })
     }
 }

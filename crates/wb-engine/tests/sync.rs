@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_engine::sync::{
-    ExportSummary, ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle,
+    ExportStrategy, ExportSummary, ImportOptions, ImportOutcome, NoProgress, export_bundle,
+    import_bundle, relay_bundle,
 };
 use wb_engine::{EngineError, Instance, NewUser, fixtures};
 use wb_model::{EntityKind, InstanceName, Role, SyncScope, Username};
@@ -59,15 +60,11 @@ impl Node {
 
     async fn export_copy(&self, origin: &str, out: &str) -> ExportSummary {
         let origin = InstanceName::parse(origin).unwrap();
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            &self.path(out),
-            Some(&origin),
-            &NoProgress,
-        )
-        .await
-        .unwrap()
+        let summary = relay_bundle(&self.instance, &origin, &self.path(out), &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(summary.strategy, ExportStrategy::Relay);
+        summary
     }
 
     async fn import(&self, dir: &Path) -> Result<ImportOutcome, EngineError> {
@@ -170,6 +167,7 @@ async fn export_is_deterministic_and_incremental() {
         fixtures::load(&alpha.instance, &demo()).await.unwrap();
         let first = alpha.export("out").await;
         assert_eq!((first.sequence, first.changed, first.files), (1, true, 10));
+        assert_eq!(first.strategy, ExportStrategy::Fresh);
         assert!(first.key_created.is_some(), "first export creates the key");
         let before = tree(&alpha.path("out"));
 
@@ -179,9 +177,13 @@ async fn export_is_deterministic_and_incremental() {
             (again.sequence, again.changed, again.written),
             (1, false, 0)
         );
+        // Its own bundle in the directory, but no records of rendered
+        // files yet: every row's head is read.
+        assert_eq!(again.strategy, ExportStrategy::Heads);
         assert!(again.key_created.is_none(), "the key is created once");
         assert_eq!(tree(&alpha.path("out")), before);
-        alpha.export("elsewhere").await;
+        let elsewhere = alpha.export("elsewhere").await;
+        assert_eq!(elsewhere.strategy, ExportStrategy::Fresh);
         assert_eq!(tree(&alpha.path("elsewhere")), before);
 
         // One row made private: exactly its file goes; manifest and sig change.
@@ -204,6 +206,7 @@ async fn export_is_deterministic_and_incremental() {
             (changed.sequence, changed.written, changed.removed),
             (2, 0, 1)
         );
+        assert_eq!(changed.strategy, ExportStrategy::Journaled);
         let after = tree(&alpha.path("out"));
         let differing: Vec<&String> = before
             .keys()
@@ -248,9 +251,10 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
         // export there renders them again (no record of rendered files yet)
         // and records them.
         let out = alpha.path("out");
-        for _ in 0..2 {
+        for strategy in [ExportStrategy::Fresh, ExportStrategy::Heads] {
             let summary = alpha.export("out").await;
             assert_eq!((summary.files, summary.rendered), (10, 10));
+            assert_eq!(summary.strategy, strategy);
             backdate_row_files(&out);
         }
         let before = tree(&out);
@@ -261,6 +265,7 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
             (again.changed, again.rendered, again.written, again.files),
             (false, 0, 0, 10)
         );
+        assert_eq!(again.strategy, ExportStrategy::Journaled);
         assert_eq!(tree(&out), before);
 
         // One profile edited: exactly that row is read and rendered.
@@ -275,6 +280,7 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
             (edited.sequence, edited.rendered, edited.written),
             (2, 1, 1)
         );
+        assert_eq!(edited.strategy, ExportStrategy::Journaled);
         let user_file = format!("user/{}.sync.txt", user.id);
         let text = String::from_utf8(tree(&out)[&user_file].clone()).unwrap();
         assert!(text.contains("Fixes bikes on Saturdays."), "{text}");
@@ -298,8 +304,10 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
         std::fs::write(out.join(&victim), &bytes).unwrap();
         let trusted = alpha.export("out").await;
         assert_eq!((trusted.changed, trusted.rendered), (false, 0));
+        assert_eq!(trusted.strategy, ExportStrategy::Journaled);
         std::fs::remove_file(out.join("manifest.sync.txt")).unwrap();
         let repaired = alpha.export("out").await;
+        assert_eq!(repaired.strategy, ExportStrategy::Fresh);
         assert_eq!(
             (
                 repaired.changed,
@@ -327,6 +335,7 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
                 .unwrap();
             let summary = alpha.export("out").await;
             backdate_row_files(&out);
+            assert_eq!(summary.strategy, ExportStrategy::Journaled);
             assert_eq!(
                 tree(&out).contains_key(&victim),
                 scope == SyncScope::Public,
@@ -369,16 +378,18 @@ async fn export_renders_only_rows_that_changed_and_repairs_edited_files() {
         for (kind, made) in &records {
             store.record_rendered(*kind, made, &[]).await.unwrap();
         }
-        for expected in [10, 0] {
+        for (expected, strategy) in [(10, ExportStrategy::Heads), (0, ExportStrategy::Journaled)] {
             let summary = alpha.export("out").await;
             backdate_row_files(&out);
             assert_eq!(summary.rendered, expected, "{summary:?}");
+            assert_eq!(summary.strategy, strategy);
         }
 
         // Another directory has no previous bundle: everything is rendered,
         // into the same bytes.
         let elsewhere = alpha.export("elsewhere").await;
         assert_eq!(elsewhere.rendered, elsewhere.files);
+        assert_eq!(elsewhere.strategy, ExportStrategy::Fresh);
         let out_tree = tree(&out);
         let elsewhere_tree = tree(&alpha.path("elsewhere"));
         assert_eq!(elsewhere_tree, out_tree);
@@ -787,12 +798,18 @@ async fn rows_referring_to_unknown_rows_are_refused_with_the_file_named() {
     }
 }
 
-/// Exports `node` into `out` (incrementally, from the journal of changes)
-/// and into a new directory (every row rendered), and checks both hold the
-/// same bytes; returns the incremental export's summary.
-async fn export_matches_fresh(node: &Node, out: &str, fresh: &str) -> ExportSummary {
+/// Exports `node` into `out` (incrementally, by `strategy`) and into a new
+/// directory (the fresh strategy: every row rendered), and checks both hold
+/// the same bytes; returns the incremental export's summary.
+async fn export_matches_fresh(
+    node: &Node,
+    out: &str,
+    fresh: &str,
+    strategy: ExportStrategy,
+) -> ExportSummary {
     let summary = node.export(out).await;
-    node.export(fresh).await;
+    assert_eq!(summary.strategy, strategy, "{summary:?}");
+    assert_eq!(node.export(fresh).await.strategy, ExportStrategy::Fresh);
     let (incremental, fresh) = (tree(&node.path(out)), tree(&node.path(fresh)));
     let differing: Vec<String> = incremental
         .keys()
@@ -830,7 +847,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
         };
 
         // Nothing changed: nothing rendered.
-        let same = export_matches_fresh(&alpha, "out", &next_fresh()).await;
+        let same =
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         assert_eq!(files(&same), (10, 0));
         assert!(!same.changed);
 
@@ -843,7 +861,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             .set_scope(EntityKind::User, ada.id, SyncScope::Private, "ada")
             .await
             .unwrap();
-        let withdrawn = export_matches_fresh(&alpha, "out", &next_fresh()).await;
+        let withdrawn =
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         assert!(
             withdrawn.files < 10 && withdrawn.removed >= 2,
             "{withdrawn:?}"
@@ -854,7 +873,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             .set_scope(EntityKind::User, ada.id, SyncScope::Public, "ada")
             .await
             .unwrap();
-        let back = export_matches_fresh(&alpha, "out", &next_fresh()).await;
+        let back =
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         assert_eq!(files(&back), (10, 10 - withdrawn.files));
 
         // A request withdrawn takes its comments along; back, they return.
@@ -873,7 +893,7 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
                 .set_scope(EntityKind::Request, request.id, scope, author)
                 .await
                 .unwrap();
-            export_matches_fresh(&alpha, "out", &next_fresh()).await;
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         }
 
         // New rows, and a profile edit: only they are rendered.
@@ -892,7 +912,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             .update_profile("ada", "ada", "Ada O.", "Fixes bikes")
             .await
             .unwrap();
-        let added = export_matches_fresh(&alpha, "out", &next_fresh()).await;
+        let added =
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         assert_eq!(files(&added), (11, 2), "{added:?}");
 
         // A change made behind wb's back, in SQL, without moving updated_at,
@@ -905,7 +926,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             ))
             .await
             .unwrap();
-        let by_hand = export_matches_fresh(&alpha, "out", &next_fresh()).await;
+        let by_hand =
+            export_matches_fresh(&alpha, "out", &next_fresh(), ExportStrategy::Journaled).await;
         assert_eq!(by_hand.rendered, 1, "{by_hand:?}");
         let text = tree(&alpha.path("out"))
             .into_iter()
@@ -929,7 +951,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             .unwrap();
         beta.export("out").await;
         beta.export("out").await;
-        let with_comment = export_matches_fresh(&beta, "out", "fresh-b1").await;
+        let with_comment =
+            export_matches_fresh(&beta, "out", "fresh-b1", ExportStrategy::Journaled).await;
         assert_eq!(with_comment.files, 2, "{with_comment:?}");
         alpha
             .instance
@@ -938,7 +961,8 @@ async fn journaled_exports_equal_fresh_exports_after_every_kind_of_change() {
             .unwrap();
         alpha.export("out").await;
         applied(beta.import(&alpha.path("out")).await.unwrap());
-        let without = export_matches_fresh(&beta, "out", "fresh-b2").await;
+        let without =
+            export_matches_fresh(&beta, "out", "fresh-b2", ExportStrategy::Journaled).await;
         assert_eq!((without.files, without.removed), (1, 1), "{without:?}");
 
         // Every export forgot the changes it handled.
@@ -983,7 +1007,7 @@ async fn a_journal_over_its_limit_falls_back_to_every_row() {
             .await
             .unwrap();
         assert_eq!(store.export_changes(1024).await.unwrap().rows, None);
-        let summary = export_matches_fresh(&alpha, "out", "fresh").await;
+        let summary = export_matches_fresh(&alpha, "out", "fresh", ExportStrategy::Heads).await;
         assert_eq!((summary.files, summary.rendered), (1110, 1100));
         let left = store.export_changes(1024).await.unwrap();
         assert_eq!(left.rows, Some(Vec::new()));

@@ -8,7 +8,8 @@
 //! - the **public projection** of each entity ([`PublicUser`], …): exactly the
 //!   fields SPEC §1 allows out of the instance, and nothing else;
 //! - the **effective scope** rule ([`effective_scope`]) with the reason a
-//!   public row is held back;
+//!   public row is held back, and [`EffectiveScopes`], its one evaluator
+//!   over many rows (listings and export alike);
 //! - the **permission rules** for toggling scope ([`check_scope_change`])
 //!   and for editing or deleting a row ([`check_row_change`]);
 //! - [`text::escape_control`], how text from outside is shown on a
@@ -35,7 +36,10 @@ pub use permission::{
     Actor, ChangeDenied, ScopeDenied, ScopeTarget, check_row_change, check_scope_change,
 };
 pub use projection::{PublicComment, PublicInvite, PublicRequest, PublicUser, PublicVouch};
-pub use scope::{EffectiveScope, HoldReason, Reference, Relation, SyncScope, effective_scope};
+pub use scope::{
+    EffectiveScope, EffectiveScopes, HoldReason, Reference, Relation, ScopeFacts, SyncScope,
+    effective_scope,
+};
 pub use time_stamp::{Timestamp, TimestampError};
 pub use uuid::Uuid;
 

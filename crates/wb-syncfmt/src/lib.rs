@@ -2,7 +2,8 @@
 //! `manifest.sync.txt` listing every file with its length and SHA-256, and
 //! bundle directories holding both plus `bundle.sig`.
 //!
-//! The format is specified in `docs/format.md`. Everything here is strict:
+//! The format is specified in `docs/format.md`; `docs/embedding.md` is the
+//! map of this crate for embedders. Everything here is strict:
 //! there is exactly one valid text for each value, and any other text is
 //! refused with an error naming the file, the line and the rule broken.
 //! This crate does no cryptography (the signature is made and checked by

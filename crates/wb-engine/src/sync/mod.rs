@@ -1,9 +1,10 @@
 //! Signed bundles: export an instance's public rows, import another's.
 //!
-//! - [`export_bundle`] writes the effectively public local rows (or, with an
-//!   origin, this instance's copy of another instance's rows) into a bundle
-//!   directory with `wb-syncfmt`, picks the sequence number, and signs the
-//!   manifest with `wb-crypto`.
+//! - [`export_bundle`] writes the effectively public local rows into a
+//!   bundle directory with `wb-syncfmt` by one of its strategies
+//!   ([`ExportStrategy`]), picks the sequence number, and signs the manifest
+//!   with `wb-crypto`; [`relay_bundle`] writes this instance's copy of
+//!   another instance's rows under that instance's signature.
 //! - [`import_bundle`] (a directory) and [`import_files`] (a bundle held in
 //!   memory) check a bundle through [`verify`] — the one verification path,
 //!   which the hub calls too: key against the pin, signature, every hash,
@@ -33,7 +34,7 @@ use wb_model::InstanceName;
 pub use bundle_set::{
     BundleLocation, SetEntry, SetImport, SetResult, import_bundle_set, locate_bundles,
 };
-pub use export::{ExportSummary, export_bundle};
+pub use export::{ExportStrategy, ExportSummary, export_bundle, relay_bundle};
 pub use import::{FollowedRotation, ImportOptions, ImportOutcome, import_bundle, import_files};
 pub use wb_store::ImportCounts;
 

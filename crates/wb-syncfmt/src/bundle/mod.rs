@@ -1,19 +1,24 @@
 //! Bundle directories: `manifest.sync.txt`, `bundle.sig` and
 //! `<entity>/<uuid>.sync.txt` files. [`BundleReader`] checks and streams a
-//! bundle; [`BundleWriter`] writes one incrementally.
+//! bundle; [`BundleWriter`] writes a whole one incrementally (only the
+//! files whose bytes change); [`BundleUpdater`] changes a few files of a
+//! bundle whose manifest the caller wrote, trusting the rest.
 //!
 //! This module does file I/O but no cryptography: the caller verifies
 //! `bundle.sig` over [`BundleReader::manifest_bytes`] and makes it over
 //! [`WrittenBundle::manifest_bytes`] with another crate (`wb-crypto`).
 
+mod draft;
 mod fs_util;
 mod reader;
+mod updater;
 mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 pub use reader::BundleReader;
+pub use updater::BundleUpdater;
 pub use writer::{BundleWriter, WrittenBundle, write_key_rotations, write_signature};
 
 use crate::error::{ParseError, WriteError};
@@ -181,7 +186,8 @@ pub enum BundleError {
         /// The file's path in the bundle.
         path: String,
     },
-    /// The same row was added twice to a [`BundleWriter`].
+    /// The same row was added (or kept) twice to a [`BundleWriter`] or a
+    /// [`BundleUpdater`].
     #[error("{path}: added twice")]
     DuplicateFile {
         /// The file's path in the bundle.

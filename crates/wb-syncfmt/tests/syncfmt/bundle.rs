@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use wb_syncfmt::bundle::{
-    BundleError, BundleReader, BundleWriter, Limits, WrittenBundle, write_signature,
+    BundleError, BundleReader, BundleUpdater, BundleWriter, Limits, WrittenBundle, write_signature,
 };
 use wb_syncfmt::{Manifest, ManifestEntry, Scope, SyncFile};
 
@@ -532,7 +532,7 @@ fn dot_entries_at_the_top_are_ignored_by_reader_and_writer_and_kept() {
     assert!(dir.join(".gitignore").is_file() && dir.join(".gitattributes").is_file());
     assert_eq!(tree(&dir.join(".git")), git_before);
     let digest = wb_syncfmt::sha256_hex(&fs::read(dir.join("manifest.sync.txt")).unwrap());
-    let mut writer = BundleWriter::update(&dir, &digest).unwrap().unwrap();
+    let mut writer = BundleUpdater::open(&dir, &digest).unwrap().unwrap();
     let gone = rows()[1].relative_path();
     assert!(writer.remove(&gone).unwrap());
     let updated = writer.finish("alpha.example", KEY, 9).unwrap();

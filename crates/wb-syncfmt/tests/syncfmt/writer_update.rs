@@ -1,9 +1,10 @@
-//! `BundleWriter::update` and `BundleWriter::remove`: changing a few files of
-//! a bundle the caller wrote, identified by its manifest's SHA-256.
+//! `BundleUpdater`: changing a few files of a bundle the caller wrote,
+//! identified by its manifest's SHA-256.
 //!
-//! Update mode trusts the directory: it neither lists it nor reads the files
+//! The updater trusts the directory: it neither lists it nor reads the files
 //! the manifest lists, so the tests below also pin down what it does *not*
-//! look at (stray files, deleted files), in contrast with `create`.
+//! look at (stray files, deleted files), in contrast with
+//! `BundleWriter::create`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use wb_syncfmt::bundle::{
-    BundleError, BundleReader, BundleWriter, Limits, WrittenBundle, write_signature,
+    BundleError, BundleReader, BundleUpdater, BundleWriter, Limits, WrittenBundle, write_signature,
 };
 use wb_syncfmt::{MANIFEST_FILE_NAME, ManifestEntry, SyncFile, sha256_hex};
 
@@ -60,9 +61,9 @@ fn manifest_sha(dir: &Path) -> String {
     sha256_hex(&fs::read(dir.join(MANIFEST_FILE_NAME)).unwrap())
 }
 
-/// Opens `dir` in update mode with the digest of its current manifest.
-fn open_update(dir: &Path) -> BundleWriter {
-    BundleWriter::update(dir, &manifest_sha(dir))
+/// Opens `dir` with an updater, with the digest of its current manifest.
+fn open_update(dir: &Path) -> BundleUpdater {
+    BundleUpdater::open(dir, &manifest_sha(dir))
         .unwrap()
         .expect("update refused the current manifest")
 }
@@ -166,28 +167,28 @@ fn update_opens_only_the_manifest_whose_digest_it_is_given() {
     let (_tmp, dir) = bundle_dir();
     let any = "0".repeat(64);
     // No directory at all, then an empty directory: no manifest.
-    assert!(BundleWriter::update(&dir, &any).unwrap().is_none());
+    assert!(BundleUpdater::open(&dir, &any).unwrap().is_none());
     fs::create_dir_all(&dir).unwrap();
-    assert!(BundleWriter::update(&dir, &any).unwrap().is_none());
+    assert!(BundleUpdater::open(&dir, &any).unwrap().is_none());
     assert!(fs::read_dir(&dir).unwrap().next().is_none());
 
     let first = first_export(&dir, &rows());
     let sha = sha256_hex(&first.manifest_bytes);
     assert_eq!(sha, manifest_sha(&dir));
-    assert!(BundleWriter::update(&dir, &any).unwrap().is_none());
+    assert!(BundleUpdater::open(&dir, &any).unwrap().is_none());
     let mut other = sha.clone().into_bytes();
     other[63] = if other[63] == b'0' { b'1' } else { b'0' };
     let other = String::from_utf8(other).unwrap();
-    assert!(BundleWriter::update(&dir, &other).unwrap().is_none());
+    assert!(BundleUpdater::open(&dir, &other).unwrap().is_none());
     // The digest is lowercase hex, compared exactly.
     assert!(
-        BundleWriter::update(&dir, &sha.to_uppercase())
+        BundleUpdater::open(&dir, &sha.to_uppercase())
             .unwrap()
             .is_none()
     );
 
-    let writer = BundleWriter::update(&dir, &sha).unwrap().unwrap();
-    assert_eq!(writer.previous_manifest(), Some(&first.manifest));
+    let writer = BundleUpdater::open(&dir, &sha).unwrap().unwrap();
+    assert_eq!(writer.previous_manifest(), &first.manifest);
     assert_eq!(writer.files(), first.manifest.files);
     assert_eq!(writer.files().len(), 4);
 
@@ -198,17 +199,17 @@ fn update_opens_only_the_manifest_whose_digest_it_is_given() {
     }
     let second = writer.finish(INSTANCE, KEY, 2).unwrap();
     assert_ne!(second.manifest_bytes, first.manifest_bytes);
-    assert!(BundleWriter::update(&dir, &sha).unwrap().is_none());
-    let writer = BundleWriter::update(&dir, &sha256_hex(&second.manifest_bytes))
+    assert!(BundleUpdater::open(&dir, &sha).unwrap().is_none());
+    let writer = BundleUpdater::open(&dir, &sha256_hex(&second.manifest_bytes))
         .unwrap()
         .unwrap();
-    assert_eq!(writer.previous_manifest(), Some(&second.manifest));
+    assert_eq!(writer.previous_manifest(), &second.manifest);
     assert_eq!(writer.files(), second.manifest.files);
 
     // A manifest that is a directory is no manifest.
     let (_tmp2, odd) = bundle_dir();
     fs::create_dir_all(odd.join(MANIFEST_FILE_NAME)).unwrap();
-    assert!(BundleWriter::update(&odd, &any).unwrap().is_none());
+    assert!(BundleUpdater::open(&odd, &any).unwrap().is_none());
 }
 
 #[test]
@@ -298,7 +299,7 @@ fn update_add_replaces_a_changed_file_and_adds_a_new_one() {
 
     // A new row: a new file and entry, the rest as they were.
     let mut writer = open_update(&dir);
-    assert_eq!(writer.previous_manifest(), Some(&second.manifest));
+    assert_eq!(writer.previous_manifest(), &second.manifest);
     let added = user(3);
     assert!(!dir.join(added.relative_path()).exists());
     assert_eq!(writer.add(&added).unwrap(), &entry_for(&added));
@@ -455,11 +456,6 @@ fn remove_refuses_paths_outside_the_layout() {
     let second = writer.finish(INSTANCE, KEY, 1).unwrap();
     assert_eq!(second.removed, 0);
     assert!(!second.manifest_written);
-
-    // The same with a writer from `create`.
-    let mut writer = BundleWriter::create(&dir).unwrap();
-    expect_unexpected_path(writer.remove("../x"), "../x");
-    expect_unexpected_path(writer.remove("/abs"), "/abs");
 }
 
 #[test]
@@ -576,7 +572,7 @@ fn update_refuses_to_write_into_a_symlinked_entity_directory() {
     fs::create_dir_all(&other).unwrap();
     std::os::unix::fs::symlink(dir.join(MANIFEST_FILE_NAME), other.join(MANIFEST_FILE_NAME))
         .unwrap();
-    match BundleWriter::update(&other, &manifest_sha(&dir)) {
+    match BundleUpdater::open(&other, &manifest_sha(&dir)) {
         Err(BundleError::Symlink { path }) => assert_eq!(path, MANIFEST_FILE_NAME),
         other => panic!("expected Symlink, got {other:?}"),
     }
