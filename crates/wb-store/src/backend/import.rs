@@ -4,6 +4,7 @@
 //! the bundle no longer holds, and record the origin's new state.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::LazyLock;
 
 use sqlx::Row as _;
@@ -280,77 +281,215 @@ fn bind_vouch<'a>(q: DbQuery<'a>, v: &Vouch) -> DbQuery<'a> {
         .bind(v.updated_at.unix_micros())
 }
 
+/// One entity kind as an import applies it.
+trait Imported: Sync {
+    /// The kind.
+    const KIND: EntityKind;
+    /// `id, updated_at, sync_scope` of the origin's stored rows of the
+    /// kind: `$1` the origin.
+    const EXISTING: &'static str;
+    /// The multi-row `INSERT`s of the kind, one per size in `INSERT_SIZES`.
+    fn inserts() -> &'static [String];
+    /// The row's id.
+    fn id(&self) -> Uuid;
+    /// The row's version.
+    fn updated_at(&self) -> Timestamp;
+    /// Binds the row's columns, in the order of [`Imported::inserts`].
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a>;
+    /// Inserts one row.
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces a stored row by this newer version.
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl Imported for User {
+    const KIND: EntityKind = EntityKind::User;
+    const EXISTING: &'static str = "SELECT id, updated_at, sync_scope FROM users WHERE origin = $1";
+    fn inserts() -> &'static [String] {
+        &INSERT_USERS
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a> {
+        bind_user(query, row)
+    }
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        insert_user_on(conn, row)
+    }
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        update_user_on(conn, row)
+    }
+}
+
+impl Imported for Request {
+    const KIND: EntityKind = EntityKind::Request;
+    const EXISTING: &'static str =
+        "SELECT id, updated_at, sync_scope FROM requests WHERE origin = $1";
+    fn inserts() -> &'static [String] {
+        &INSERT_REQUESTS
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a> {
+        bind_request(query, row)
+    }
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        insert_request_on(conn, row)
+    }
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        update_request_on(conn, row)
+    }
+}
+
+impl Imported for Comment {
+    const KIND: EntityKind = EntityKind::Comment;
+    const EXISTING: &'static str =
+        "SELECT id, updated_at, sync_scope FROM comments WHERE origin = $1";
+    fn inserts() -> &'static [String] {
+        &INSERT_COMMENTS
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a> {
+        bind_comment(query, row)
+    }
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        insert_comment_on(conn, row)
+    }
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        update_comment_on(conn, row)
+    }
+}
+
+impl Imported for Invite {
+    const KIND: EntityKind = EntityKind::Invite;
+    const EXISTING: &'static str =
+        "SELECT id, updated_at, sync_scope FROM invites WHERE origin = $1";
+    fn inserts() -> &'static [String] {
+        &INSERT_INVITES
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a> {
+        bind_invite(query, row)
+    }
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        insert_invite_on(conn, row)
+    }
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        update_invite_on(conn, row)
+    }
+}
+
+impl Imported for Vouch {
+    const KIND: EntityKind = EntityKind::Vouch;
+    const EXISTING: &'static str =
+        "SELECT id, updated_at, sync_scope FROM vouches WHERE origin = $1";
+    fn inserts() -> &'static [String] {
+        &INSERT_VOUCHES
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+    fn bind<'a>(query: DbQuery<'a>, row: &Self) -> DbQuery<'a> {
+        bind_vouch(query, row)
+    }
+    fn insert_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        insert_vouch_on(conn, row)
+    }
+    fn update_on(conn: &mut DbConn, row: &Self) -> impl Future<Output = Result<()>> + Send {
+        update_vouch_on(conn, row)
+    }
+}
+
 /// Inserts `rows` (new rows of one kind, in order) with multi-row
 /// statements. A statement the schema refuses is rolled back to its
 /// savepoint and its rows are inserted one by one, so the error names the
 /// row at fault exactly as a row-by-row insert would.
-macro_rules! insert_new_rows {
-    ($conn:expr, $kind:expr, $rows:expr, $sqls:expr, $bind:ident, $insert:ident) => {{
-        let rows = $rows;
-        let mut start = 0;
-        while start < rows.len() {
-            let (which, size) = statement_size(rows.len() - start);
-            let chunk = &rows[start..start + size];
-            let sql: &'static str = $sqls[which].as_str();
-            let mut query = sqlx::query(sql);
-            for row in chunk {
-                query = $bind(query, row);
-            }
-            sqlx::query("SAVEPOINT import_rows")
-                .execute(&mut *$conn)
-                .await?;
-            match query.execute(&mut *$conn).await.map_err(StoreError::from) {
-                Ok(_) => {}
-                Err(StoreError::Constraint { .. }) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT import_rows")
-                        .execute(&mut *$conn)
-                        .await?;
-                    for row in chunk {
-                        $insert($conn, row)
-                            .await
-                            .map_err(collision($kind, row.id))?;
-                    }
-                }
-                Err(other) => return Err(other),
-            }
-            sqlx::query("RELEASE SAVEPOINT import_rows")
-                .execute(&mut *$conn)
-                .await?;
-            start += size;
+async fn insert_new_rows<T: Imported>(conn: &mut DbConn, rows: &[&T]) -> Result<()> {
+    let mut start = 0;
+    while start < rows.len() {
+        let (which, size) = statement_size(rows.len() - start);
+        let chunk = &rows[start..start + size];
+        let sql: &'static str = T::inserts()[which].as_str();
+        let mut query = sqlx::query(sql);
+        for row in chunk {
+            query = T::bind(query, row);
         }
-    }};
+        sqlx::query("SAVEPOINT import_rows")
+            .execute(&mut *conn)
+            .await?;
+        match query.execute(&mut *conn).await.map_err(StoreError::from) {
+            Ok(_) => {}
+            Err(StoreError::Constraint { .. }) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT import_rows")
+                    .execute(&mut *conn)
+                    .await?;
+                for row in chunk {
+                    T::insert_on(conn, row)
+                        .await
+                        .map_err(collision(T::KIND, row.id()))?;
+                }
+            }
+            Err(other) => return Err(other),
+        }
+        sqlx::query("RELEASE SAVEPOINT import_rows")
+            .execute(&mut *conn)
+            .await?;
+        start += size;
+    }
+    Ok(())
 }
 
 /// Applies one entity kind of a bundle: insert, update when newer, or
 /// leave; returns the stored rows of the origin the bundle no longer holds.
-/// `$existing` reads the origin's stored rows of the kind (see
-/// `existing_rows`).
 /// New rows are inserted together after the updates (rows of one kind never
 /// reference each other in a bundle).
-macro_rules! apply_kind {
-    ($conn:expr, $counts:expr, $origin:expr, $kind:expr, $rows:expr, $existing:literal,
-     $insert:ident, $update:ident, $sqls:expr, $bind:ident) => {{
-        let mut existing = existing_rows($conn, $existing, $origin).await?;
-        let mut seen = HashSet::with_capacity($rows.len());
-        let mut new_rows = Vec::new();
-        for row in $rows {
-            seen.insert(row.id);
-            match replaces(existing.get(&row.id), row.updated_at) {
-                None => {
-                    new_rows.push(row);
-                    $counts.added += 1;
-                }
-                Some(true) => {
-                    $update($conn, row).await?;
-                    $counts.updated += 1;
-                }
-                Some(false) => $counts.unchanged += 1,
+async fn apply_kind<T: Imported>(
+    conn: &mut DbConn,
+    counts: &mut ImportCounts,
+    origin: &str,
+    rows: &[T],
+) -> Result<HashMap<Uuid, (i64, String)>> {
+    let mut existing = existing_rows(conn, T::EXISTING, origin).await?;
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut new_rows = Vec::new();
+    for row in rows {
+        seen.insert(row.id());
+        match replaces(existing.get(&row.id()), row.updated_at()) {
+            None => {
+                new_rows.push(row);
+                counts.added += 1;
             }
+            Some(true) => {
+                T::update_on(conn, row).await?;
+                counts.updated += 1;
+            }
+            Some(false) => counts.unchanged += 1,
         }
-        insert_new_rows!($conn, $kind, &new_rows, $sqls, $bind, $insert);
-        existing.retain(|id, _| !seen.contains(id));
-        existing
-    }};
+    }
+    insert_new_rows(conn, &new_rows).await?;
+    existing.retain(|id, _| !seen.contains(id));
+    Ok(existing)
 }
 
 pub(crate) async fn apply_import(pool: &Pool, batch: &ImportBatch) -> Result<ImportCounts> {
@@ -412,66 +551,11 @@ pub(crate) async fn apply_import(pool: &Pool, batch: &ImportBatch) -> Result<Imp
 
     let mut counts = ImportCounts::default();
     let conn: &mut DbConn = &mut tx;
-    let gone_users = apply_kind!(
-        conn,
-        counts,
-        origin,
-        EntityKind::User,
-        &batch.users,
-        "SELECT id, updated_at, sync_scope FROM users WHERE origin = $1",
-        insert_user_on,
-        update_user_on,
-        INSERT_USERS,
-        bind_user
-    );
-    let gone_requests = apply_kind!(
-        conn,
-        counts,
-        origin,
-        EntityKind::Request,
-        &batch.requests,
-        "SELECT id, updated_at, sync_scope FROM requests WHERE origin = $1",
-        insert_request_on,
-        update_request_on,
-        INSERT_REQUESTS,
-        bind_request
-    );
-    let gone_comments = apply_kind!(
-        conn,
-        counts,
-        origin,
-        EntityKind::Comment,
-        &batch.comments,
-        "SELECT id, updated_at, sync_scope FROM comments WHERE origin = $1",
-        insert_comment_on,
-        update_comment_on,
-        INSERT_COMMENTS,
-        bind_comment
-    );
-    let gone_invites = apply_kind!(
-        conn,
-        counts,
-        origin,
-        EntityKind::Invite,
-        &batch.invites,
-        "SELECT id, updated_at, sync_scope FROM invites WHERE origin = $1",
-        insert_invite_on,
-        update_invite_on,
-        INSERT_INVITES,
-        bind_invite
-    );
-    let gone_vouches = apply_kind!(
-        conn,
-        counts,
-        origin,
-        EntityKind::Vouch,
-        &batch.vouches,
-        "SELECT id, updated_at, sync_scope FROM vouches WHERE origin = $1",
-        insert_vouch_on,
-        update_vouch_on,
-        INSERT_VOUCHES,
-        bind_vouch
-    );
+    let gone_users = apply_kind(conn, &mut counts, origin, &batch.users).await?;
+    let gone_requests = apply_kind(conn, &mut counts, origin, &batch.requests).await?;
+    let gone_comments = apply_kind(conn, &mut counts, origin, &batch.comments).await?;
+    let gone_invites = apply_kind(conn, &mut counts, origin, &batch.invites).await?;
+    let gone_vouches = apply_kind(conn, &mut counts, origin, &batch.vouches).await?;
     // Retract dependents first, so a row's own origin never holds it back.
     for (kind, gone) in [
         (EntityKind::Vouch, gone_vouches),
