@@ -1,10 +1,13 @@
 //! Persistence of a wb instance on SQLite (embedded, the default) or
 //! Postgres (production), behind one API.
 //!
-//! [`Store`] is a cheap-to-clone handle over a connection pool. Every query is
-//! written once, with `$1…$N` placeholders that both dialects accept, and
-//! compiled for each backend (see `backend.rs`); the two backends differ
-//! only in how they connect and how they open write transactions.
+//! [`Store`] is a cheap-to-clone handle over a connection pool. Its queries
+//! live in `backend/`, one file per concern, each readable whole where it is
+//! defined, and are compiled once per dialect. Everything in which the
+//! dialects differ is stated once, by the `Dialect` trait of `dialect.rs`
+//! (eight items: the driver, the write transaction, the origin lock, the
+//! journal read, and four pieces of SQL that only the queries written out
+//! per dialect use); ARCHITECTURE.md quotes that list verbatim.
 //!
 //! Invariants kept here:
 //! - migrations for both dialects live in `migrations/instance/{sqlite,postgres}`
@@ -16,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod dialect;
 mod error;
 /// Storage of a `wb-hub` relay (its own tables and migrations).
 pub mod hub;
@@ -36,6 +40,7 @@ use wb_model::{
     Vouch,
 };
 
+use dialect::{postgres, sqlite};
 pub use error::StoreError;
 use error::{connect_error, redact_url};
 pub use list::{
@@ -395,8 +400,8 @@ fn origin_lock_key(origin: &str) -> i64 {
 macro_rules! on_backend {
     ($self:ident, $f:ident($($arg:expr),*)) => {
         match &$self.pool {
-            Pool::Sqlite(pool) => sqlite::$f(pool $(, $arg)*).await,
-            Pool::Postgres(pool) => postgres::$f(pool $(, $arg)*).await,
+            Pool::Sqlite(pool) => sqlite::queries::$f(pool $(, $arg)*).await,
+            Pool::Postgres(pool) => postgres::queries::$f(pool $(, $arg)*).await,
         }
     };
 }
@@ -473,8 +478,14 @@ impl Store {
     /// schema was already current). Refuses a database migrated by a newer wb.
     pub async fn migrate(&self) -> Result<usize> {
         let (migrator, before) = match &self.pool {
-            Pool::Sqlite(pool) => (&SQLITE_MIGRATOR, sqlite::applied_migrations(pool).await),
-            Pool::Postgres(pool) => (&POSTGRES_MIGRATOR, postgres::applied_migrations(pool).await),
+            Pool::Sqlite(pool) => (
+                &SQLITE_MIGRATOR,
+                sqlite::queries::applied_migrations(pool).await,
+            ),
+            Pool::Postgres(pool) => (
+                &POSTGRES_MIGRATOR,
+                postgres::queries::applied_migrations(pool).await,
+            ),
         };
         run_migrations(&self.pool, migrator, &before).await
     }
@@ -1046,161 +1057,4 @@ impl Store {
     pub async fn invites(&self) -> Result<Vec<Invite>> {
         on_backend!(self, invites())
     }
-}
-
-/// SQLite's write transactions take the write lock up front, so two writers
-/// queue on the busy timeout instead of failing when a reader upgrades.
-mod sqlite {
-    type Db = sqlx::Sqlite;
-    /// `Db`'s row, named concretely (trait impls on the projection
-    /// `<Db as Database>::Row` would overlap any other).
-    type DbRow = sqlx::sqlite::SqliteRow;
-
-    /// The lines of `$expr` over a query's rows, joined by newlines.
-    macro_rules! lines_of {
-        ($expr:expr) => {
-            concat!("group_concat(", $expr, ", char(10))")
-        };
-    }
-
-    /// The values of the JSON array of text in parameter `$param`, as a
-    /// subquery for `IN`.
-    macro_rules! json_texts {
-        ($param:literal) => {
-            concat!("(SELECT value FROM json_each(", $param, "))")
-        };
-    }
-
-    /// A JSON array of the values `$values`, as text.
-    macro_rules! json_row {
-        ($values:expr) => {
-            concat!("json_array(", $values, ")")
-        };
-    }
-
-    /// The key `scan` pages by: the rowid, the order rows are stored in,
-    /// so a scan reads each page of a table once (by `id` it would jump
-    /// between the index and the table for every row).
-    macro_rules! scan_key {
-        () => {
-            "rowid"
-        };
-    }
-
-    /// `scan`'s cursor `$1`, as text, compared with `scan_key!`.
-    macro_rules! scan_after {
-        () => {
-            "CAST($1 AS INTEGER)"
-        };
-    }
-
-    async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Serialises writers of one origin's sync state: nothing to do, as a
-    /// transaction begun with `BEGIN IMMEDIATE` is the only writer.
-    async fn lock_origin(_conn: &mut DbConn, _origin: &str) -> sqlx::Result<()> {
-        Ok(())
-    }
-
-    /// Runs the journal read `sql` (bound to `limit`). One statement reads
-    /// one consistent snapshot, and SQLite has one writer at a time, so
-    /// every entry numbered below the last one read is visible.
-    async fn read_journal(
-        pool: &sqlx::Pool<Db>,
-        sql: &'static str,
-        limit: i64,
-    ) -> sqlx::Result<Vec<DbRow>> {
-        sqlx::query(sql).bind(limit).fetch_all(pool).await
-    }
-
-    include!("backend.rs");
-    include!("list_sql.rs");
-}
-
-mod postgres {
-    type Db = sqlx::Postgres;
-    /// `Db`'s row, named concretely (see the `sqlite` module).
-    type DbRow = sqlx::postgres::PgRow;
-
-    /// The lines of `$expr` over a query's rows, joined by newlines.
-    macro_rules! lines_of {
-        ($expr:expr) => {
-            concat!("string_agg(", $expr, ", chr(10))")
-        };
-    }
-
-    /// The values of the JSON array of text in parameter `$param`, as a
-    /// subquery for `IN`.
-    macro_rules! json_texts {
-        ($param:literal) => {
-            concat!(
-                "(SELECT json_array_elements_text(CAST(",
-                $param,
-                " AS json)))"
-            )
-        };
-    }
-
-    /// A JSON array of the values `$values`, as text.
-    macro_rules! json_row {
-        ($values:expr) => {
-            concat!("CAST(json_build_array(", $values, ") AS TEXT)")
-        };
-    }
-
-    /// The key `scan` pages by: the primary key.
-    macro_rules! scan_key {
-        () => {
-            "id"
-        };
-    }
-
-    /// `scan`'s cursor `$1`, compared with `scan_key!`.
-    macro_rules! scan_after {
-        () => {
-            "$1"
-        };
-    }
-
-    async fn begin(pool: &sqlx::Pool<Db>) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
-        pool.begin().await
-    }
-
-    /// Serialises writers of one origin's sync state (imports and pin
-    /// changes): a transaction-scoped advisory lock keyed by the origin's
-    /// name, taken before anything is read. A concurrent import of the same
-    /// origin waits here until this transaction ends, then reads the pin
-    /// and high-water mark this one committed.
-    async fn lock_origin(conn: &mut DbConn, origin: &str) -> sqlx::Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(crate::origin_lock_key(origin))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Runs the journal read `sql` (bound to `limit`) so that it sees every
-    /// entry numbered below the last one it reads. Postgres draws `seq` when
-    /// a row is written but shows it at commit, so a transaction still open
-    /// may hold a lower number than one already visible; the lock waits for
-    /// every transaction that wrote to the journal to end, and holds new
-    /// writers back until the read is done (they then draw higher numbers).
-    async fn read_journal(
-        pool: &sqlx::Pool<Db>,
-        sql: &'static str,
-        limit: i64,
-    ) -> sqlx::Result<Vec<DbRow>> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("LOCK TABLE export_changes IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(sql).bind(limit).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(rows)
-    }
-
-    include!("backend.rs");
-    include!("list_sql.rs");
 }

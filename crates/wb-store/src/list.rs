@@ -3,7 +3,7 @@
 //! count of rows that match (see [`crate::Store::list_users`] and its
 //! siblings).
 //!
-//! Each combination of filters is its own statement (`list_sql.rs`, compiled
+//! Each combination of filters is its own statement (`backend/lists.rs`, compiled
 //! once per backend), with only the predicates in use, so that the planner
 //! can use the indexes of migration 0008; counts stop at [`COUNT_CAP`].
 //!
@@ -211,10 +211,10 @@ impl Store {
     ) -> Result<ListPage<wb_model::Comment>> {
         match &self.pool {
             Pool::Sqlite(pool) => {
-                crate::sqlite::list_comments_of(pool, request_id, cursor, size).await
+                crate::sqlite::queries::list_comments_of(pool, request_id, cursor, size).await
             }
             Pool::Postgres(pool) => {
-                crate::postgres::list_comments_of(pool, request_id, cursor, size).await
+                crate::postgres::queries::list_comments_of(pool, request_id, cursor, size).await
             }
         }
     }
@@ -223,8 +223,8 @@ impl Store {
     /// last export), counted up to [`COUNT_CAP`] (`COUNT_CAP + 1`: more).
     pub async fn pending_changes(&self) -> Result<u64> {
         match &self.pool {
-            Pool::Sqlite(pool) => crate::sqlite::pending_changes(pool).await,
-            Pool::Postgres(pool) => crate::postgres::pending_changes(pool).await,
+            Pool::Sqlite(pool) => crate::sqlite::queries::pending_changes(pool).await,
+            Pool::Postgres(pool) => crate::postgres::queries::pending_changes(pool).await,
         }
     }
 
@@ -237,8 +237,8 @@ impl Store {
         filter: &ListFilter,
     ) -> Vec<String> {
         match &self.pool {
-            Pool::Sqlite(_) => crate::sqlite::list_statements(kind, local, filter),
-            Pool::Postgres(_) => crate::postgres::list_statements(kind, local, filter),
+            Pool::Sqlite(_) => crate::sqlite::queries::list_statements(kind, local, filter),
+            Pool::Postgres(_) => crate::postgres::queries::list_statements(kind, local, filter),
         }
     }
 
@@ -248,8 +248,8 @@ impl Store {
         let key = run.kind.meta_key();
         let value = run.to_meta();
         match &self.pool {
-            Pool::Sqlite(pool) => crate::sqlite::set_meta(pool, key, &value).await,
-            Pool::Postgres(pool) => crate::postgres::set_meta(pool, key, &value).await,
+            Pool::Sqlite(pool) => crate::sqlite::queries::set_meta(pool, key, &value).await,
+            Pool::Postgres(pool) => crate::postgres::queries::set_meta(pool, key, &value).await,
         }
     }
 
@@ -257,8 +257,8 @@ impl Store {
     pub async fn last_sync_run(&self, kind: SyncRunKind) -> Result<Option<SyncRun>> {
         let key = kind.meta_key();
         let value = match &self.pool {
-            Pool::Sqlite(pool) => crate::sqlite::meta(pool, key).await?,
-            Pool::Postgres(pool) => crate::postgres::meta(pool, key).await?,
+            Pool::Sqlite(pool) => crate::sqlite::queries::meta(pool, key).await?,
+            Pool::Postgres(pool) => crate::postgres::queries::meta(pool, key).await?,
         };
         value
             .map(|text| SyncRun::from_meta(kind, &text))

@@ -1,18 +1,85 @@
-// The list queries (see `list.rs` for the types). Like `backend.rs`, this
-// file is `include!`d into the `sqlite` and `postgres` modules of lib.rs and
-// compiled once per backend; it uses `backend.rs`'s row decoders.
-//
-// One statement per combination of filters: only the filters in use appear
-// in the WHERE clause, each as a plain predicate, so the planner sees each
-// combination whole. (One statement for every combination, with
-// `$n IS NULL OR …` for each filter, let Postgres settle on one generic plan
-// that could use no index: 164–290 ms for a held-back page at 100k rows.)
-// `ListSql::of` assembles the clause from the predicates below, which are
-// each written out whole; `list_sql_is_readable_whole` in tests/list.rs
-// prints one statement of each kind.
+//! Keyset-paged, filtered lists (`Store::list_*`; the types and the rules
+//! of the filters are `crate::list`'s). The list queries are written in SQL
+//! both dialects accept and use none of the contract's items but
+//! `comment_counts`'s JSON set (item 6).
+//!
+//! One statement per combination of filters: only the filters in use appear
+//! in the WHERE clause, each as a plain predicate, so the planner sees each
+//! combination whole. (One statement for every combination, with
+//! `$n IS NULL OR …` for each filter, let Postgres settle on one generic
+//! plan that could use no index: 164–290 ms for a held-back page at 100k
+//! rows.) `ListSql::of` assembles the clause from the predicates below,
+//! each written out whole; `Store::list_statements` prints one statement of
+//! each kind.
 
-/// Predicates of a list's WHERE clause and the parameters they use, in
-/// order (`$1`, `$2`, …). The row is `t`.
+use sqlx::Row as _;
+use wb_model::{Comment, EntityKind, InstanceName, Invite, Request, User, Uuid, Vouch};
+
+use super::decode::{
+    comment_from_row, corrupt, decode_error, get_uuid, invite_from_row, request_from_row,
+    user_from_row, vouch_from_row,
+};
+use super::{D, DbQuery, DbRow, Pool, json_ids};
+use crate::Result;
+use crate::dialect::{Dialect, PerDialect};
+
+// Each table's columns, as identifiers handed to a macro: `column_list!`
+// makes the SELECT list.
+macro_rules! user_columns {
+    ($m:ident) => {
+        $m!(
+            origin,
+            username,
+            display_name,
+            bio,
+            email,
+            role,
+            invited_by,
+            sync_scope,
+            created_at,
+            updated_at
+        )
+    };
+}
+macro_rules! request_columns {
+    ($m:ident) => {
+        $m!(
+            origin, author_id, title, body, status, sync_scope, created_at, updated_at
+        )
+    };
+}
+macro_rules! comment_columns {
+    ($m:ident) => {
+        $m!(
+            origin, request_id, author_id, body, sync_scope, created_at, updated_at
+        )
+    };
+}
+macro_rules! invite_columns {
+    ($m:ident) => {
+        $m!(
+            origin, inviter_id, invitee_id, status, code, sync_scope, created_at, updated_at
+        )
+    };
+}
+macro_rules! vouch_columns {
+    ($m:ident) => {
+        $m!(
+            origin,
+            voucher_user_id,
+            subject_user_id,
+            signature,
+            sync_scope,
+            created_at,
+            updated_at
+        )
+    };
+}
+/// `id, a, b, …`
+macro_rules! column_list {
+    ($($column:ident),*) => { concat!("id" $(, ", ", stringify!($column))*) };
+}
+
 struct ListSql {
     table: &'static str,
     columns: &'static str,
@@ -186,7 +253,10 @@ pub(crate) fn list_statements(
     filter: &crate::ListFilter,
 ) -> Vec<String> {
     let sql = ListSql::of(kind, local, filter);
-    vec![sql.page(">", crate::DEFAULT_PAGE_SIZE + 1, false), sql.count()]
+    vec![
+        sql.page(">", crate::DEFAULT_PAGE_SIZE + 1, false),
+        sql.count(),
+    ]
 }
 
 /// Cursor ids below and above every canonical UUID text.
@@ -194,7 +264,7 @@ const BEFORE_ALL: &str = "";
 const AFTER_ALL: &str = "~";
 
 async fn list_rows<T: Send + Unpin>(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     sql: &ListSql,
     statement: &str,
     cursor: &str,
@@ -210,9 +280,14 @@ async fn list_rows<T: Send + Unpin>(
 
 /// Whether a row matching `sql` lies after (or, `backwards`, before) the
 /// cursor.
-async fn any_beyond(pool: &sqlx::Pool<Db>, sql: &ListSql, backwards: bool, cursor: &str) -> Result<bool> {
+async fn any_beyond(pool: &Pool, sql: &ListSql, backwards: bool, cursor: &str) -> Result<bool> {
     let statement = sql.page(if backwards { "<" } else { ">" }, 1, true);
-    Ok(sql.bound(&statement).bind(cursor).fetch_optional(pool).await?.is_some())
+    Ok(sql
+        .bound(&statement)
+        .bind(cursor)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
 }
 
 /// How a list's rows decode, and their ids.
@@ -223,7 +298,7 @@ type RowsOf<T> = (fn(&DbRow) -> Result<T>, fn(&T) -> Uuid);
 /// the page has a neighbour on that side, a probe past the other end for
 /// the other neighbour, and the capped count.
 async fn list_page<T: Send + Unpin>(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     sql: ListSql,
     (decode, id_of): RowsOf<T>,
     cursor: crate::Cursor,
@@ -249,7 +324,9 @@ async fn list_page<T: Send + Unpin>(
         (false, Some(first), _) => any_beyond(pool, &sql, true, &id_of(first).to_string()).await?,
         (true, _, Some(last)) => any_beyond(pool, &sql, false, &id_of(last).to_string()).await?,
         // An empty page after a cursor: whatever matches lies on the other side.
-        (false, None, _) => cursor != crate::Cursor::First && any_beyond(pool, &sql, true, AFTER_ALL).await?,
+        (false, None, _) => {
+            cursor != crate::Cursor::First && any_beyond(pool, &sql, true, AFTER_ALL).await?
+        }
         (true, _, None) => any_beyond(pool, &sql, false, BEFORE_ALL).await?,
     };
     let count = sql.count();
@@ -270,64 +347,114 @@ async fn list_page<T: Send + Unpin>(
 }
 
 pub(crate) async fn list_users(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<User>> {
-    let rows = (user_from_row as fn(&DbRow) -> Result<User>, (|u: &User| u.id) as fn(&User) -> Uuid);
-    list_page(pool, ListSql::of(EntityKind::User, local, filter), rows, cursor, size).await
+    let rows = (
+        user_from_row as fn(&DbRow) -> Result<User>,
+        (|u: &User| u.id) as fn(&User) -> Uuid,
+    );
+    list_page(
+        pool,
+        ListSql::of(EntityKind::User, local, filter),
+        rows,
+        cursor,
+        size,
+    )
+    .await
 }
 
 pub(crate) async fn list_requests(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Request>> {
-    let rows = (request_from_row as fn(&DbRow) -> Result<Request>, (|r: &Request| r.id) as fn(&Request) -> Uuid);
-    list_page(pool, ListSql::of(EntityKind::Request, local, filter), rows, cursor, size).await
+    let rows = (
+        request_from_row as fn(&DbRow) -> Result<Request>,
+        (|r: &Request| r.id) as fn(&Request) -> Uuid,
+    );
+    list_page(
+        pool,
+        ListSql::of(EntityKind::Request, local, filter),
+        rows,
+        cursor,
+        size,
+    )
+    .await
 }
 
 pub(crate) async fn list_comments(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Comment>> {
-    let rows = (comment_from_row as fn(&DbRow) -> Result<Comment>, (|c: &Comment| c.id) as fn(&Comment) -> Uuid);
-    list_page(pool, ListSql::of(EntityKind::Comment, local, filter), rows, cursor, size).await
+    let rows = (
+        comment_from_row as fn(&DbRow) -> Result<Comment>,
+        (|c: &Comment| c.id) as fn(&Comment) -> Uuid,
+    );
+    list_page(
+        pool,
+        ListSql::of(EntityKind::Comment, local, filter),
+        rows,
+        cursor,
+        size,
+    )
+    .await
 }
 
 pub(crate) async fn list_invites(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Invite>> {
-    let rows = (invite_from_row as fn(&DbRow) -> Result<Invite>, (|i: &Invite| i.id) as fn(&Invite) -> Uuid);
-    list_page(pool, ListSql::of(EntityKind::Invite, local, filter), rows, cursor, size).await
+    let rows = (
+        invite_from_row as fn(&DbRow) -> Result<Invite>,
+        (|i: &Invite| i.id) as fn(&Invite) -> Uuid,
+    );
+    list_page(
+        pool,
+        ListSql::of(EntityKind::Invite, local, filter),
+        rows,
+        cursor,
+        size,
+    )
+    .await
 }
 
 pub(crate) async fn list_vouches(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     local: &InstanceName,
     filter: &crate::ListFilter,
     cursor: crate::Cursor,
     size: u32,
 ) -> Result<crate::ListPage<Vouch>> {
-    let rows = (vouch_from_row as fn(&DbRow) -> Result<Vouch>, (|v: &Vouch| v.id) as fn(&Vouch) -> Uuid);
-    list_page(pool, ListSql::of(EntityKind::Vouch, local, filter), rows, cursor, size).await
+    let rows = (
+        vouch_from_row as fn(&DbRow) -> Result<Vouch>,
+        (|v: &Vouch| v.id) as fn(&Vouch) -> Uuid,
+    );
+    list_page(
+        pool,
+        ListSql::of(EntityKind::Vouch, local, filter),
+        rows,
+        cursor,
+        size,
+    )
+    .await
 }
 
 /// One page of the comments on request `request_id` (keyset paging by id,
 /// no filters), with their count.
 pub(crate) async fn list_comments_of(
-    pool: &sqlx::Pool<Db>,
+    pool: &Pool,
     request_id: Uuid,
     cursor: crate::Cursor,
     size: u32,
@@ -335,23 +462,36 @@ pub(crate) async fn list_comments_of(
     let mut sql = ListSql::new(EntityKind::Comment);
     let p = sql.param(request_id.to_string());
     sql.clauses.push(format!("t.request_id = {p}"));
-    let rows = (comment_from_row as fn(&DbRow) -> Result<Comment>, (|c: &Comment| c.id) as fn(&Comment) -> Uuid);
+    let rows = (
+        comment_from_row as fn(&DbRow) -> Result<Comment>,
+        (|c: &Comment| c.id) as fn(&Comment) -> Uuid,
+    );
     list_page(pool, sql, rows, cursor, size).await
 }
 
+const COMMENT_COUNTS: PerDialect = PerDialect {
+    sqlite: "SELECT request_id, COUNT(*) AS n FROM comments \
+             WHERE request_id IN (SELECT value FROM json_each($1)) \
+             GROUP BY request_id",
+    postgres: "SELECT request_id, COUNT(*) AS n FROM comments \
+               WHERE request_id IN (SELECT json_array_elements_text(CAST($1 AS json))) \
+               GROUP BY request_id",
+};
+
 /// How many comments each of `ids` has (requests without comments are
 /// left out).
-pub(crate) async fn comment_counts(pool: &sqlx::Pool<Db>, ids: &[Uuid]) -> Result<Vec<(Uuid, u64)>> {
-    let sql = concat!(
-        "SELECT request_id, COUNT(*) AS n FROM comments WHERE request_id IN ",
-        json_texts!("$1"),
-        " GROUP BY request_id"
-    );
-    let rows = sqlx::query(sql).bind(json_ids(ids)).fetch_all(pool).await?;
+pub(crate) async fn comment_counts(pool: &Pool, ids: &[Uuid]) -> Result<Vec<(Uuid, u64)>> {
+    let rows = sqlx::query(D::sql(&COMMENT_COUNTS))
+        .bind(json_ids(ids))
+        .fetch_all(pool)
+        .await?;
     rows.iter()
         .map(|row| {
             let n: i64 = row.try_get("n")?;
-            Ok((get_uuid(row, "request_id")?, u64::try_from(n).map_err(|e| corrupt("comment count", e))?))
+            Ok((
+                get_uuid(row, "request_id")?,
+                u64::try_from(n).map_err(|e| corrupt("comment count", e))?,
+            ))
         })
         .collect()
 }
@@ -359,7 +499,7 @@ pub(crate) async fn comment_counts(pool: &sqlx::Pool<Db>, ids: &[Uuid]) -> Resul
 /// How many changes the export journal holds: rows changed since the last
 /// export, counted no further than the cap (the status page's "waiting for
 /// the next export").
-pub(crate) async fn pending_changes(pool: &sqlx::Pool<Db>) -> Result<u64> {
+pub(crate) async fn pending_changes(pool: &Pool) -> Result<u64> {
     let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM export_changes LIMIT 1001) pending";
     let n: i64 = sqlx::query(sql).fetch_one(pool).await?.try_get(0)?;
     u64::try_from(n).map_err(|e| corrupt("change count", e))
