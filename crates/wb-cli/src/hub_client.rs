@@ -1,7 +1,7 @@
 //! `wb sync push|pull|peers`: the instance side of the hub (SPEC §3).
 //!
 //! Glue: the peer registry is `wb_engine::sync::peers`, the HTTP client,
-//! archive and verification are `wb_hub`; this module resolves hubs and
+//! archive and verification are `wb_hub_client`; this module resolves hubs and
 //! tokens, runs the (`!Send`) client on its own actix thread, imports what
 //! was verified, and prints outcomes. Whatever a hub or a hand-edited file
 //! said is printed through `wb_model::text::escape_control`.
@@ -17,7 +17,7 @@ use wb_engine::sync::pins::{Adopted, OriginEntry, adopt_registry_keys, list_orig
 use wb_engine::sync::{
     ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_files,
 };
-use wb_hub::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
+use wb_hub_client::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
 use wb_model::InstanceName;
 use wb_model::text::escape_control;
 use wb_store::PinSource;
@@ -334,7 +334,7 @@ fn describe(err: ClientError) -> anyhow::Error {
         err @ ClientError::Timeout { .. } => anyhow::anyhow!("{err} (raise it with --timeout)"),
         err @ ClientError::TooLarge { .. } => anyhow::anyhow!("{err} (raise it with --max-bytes)"),
         err @ ClientError::Archive {
-            source: wb_hub::archive::ArchiveError::TooManyEntries { .. },
+            source: wb_hub_client::archive::ArchiveError::TooManyEntries { .. },
             ..
         } => anyhow::anyhow!("{err} (raise it with --max-files)"),
         other => anyhow::anyhow!("{}", escape_control(&other.to_string())),
@@ -391,7 +391,7 @@ pub async fn push(
             path.display()
         );
     }
-    let archive = wb_hub::archive::pack_dir(&out)
+    let archive = wb_hub_client::archive::pack_dir(&out)
         .with_context(|| format!("cannot pack {}", out.display()))?;
     let size = archive.len();
     let name = instance.name().to_string();

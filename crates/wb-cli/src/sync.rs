@@ -9,7 +9,7 @@ use wb_engine::sync::{
     BundleLocation, ImportOptions, ImportOutcome, SetResult, default_export_dir, export_bundle,
     import_bundle, import_bundle_set, key_dir, locate_bundles,
 };
-use wb_hub::client::ClientConfig;
+use wb_hub_client::client::ClientConfig;
 use wb_model::InstanceName;
 use wb_syncfmt::bundle::Limits;
 

@@ -36,8 +36,7 @@ use crate::token::IssuedToken;
 use crate::verify::{VerifiedBundle, verify_files};
 use crate::{ErrorBody, ErrorCode};
 
-/// The content type of a bundle archive.
-pub const ARCHIVE_CONTENT_TYPE: &str = "application/x-tar";
+pub use crate::api::ARCHIVE_CONTENT_TYPE;
 
 /// Settings of a running hub.
 #[derive(Clone, Debug)]

@@ -272,7 +272,7 @@ fn archive_of(count: usize) -> Vec<u8> {
             )
         })
         .collect();
-    wb_hub::archive::pack_files(&files).unwrap()
+    wb_hub_client::archive::pack_files(&files).unwrap()
 }
 
 #[tokio::test]
@@ -315,7 +315,7 @@ fn tampered(files: &BTreeMap<String, Vec<u8>>, prefix: &str, at: usize) -> Vec<u
         .find(|(path, _)| path.starts_with(prefix))
         .unwrap();
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    wb_hub::archive::pack_files(&files).unwrap()
+    wb_hub_client::archive::pack_files(&files).unwrap()
 }
 
 fn cached(wb: &Wb) -> BTreeMap<String, Vec<u8>> {
@@ -328,7 +328,7 @@ async fn a_pulled_bundle_with_a_bad_hash_or_signature_changes_nothing() {
     let mut betas = instances().await;
     while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
         let (key, files) = alpha_bundle(&alpha);
-        let good = wb_hub::archive::pack_files(&files).unwrap();
+        let good = wb_hub_client::archive::pack_files(&files).unwrap();
         let hub = FakeHub::start(Answer::Full {
             status: 200,
             etag: Some("good".to_owned()),

@@ -24,9 +24,8 @@ use awc::http::StatusCode;
 use awc::http::header;
 use wb_syncfmt::bundle::Limits;
 
-use crate::api::{InstanceList, InstanceSummary, UploadReceipt};
+use crate::api::{ARCHIVE_CONTENT_TYPE, InstanceList, InstanceSummary, UploadReceipt};
 use crate::archive::{self, ArchiveError};
-use crate::server::ARCHIVE_CONTENT_TYPE;
 use crate::verify::{VerifiedBundle, VerifyError, verify_files};
 use crate::{ErrorBody, ErrorCode};
 

@@ -52,3 +52,7 @@ pub struct UploadReceipt {
     /// The entity tag under which it is served (without quotes).
     pub etag: String,
 }
+
+/// The media type of a bundle archive (`PUT` and `GET` of
+/// `/v1/instances/{name}/bundle`).
+pub const ARCHIVE_CONTENT_TYPE: &str = "application/x-tar";
