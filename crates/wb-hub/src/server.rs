@@ -24,11 +24,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use futures_util::StreamExt as _;
+use std::collections::BTreeMap;
 use wb_model::text::escape_control;
 use wb_model::{InstanceName, Timestamp};
-use wb_store::hub::{BundleInfo, HubStore, NewBundle, PublishOutcome};
+
+use wb_store::hub::{BundleInfo, HubFile, HubStore, NewBundle, PublishOutcome, StoredManifest};
 use wb_syncfmt::bundle::Limits;
-use wb_syncfmt::sha256_hex;
+use wb_syncfmt::{
+    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, sha256_hex,
+};
 
 use crate::api::{Health, InstanceList, InstanceSummary, UploadReceipt};
 use crate::archive::{self, ArchiveError};
@@ -311,15 +315,72 @@ async fn download(
             return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
         }
     }
-    let bundle = state
+    let stored = state
         .store
-        .bundle(&instance)
+        .latest_manifest(&instance)
         .await
         .map_err(|e| Rejection::internal("reading a bundle", &e))?
         .ok_or_else(no_bundle)?;
-    Ok(with_bundle_headers(HttpResponse::Ok(), &bundle.info)
+    let info = stored.info.clone();
+    let archive = rebuild_archive(&state.store, stored, &state.config.limits).await?;
+    Ok(with_bundle_headers(HttpResponse::Ok(), &info)
         .content_type(ARCHIVE_CONTENT_TYPE)
-        .body(bundle.archive))
+        .body(archive))
+}
+
+/// The canonical archive of a stored bundle: its manifest, signature and
+/// rotations, and the files its manifest names, read from the
+/// content-addressed store and packed as `archive::pack_files` packs them
+/// (so the bytes, and the `ETag`, are those computed at publication).
+async fn rebuild_archive(
+    store: &HubStore,
+    stored: StoredManifest,
+    limits: &Limits,
+) -> Result<Vec<u8>, Rejection> {
+    let manifest = Manifest::parse_with_limit(
+        &stored.manifest,
+        MANIFEST_FILE_NAME,
+        limits.max_manifest_bytes,
+    )
+    .map_err(|e| Rejection::internal("reading a stored manifest", &e))?;
+    let hashes: Vec<String> = manifest.files.iter().map(|e| e.sha256_hex()).collect();
+    let mut contents: BTreeMap<String, Vec<u8>> = store
+        .files(&hashes)
+        .await
+        .map_err(|e| Rejection::internal("reading a bundle", &e))?
+        .into_iter()
+        .map(|f| (f.sha256, f.content))
+        .collect();
+    // Two paths may name the same content: each takes a copy but the last.
+    let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for hash in &hashes {
+        *uses.entry(hash.as_str()).or_default() += 1;
+    }
+    let mut files = BTreeMap::new();
+    for (entry, hash) in manifest.files.iter().zip(&hashes) {
+        let left = uses.get_mut(hash.as_str()).map_or(0, |n| {
+            *n -= 1;
+            *n
+        });
+        let content = if left > 0 {
+            contents.get(hash).cloned()
+        } else {
+            contents.remove(hash)
+        };
+        let content = content.ok_or_else(|| {
+            Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
+        })?;
+        files.insert(entry.path.clone(), content);
+    }
+    files.insert(MANIFEST_FILE_NAME.to_owned(), stored.manifest);
+    files.insert(SIGNATURE_FILE_NAME.to_owned(), stored.signature);
+    if let Some(rotations) = stored.key_rotations {
+        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+    }
+    web::block(move || archive::pack_files(&files))
+        .await
+        .map_err(|e| Rejection::internal("packing a bundle", &e))?
+        .map_err(|e| Rejection::internal("packing a bundle", &e))
 }
 
 fn with_bundle_headers(
@@ -441,18 +502,23 @@ fn archive_rejection(err: &ArchiveError) -> Rejection {
     Rejection::new(code, err.to_string())
 }
 
+/// A verified upload: its canonical archive, its files (path → bytes) and
+/// what the verification found.
+type Checked = (Vec<u8>, BTreeMap<String, Vec<u8>>, VerifiedBundle);
+
 /// Reads the archive into memory, verifies it there against the registered
 /// key (the one verification path the importer takes too), and re-packs it
 /// canonically. Nothing touches the disk. Blocking.
+/// The verified files come back for storing (path → bytes).
 fn check_upload(
     body: &[u8],
     instance: &str,
     key: &str,
     limits: &Limits,
-) -> Result<(Vec<u8>, VerifiedBundle), Rejection> {
+) -> Result<Checked, Rejection> {
     let files = archive::read_entries_within(body, limits).map_err(|e| archive_rejection(&e))?;
     let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
-    let verified = verify_files(files, instance, key, limits).map_err(|e| {
+    let verified = verify_files(files.clone(), instance, key, limits).map_err(|e| {
         let code = e.code();
         if code == ErrorCode::Internal {
             Rejection::internal("verifying an upload", &e)
@@ -460,7 +526,59 @@ fn check_upload(
             Rejection::new(code, e.to_string())
         }
     })?;
-    Ok((canonical, verified))
+    Ok((canonical, files, verified))
+}
+
+/// The verified bundle `files` as the store keeps it: the signed part, and
+/// the entity files the content-addressed store lacks.
+async fn content_addressed(
+    store: &HubStore,
+    info: BundleInfo,
+    verified: &VerifiedBundle,
+    mut files: BTreeMap<String, Vec<u8>>,
+) -> Result<NewBundle, Rejection> {
+    let mut take = |name: &str| files.remove(name);
+    let (Some(manifest), Some(signature)) = (take(MANIFEST_FILE_NAME), take(SIGNATURE_FILE_NAME))
+    else {
+        return Err(Rejection::internal(
+            "storing a bundle",
+            &"a verified bundle lacks its manifest",
+        ));
+    };
+    let key_rotations = take(KEY_ROTATIONS_FILE_NAME);
+    let hashes: Vec<String> = verified
+        .manifest
+        .files
+        .iter()
+        .map(|e| e.sha256_hex())
+        .collect();
+    let mut missing: std::collections::HashSet<String> = store
+        .missing_files(&hashes)
+        .await
+        .map_err(|e| Rejection::internal("storing a bundle", &e))?
+        .into_iter()
+        .collect();
+    let mut new_files = Vec::with_capacity(missing.len());
+    for (entry, hash) in verified.manifest.files.iter().zip(hashes) {
+        // The first path of each missing content gives it.
+        if missing.remove(&hash)
+            && let Some(content) = files.remove(&entry.path)
+        {
+            new_files.push(HubFile {
+                sha256: hash,
+                content,
+            });
+        }
+    }
+    Ok(NewBundle {
+        manifest: StoredManifest {
+            info,
+            manifest,
+            signature,
+            key_rotations,
+        },
+        files: new_files,
+    })
 }
 
 async fn upload(
@@ -511,7 +629,7 @@ async fn publish(
     let limits = config.limits.clone();
     let name_text = instance.to_string();
     let registered_key = registered.public_key.clone();
-    let (archive, verified) =
+    let (archive, files, verified) =
         web::block(move || check_upload(&body, &name_text, &registered.public_key, &limits))
             .await
             .map_err(|e| Rejection::internal("verifying an upload", &e))??;
@@ -523,17 +641,15 @@ async fn publish(
         ));
     }
     let etag = sha256_hex(&archive);
-    let bundle = NewBundle {
-        info: BundleInfo {
-            instance: instance.clone(),
-            sequence,
-            manifest_sha256: verified.manifest_sha256.clone(),
-            size: archive.len() as u64,
-            etag: etag.clone(),
-            published_at: Timestamp::now(),
-        },
-        archive,
+    let info = BundleInfo {
+        instance: instance.clone(),
+        sequence,
+        manifest_sha256: verified.manifest_sha256.clone(),
+        size: archive.len() as u64,
+        etag: etag.clone(),
+        published_at: Timestamp::now(),
     };
+    let bundle = content_addressed(&state.store, info, &verified, files).await?;
     // A rotation moves the registered key in the same transaction.
     let stored = if verified.rotated {
         state
