@@ -15,7 +15,7 @@
 //! manifest (with `bundle.sig` and `key-rotations.txt`, in
 //! `hub_manifests`) and its entity files, each distinct file once in
 //! `hub_files` keyed by its SHA-256 — the hash the manifest names. An
-//! instance keeps its latest [`KEPT_MANIFESTS`] manifests, so the hub can
+//! instance keeps its latest [`KEPT_MANIFESTS`](crate::hub::KEPT_MANIFESTS) manifests, so the hub can
 //! answer a client holding an older one with what changed. Files are never
 //! deleted while the hub runs, so a reader that has the manifest of a
 //! bundle can always read its files.
