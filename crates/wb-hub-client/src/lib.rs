@@ -14,6 +14,7 @@
 //!   and the JSON body it travels in.
 //! - [`archive`]: the deterministic tar archive a bundle travels in, and
 //!   its strict in-memory unpacker.
+//! - [`delta`]: manifest deltas, what changed between two manifests.
 //! - [`verify`]: the checks a bundle passes before the hub accepts it or an
 //!   instance imports it (`wb_engine::sync::verify`, the one path).
 //! - [`client`]: `awc`-based push and pull (with an on-disk cache keyed by
@@ -24,6 +25,7 @@
 pub mod api;
 pub mod archive;
 pub mod client;
+pub mod delta;
 mod error;
 pub mod verify;
 

@@ -1,12 +1,12 @@
 //! `wb-hub`: the relay that stores and serves signed bundles between wb
 //! instances (SPEC §3).
 //!
-//! - [`server`]: the actix-web API (`/v1/...`): upload with a bearer token,
+//! - [`server`]: the actix-web API (`/v2/...`): upload (whole or delta) with a bearer token,
 //!   list, download with `ETag`, health. Every rejection carries a
 //!   machine-readable [`ErrorCode`] and a human sentence.
 //! - [`admin`]: registering instances and issuing and revoking tokens
 //!   (what the `wb-hub instance|token` commands call).
-//! - [`api`], [`archive`], [`verify`], [`client`], [`ErrorCode`]: the wire
+//! - [`api`], [`archive`], [`delta`], [`verify`], [`client`], [`ErrorCode`]: the wire
 //!   format, the bundle check and the client, re-exported from
 //!   [`wb_hub_client`], the crate `wb` uses without linking this server.
 //! - [`token`]: upload tokens (`wbt_<id>_<secret>`), hashed at rest and
@@ -20,4 +20,4 @@ pub mod admin;
 pub mod server;
 pub mod token;
 
-pub use wb_hub_client::{ErrorBody, ErrorCode, api, archive, client, verify};
+pub use wb_hub_client::{ErrorBody, ErrorCode, api, archive, client, delta, verify};
