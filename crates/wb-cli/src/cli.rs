@@ -289,7 +289,7 @@ with `wb-hub token issue`); it is never written to sync_peers.txt.")]
         #[arg(
             long,
             value_name = "SECONDS",
-            default_value_t = wb_hub::client::DEFAULT_TIMEOUT.as_secs(),
+            default_value_t = wb_hub_client::client::DEFAULT_TIMEOUT.as_secs(),
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         timeout: u64,
@@ -321,7 +321,7 @@ fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
         #[arg(
             long,
             value_name = "SECONDS",
-            default_value_t = wb_hub::client::DEFAULT_TIMEOUT.as_secs(),
+            default_value_t = wb_hub_client::client::DEFAULT_TIMEOUT.as_secs(),
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         timeout: u64,
@@ -329,7 +329,7 @@ fetched again (ETag); verified archives are cached in .sync/pull/<instance>/.")]
         #[arg(
             long,
             value_name = "N",
-            default_value_t = wb_hub::client::DEFAULT_MAX_DOWNLOAD_BYTES
+            default_value_t = wb_hub_client::client::DEFAULT_MAX_DOWNLOAD_BYTES
         )]
         max_bytes: u64,
         /// Most row files a pulled bundle may hold (its archive may hold these, the manifest and the signature).

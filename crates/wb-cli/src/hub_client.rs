@@ -1,7 +1,7 @@
 //! `wb sync push|pull|peers`: the instance side of the hub (SPEC §3).
 //!
 //! Glue: the peer registry is `wb_engine::sync::peers`, the HTTP client,
-//! archive and verification are `wb_hub`; this module resolves hubs and
+//! archive and verification are `wb_hub_client`; this module resolves hubs and
 //! tokens, runs the (`!Send`) client on its own actix thread, imports what
 //! was verified, and prints outcomes. Whatever a hub or a hand-edited file
 //! said is printed through `wb_model::text::escape_control`.
@@ -17,7 +17,10 @@ use wb_engine::sync::pins::{Adopted, OriginEntry, adopt_registry_keys, list_orig
 use wb_engine::sync::{
     ImportOptions, ImportOutcome, Progress, default_export_dir, export_bundle, import_files,
 };
-use wb_hub::client::{ClientConfig, ClientError, HubClient, on_actix_thread, pull_verified};
+use wb_hub_client::client::{
+    ClientConfig, ClientError, HubClient, Pulled, Transfer, on_actix_thread, pull_verified,
+    push_bundle,
+};
 use wb_model::InstanceName;
 use wb_model::text::escape_control;
 use wb_store::PinSource;
@@ -26,6 +29,8 @@ use crate::cli::Global;
 
 /// Where pulled bundles are cached, per instance.
 const PULL_CACHE: &str = ".sync/pull";
+/// Where the manifest last pushed is kept, so the next push sends a delta.
+const PUSH_CACHE: &str = ".sync/push";
 /// The environment variable holding the upload token.
 const TOKEN_VAR: &str = "WB_HUB_TOKEN";
 
@@ -334,7 +339,7 @@ fn describe(err: ClientError) -> anyhow::Error {
         err @ ClientError::Timeout { .. } => anyhow::anyhow!("{err} (raise it with --timeout)"),
         err @ ClientError::TooLarge { .. } => anyhow::anyhow!("{err} (raise it with --max-bytes)"),
         err @ ClientError::Archive {
-            source: wb_hub::archive::ArchiveError::TooManyEntries { .. },
+            source: wb_hub_client::archive::ArchiveError::TooManyEntries { .. },
             ..
         } => anyhow::anyhow!("{err} (raise it with --max-files)"),
         other => anyhow::anyhow!("{}", escape_control(&other.to_string())),
@@ -391,24 +396,31 @@ pub async fn push(
             path.display()
         );
     }
-    let archive = wb_hub::archive::pack_dir(&out)
+    let archive = wb_hub_client::archive::pack_dir(&out)
         .with_context(|| format!("cannot pack {}", out.display()))?;
-    let size = archive.len();
+    let files = wb_hub_client::archive::read_entries_within(&archive, &config.limits)
+        .with_context(|| format!("cannot read the bundle in {}", out.display()))?;
+    drop(archive);
     let name = instance.name().to_string();
     let hub_url = url.clone();
-    let receipt = on_actix_thread(move || async move {
+    let push_cache = global.dir.join(PUSH_CACHE);
+    let pushed = on_actix_thread(move || async move {
         let client = HubClient::new(&hub_url, config)?
             .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
-        client.push(&name, &token, archive).await
+        push_bundle(&client, &name, &token, &files, &push_cache).await
     })
     .await?
     .map_err(describe)?;
+    let receipt = &pushed.receipt;
+    let size = pushed.bytes_sent;
+    let transfer = transfer_name(pushed.transfer);
     if json {
         return crate::output::write_json(&serde_json::json!({
             "instance": receipt.instance,
             "sequence": receipt.sequence,
             "hub": url,
             "bytes": size,
+            "transfer": transfer,
             "status": receipt.status,
         }));
     }
@@ -418,11 +430,20 @@ pub async fn push(
         "published"
     };
     println!(
-        "pushed {} sequence {} to {url} ({size} bytes): {what}",
+        "pushed {} sequence {} to {url} ({size} bytes, {transfer}): {what}",
         escape_control(&receipt.instance),
         receipt.sequence
     );
     Ok(())
+}
+
+/// How a bundle travelled, as `wb sync push|pull` print it.
+fn transfer_name(transfer: Transfer) -> &'static str {
+    match transfer {
+        Transfer::Delta => "delta",
+        Transfer::Full => "full",
+        _ => "none",
+    }
 }
 
 pub async fn pull(
@@ -460,19 +481,25 @@ pub async fn pull(
     }
     let cache = global.dir.join(PULL_CACHE);
     let total = targets.len();
+    let fetched = fetch_all(&targets, &cache, config.clone()).await?;
     let mut failures = Vec::new();
     let mut reports = Vec::new();
-    for (name, url, key) in targets {
-        let result = pull_one(
-            instance,
-            keys,
-            progress,
-            &cache,
-            (&name, &url, &key),
-            no_import,
-            config.clone(),
-        )
-        .await;
+    for ((name, url, key), fetched) in targets.into_iter().zip(fetched) {
+        let result = match fetched {
+            Ok(pulled) => {
+                import_one(
+                    instance,
+                    keys,
+                    progress,
+                    (&name, &url, &key),
+                    pulled,
+                    no_import,
+                    &config,
+                )
+                .await
+            }
+            Err(err) => Err(describe(err)),
+        };
         match result {
             Ok(pulled) => {
                 if !json {
@@ -514,53 +541,74 @@ pub async fn pull(
     }
 }
 
-/// Pulls one peer, `(name, hub URL, pinned key)`: fetched and verified in
-/// memory on the client's thread, then imported from memory with the same
-/// key required. Nothing but the verified archive and its ETag (the cache)
-/// is written to disk.
-async fn pull_one(
+/// Fetches and verifies every peer `(name, hub URL, pinned key)`
+/// concurrently, in memory, on one actix thread; one result per peer, in
+/// order. Nothing but verified archives (the cache) is written.
+async fn fetch_all(
+    targets: &[(String, String, String)],
+    cache: &Path,
+    config: ClientConfig,
+) -> Result<Vec<Result<Pulled, ClientError>>> {
+    let targets = targets.to_vec();
+    let cache = cache.to_owned();
+    let bars = targets.len() == 1;
+    Ok(on_actix_thread(move || async move {
+        let pulls = targets.iter().map(|(name, url, key)| {
+            let (config, cache) = (config.clone(), &cache);
+            async move {
+                let mut client = HubClient::new(url, config)?;
+                // One bar for one peer; concurrent transfers would fight
+                // over the terminal.
+                if bars {
+                    client = client
+                        .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
+                }
+                pull_verified(&client, name, key, cache).await
+            }
+        });
+        futures_util::future::join_all(pulls).await
+    })
+    .await?)
+}
+
+/// Imports one verified peer bundle, from memory, with the same key
+/// required (unless `no_import`).
+async fn import_one(
     instance: &Instance,
     keys: &KeyStore,
     progress: &dyn Progress,
-    cache: &Path,
     (name, url, key): (&str, &str, &str),
+    pulled: Pulled,
     no_import: bool,
-    config: ClientConfig,
+    config: &ClientConfig,
 ) -> Result<PeerPulled> {
-    let (peer, hub_url, pin, cache_root) = (
-        name.to_owned(),
-        url.to_owned(),
-        key.to_owned(),
-        cache.to_owned(),
-    );
-    let limits = config.limits.clone();
-    let pulled = on_actix_thread(move || async move {
-        let client = HubClient::new(&hub_url, config)?
-            .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
-        pull_verified(&client, &peer, &pin, &cache_root).await
-    })
-    .await?
-    .map_err(describe)?;
     let sequence = pulled.bundle.manifest.sequence;
     let downloaded = pulled.downloaded;
+    let transfer = pulled.transfer;
+    let bytes = pulled.bytes_received;
     if no_import {
         return Ok(PeerPulled {
             sequence,
             downloaded,
+            transfer,
+            bytes,
             outcome: None,
         });
     }
     let options = ImportOptions {
         expected_key: Some(key.to_owned()),
-        limits,
+        limits: config.limits.clone(),
         ..ImportOptions::default()
     };
     let files = pulled.files().map_err(describe)?;
+    drop(pulled);
     let label = format!("{name} from {url}");
     let outcome = import_files(instance, keys, &label, files, &options, progress).await?;
     Ok(PeerPulled {
         sequence,
         downloaded,
+        transfer,
+        bytes,
         outcome: Some(outcome),
     })
 }
@@ -571,6 +619,10 @@ struct PeerPulled {
     sequence: u64,
     /// Whether it was downloaded (false: the hub answered "unchanged").
     downloaded: bool,
+    /// Whether nothing, a delta or the whole archive travelled.
+    transfer: Transfer,
+    /// Bytes received.
+    bytes: u64,
     /// The import, unless `--no-import`.
     outcome: Option<ImportOutcome>,
 }
@@ -620,12 +672,14 @@ fn pulled_json(
 ) -> serde_json::Value {
     let mut entry = serde_json::json!({
         "name": name, "hub": hub, "result": null, "sequence": null,
-        "downloaded": null, "counts": null, "error": null,
+        "downloaded": null, "transfer": null, "bytes": null, "counts": null, "error": null,
     });
     match pulled {
         Ok(pulled) => {
             entry["sequence"] = serde_json::json!(pulled.sequence);
             entry["downloaded"] = serde_json::json!(pulled.downloaded);
+            entry["transfer"] = serde_json::json!(transfer_name(pulled.transfer));
+            entry["bytes"] = serde_json::json!(pulled.bytes);
             entry["result"] = serde_json::json!(match &pulled.outcome {
                 None => "verified",
                 Some(ImportOutcome::Applied { .. }) => "imported",

@@ -47,7 +47,7 @@ pub struct TransferBar {
     bar: Mutex<Option<ProgressBar>>,
 }
 
-impl wb_hub::client::TransferProgress for TransferBar {
+impl wb_hub_client::client::TransferProgress for TransferBar {
     fn start(&self, what: &str, total: Option<u64>) {
         let bar = match total {
             Some(total) => ProgressBar::new(total),

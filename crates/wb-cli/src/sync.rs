@@ -10,7 +10,7 @@ use wb_engine::sync::{
     import_bundle, import_bundle_set, key_dir, locate_bundles, relay_bundle,
 };
 use wb_engine::sync_runs::SyncRunKind;
-use wb_hub::client::ClientConfig;
+use wb_hub_client::client::ClientConfig;
 use wb_model::InstanceName;
 use wb_syncfmt::bundle::Limits;
 

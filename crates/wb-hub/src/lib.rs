@@ -1,18 +1,14 @@
 //! `wb-hub`: the relay that stores and serves signed bundles between wb
-//! instances (SPEC §3), and the HTTP client instances use to talk to it.
+//! instances (SPEC §3).
 //!
-//! - [`server`]: the actix-web API (`/v1/...`): upload with a bearer token,
+//! - [`server`]: the actix-web API (`/v2/...`): upload (whole or delta) with a bearer token,
 //!   list, download with `ETag`, health. Every rejection carries a
 //!   machine-readable [`ErrorCode`] and a human sentence.
 //! - [`admin`]: registering instances and issuing and revoking tokens
 //!   (what the `wb-hub instance|token` commands call).
-//! - [`archive`]: the deterministic tar archive a bundle travels in, and
-//!   its strict in-memory unpacker.
-//! - [`verify`]: the checks a bundle passes before the hub accepts it or an
-//!   instance imports it: layout, signature against a pinned key, trusted
-//!   comment, every hash, no private file.
-//! - [`client`]: `awc`-based push and pull (with an on-disk cache keyed by
-//!   `ETag`), used by `wb sync push|pull`.
+//! - [`api`], [`archive`], [`delta`], [`verify`], [`client`], [`ErrorCode`]: the wire
+//!   format, the bundle check and the client, re-exported from
+//!   [`wb_hub_client`], the crate `wb` uses without linking this server.
 //! - [`token`]: upload tokens (`wbt_<id>_<secret>`), hashed at rest and
 //!   compared in constant time.
 //!
@@ -21,12 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
-pub mod api;
-pub mod archive;
-pub mod client;
-mod error;
 pub mod server;
 pub mod token;
-pub mod verify;
 
-pub use error::{ErrorBody, ErrorCode};
+pub use wb_hub_client::{ErrorBody, ErrorCode, api, archive, client, delta, verify};

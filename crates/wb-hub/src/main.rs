@@ -43,7 +43,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the hub API (/v1/...) and print the bound address.
+    /// Serve the hub API (/v2/...) and print the bound address.
     #[command(after_help = "\
 Examples:
   wb-hub serve                                   (127.0.0.1:8440, ./hub.db)

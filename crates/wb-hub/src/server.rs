@@ -1,19 +1,25 @@
-//! The hub's HTTP API (actix-web), versioned under `/v1`:
+//! The hub's HTTP API (actix-web), version 2, under `/v2` (`docs/hub.md`):
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `GET /v1/health` | liveness |
-//! | `GET /v1/instances` | registered instances with their latest bundle |
-//! | `GET /v1/instances/{name}/bundle` | the latest archive; `ETag`, `If-None-Match` → 304 |
-//! | `PUT /v1/instances/{name}/bundle` | publish (bearer token; body: the archive) |
+//! | `GET /v2/health` | liveness |
+//! | `GET /v2/instances` | registered instances with their latest bundle |
+//! | `GET /v2/instances/{name}` | one instance and its latest bundle (which manifest the hub holds) |
+//! | `GET /v2/instances/{name}/bundle[?since=SHA]` | the latest archive; `ETag`, `If-None-Match` → 304; with `since`, a delta when the hub still holds that manifest |
+//! | `PUT /v2/instances/{name}/bundle` | publish (bearer token; body: the archive) |
+//! | `PATCH /v2/instances/{name}/bundle` | publish what changed (bearer token; body: a delta archive) |
 //!
 //! An upload is checked in this order, and a refusal changes nothing:
 //! token (401/403), declared length (413), body read with a byte count and
-//! a deadline (413/408), archive names (422), bundle layout, signature with
-//! the registered key, trusted comment, every file (422), then one
-//! conditional upsert (409 when not newer). Every refusal is a JSON
-//! [`crate::ErrorBody`]. Request logs (tracing, target `wb_hub`) carry
-//! method, path, status and time — never the `Authorization` header.
+//! a deadline (413/408), archive names (422); for a delta, its base must be
+//! a manifest the hub holds (409 `unknown-base`), the manifest is rebuilt
+//! and must hash as the delta says, and the files of unchanged lines come
+//! from the store; then the whole bundle, in memory: layout, signature with
+//! the registered key, trusted comment, every file (422) — the one
+//! verification path — then one publishing transaction (409 when not
+//! newer). Every refusal is a JSON [`crate::ErrorBody`]. Request logs
+//! (tracing, target `wb_hub`) carry method, path, status and time — never
+//! the `Authorization` header.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,20 +30,27 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use futures_util::StreamExt as _;
+use std::collections::BTreeMap;
 use wb_model::text::escape_control;
 use wb_model::{InstanceName, Timestamp};
-use wb_store::hub::{BundleInfo, HubStore, NewBundle, PublishOutcome};
-use wb_syncfmt::bundle::Limits;
-use wb_syncfmt::sha256_hex;
 
-use crate::api::{Health, InstanceList, InstanceSummary, UploadReceipt};
+use wb_store::hub::{BundleInfo, HubFile, HubStore, NewBundle, PublishOutcome, StoredManifest};
+use wb_syncfmt::bundle::Limits;
+use wb_syncfmt::{
+    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, sha256_hex,
+};
+
+use crate::api::{
+    API_PREFIX, API_VERSION, DELTA_CONTENT_TYPE, Health, InstanceList, InstanceSummary,
+    UploadReceipt,
+};
 use crate::archive::{self, ArchiveError};
+use crate::delta::{self, DELTA_FILE_NAME, ManifestDelta};
 use crate::token::IssuedToken;
 use crate::verify::{VerifiedBundle, verify_files};
 use crate::{ErrorBody, ErrorCode};
 
-/// The content type of a bundle archive.
-pub const ARCHIVE_CONTENT_TYPE: &str = "application/x-tar";
+pub use crate::api::ARCHIVE_CONTENT_TYPE;
 
 /// Settings of a running hub.
 #[derive(Clone, Debug)]
@@ -223,14 +236,18 @@ pub fn bind(store: HubStore, config: HubConfig, addr: SocketAddr) -> std::io::Re
 
 fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/v1/health", web::get().to(health))
-        .route("/v1/instances", web::get().to(list))
-        .route("/v1/instances/{name}/bundle", web::get().to(download))
-        .route("/v1/instances/{name}/bundle", web::put().to(upload))
+        .route("/v2/health", web::get().to(health))
+        .route("/v2/instances", web::get().to(list))
+        .route("/v2/instances/{name}", web::get().to(one_instance))
+        .route("/v2/instances/{name}/bundle", web::get().to(download))
+        .route("/v2/instances/{name}/bundle", web::put().to(upload))
+        .route("/v2/instances/{name}/bundle", web::patch().to(upload_delta))
         .default_service(web::to(|| async {
             Rejection::new(
                 ErrorCode::NotFound,
-                "no such endpoint; the API lives under /v1",
+                format!(
+                    "no such endpoint; the API (version {API_VERSION}) lives under {API_PREFIX}"
+                ),
             )
             .error_response()
         }));
@@ -239,8 +256,19 @@ fn routes(config: &mut web::ServiceConfig) {
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".to_owned(),
-        api: 1,
+        api: API_VERSION,
     })
+}
+
+fn summary(entry: wb_store::hub::InstanceListing) -> InstanceSummary {
+    InstanceSummary {
+        name: entry.instance.name.to_string(),
+        public_key: entry.instance.public_key,
+        sequence: entry.bundle.as_ref().map(|b| b.sequence),
+        manifest_sha256: entry.bundle.as_ref().map(|b| b.manifest_sha256.clone()),
+        size: entry.bundle.as_ref().map(|b| b.size),
+        published_at: entry.bundle.as_ref().map(|b| b.published_at.to_string()),
+    }
 }
 
 async fn list(state: web::Data<HubState>) -> Result<HttpResponse, Rejection> {
@@ -249,18 +277,37 @@ async fn list(state: web::Data<HubState>) -> Result<HttpResponse, Rejection> {
         .listing()
         .await
         .map_err(|e| Rejection::internal("listing instances", &e))?;
-    let instances = listing
-        .into_iter()
-        .map(|entry| InstanceSummary {
-            name: entry.instance.name.to_string(),
-            public_key: entry.instance.public_key,
-            sequence: entry.bundle.as_ref().map(|b| b.sequence),
-            manifest_sha256: entry.bundle.as_ref().map(|b| b.manifest_sha256.clone()),
-            size: entry.bundle.as_ref().map(|b| b.size),
-            published_at: entry.bundle.as_ref().map(|b| b.published_at.to_string()),
-        })
-        .collect();
+    let instances = listing.into_iter().map(summary).collect();
     Ok(HttpResponse::Ok().json(InstanceList { instances }))
+}
+
+async fn one_instance(
+    state: web::Data<HubState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, Rejection> {
+    let instance = parse_instance(&name)?;
+    let registered = state
+        .store
+        .instance(&instance)
+        .await
+        .map_err(|e| Rejection::internal("reading an instance", &e))?
+        .ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::NotFound,
+                format!("{instance} is not registered on this hub"),
+            )
+        })?;
+    let bundle = state
+        .store
+        .bundle_info(&instance)
+        .await
+        .map_err(|e| Rejection::internal("reading a bundle", &e))?;
+    Ok(
+        HttpResponse::Ok().json(summary(wb_store::hub::InstanceListing {
+            instance: registered,
+            bundle,
+        })),
+    )
 }
 
 fn parse_instance(name: &str) -> Result<InstanceName, Rejection> {
@@ -289,9 +336,17 @@ fn none_match(header: &HeaderValue, etag: &str) -> bool {
     })
 }
 
+/// The query of `GET /v2/instances/{name}/bundle`.
+#[derive(serde::Deserialize)]
+struct DownloadQuery {
+    /// SHA-256 of a manifest the client holds.
+    since: Option<String>,
+}
+
 async fn download(
     state: web::Data<HubState>,
     name: web::Path<String>,
+    query: web::Query<DownloadQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Rejection> {
     let instance = parse_instance(&name)?;
@@ -312,15 +367,148 @@ async fn download(
             return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
         }
     }
-    let bundle = state
+    let stored = state
         .store
-        .bundle(&instance)
+        .latest_manifest(&instance)
         .await
         .map_err(|e| Rejection::internal("reading a bundle", &e))?
         .ok_or_else(no_bundle)?;
-    Ok(with_bundle_headers(HttpResponse::Ok(), &bundle.info)
+    let info = stored.info.clone();
+    let limits = &state.config.limits;
+    if let Some(since) = query.into_inner().since {
+        if since == info.manifest_sha256 {
+            return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
+        }
+        let base = state
+            .store
+            .manifest(&instance, &since)
+            .await
+            .map_err(|e| Rejection::internal("reading a bundle", &e))?;
+        if let Some(base) = base {
+            let body = delta_of(&state.store, &base, stored, limits).await?;
+            return Ok(with_bundle_headers(HttpResponse::Ok(), &info)
+                .insert_header(("X-Wb-Transfer", "delta"))
+                .content_type(DELTA_CONTENT_TYPE)
+                .body(body));
+        }
+        // The hub no longer holds that manifest: the whole archive.
+    }
+    let archive = rebuild_archive(&state.store, stored, limits).await?;
+    Ok(with_bundle_headers(HttpResponse::Ok(), &info)
+        .insert_header(("X-Wb-Transfer", "full"))
         .content_type(ARCHIVE_CONTENT_TYPE)
-        .body(bundle.archive))
+        .body(archive))
+}
+
+/// The delta archive from the kept manifest `base` to the latest bundle
+/// `latest`: the delta, the signature, the rotation chain and the files
+/// of the changed lines.
+async fn delta_of(
+    store: &HubStore,
+    base: &StoredManifest,
+    latest: StoredManifest,
+    limits: &Limits,
+) -> Result<Vec<u8>, Rejection> {
+    let delta = delta::diff(&base.manifest, &latest.manifest, limits.max_manifest_bytes)
+        .map_err(|e| Rejection::internal("computing a delta", &e))?;
+    let entries: Vec<(String, String)> = delta
+        .changed_entries()
+        .map_err(|e| Rejection::internal("computing a delta", &e))?
+        .into_iter()
+        .map(|e| {
+            let hash = e.sha256_hex();
+            (e.path, hash)
+        })
+        .collect();
+    let mut files = files_of(store, &entries).await?.map_err(|hash| {
+        Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
+    })?;
+    files.insert(
+        DELTA_FILE_NAME.to_owned(),
+        delta
+            .to_json()
+            .map_err(|e| Rejection::internal("computing a delta", &e))?,
+    );
+    files.insert(SIGNATURE_FILE_NAME.to_owned(), latest.signature);
+    if let Some(rotations) = latest.key_rotations {
+        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+    }
+    web::block(move || archive::pack_delta(&files))
+        .await
+        .map_err(|e| Rejection::internal("packing a delta", &e))?
+        .map_err(|e| Rejection::internal("packing a delta", &e))
+}
+
+/// The files `(path, sha256)` from the content-addressed store, path →
+/// bytes; `Err(hash)` names a file the store lacks.
+async fn files_of(
+    store: &HubStore,
+    entries: &[(String, String)],
+) -> Result<Result<BTreeMap<String, Vec<u8>>, String>, Rejection> {
+    let hashes: Vec<String> = entries.iter().map(|(_, h)| h.clone()).collect();
+    let mut contents: std::collections::HashMap<String, Vec<u8>> = store
+        .files(&hashes)
+        .await
+        .map_err(|e| Rejection::internal("reading a bundle", &e))?
+        .into_iter()
+        .map(|f| (f.sha256, f.content))
+        .collect();
+    // Two paths may name the same content: each takes a copy but the last.
+    let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for hash in &hashes {
+        *uses.entry(hash.as_str()).or_default() += 1;
+    }
+    let mut files = BTreeMap::new();
+    for (path, hash) in entries {
+        let left = uses.get_mut(hash.as_str()).map_or(0, |n| {
+            *n -= 1;
+            *n
+        });
+        let content = if left > 0 {
+            contents.get(hash).cloned()
+        } else {
+            contents.remove(hash)
+        };
+        let Some(content) = content else {
+            return Ok(Err(hash.clone()));
+        };
+        files.insert(path.clone(), content);
+    }
+    Ok(Ok(files))
+}
+
+/// The canonical archive of a stored bundle: its manifest, signature and
+/// rotations, and the files its manifest names, read from the
+/// content-addressed store and packed as `archive::pack_files` packs them
+/// (so the bytes, and the `ETag`, are those computed at publication).
+async fn rebuild_archive(
+    store: &HubStore,
+    stored: StoredManifest,
+    limits: &Limits,
+) -> Result<Vec<u8>, Rejection> {
+    let manifest = Manifest::parse_with_limit(
+        &stored.manifest,
+        MANIFEST_FILE_NAME,
+        limits.max_manifest_bytes,
+    )
+    .map_err(|e| Rejection::internal("reading a stored manifest", &e))?;
+    let entries: Vec<(String, String)> = manifest
+        .files
+        .iter()
+        .map(|e| (e.path.clone(), e.sha256_hex()))
+        .collect();
+    let mut files = files_of(store, &entries).await?.map_err(|hash| {
+        Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
+    })?;
+    files.insert(MANIFEST_FILE_NAME.to_owned(), stored.manifest);
+    files.insert(SIGNATURE_FILE_NAME.to_owned(), stored.signature);
+    if let Some(rotations) = stored.key_rotations {
+        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+    }
+    web::block(move || archive::pack_files(&files))
+        .await
+        .map_err(|e| Rejection::internal("packing a bundle", &e))?
+        .map_err(|e| Rejection::internal("packing a bundle", &e))
 }
 
 fn with_bundle_headers(
@@ -442,18 +630,22 @@ fn archive_rejection(err: &ArchiveError) -> Rejection {
     Rejection::new(code, err.to_string())
 }
 
-/// Reads the archive into memory, verifies it there against the registered
-/// key (the one verification path the importer takes too), and re-packs it
-/// canonically. Nothing touches the disk. Blocking.
+/// A verified upload: its canonical archive, its files (path → bytes) and
+/// what the verification found.
+type Checked = (Vec<u8>, BTreeMap<String, Vec<u8>>, VerifiedBundle);
+
+/// Verifies the bundle `files` in memory against the registered key (the
+/// one verification path the importer takes too), and packs it
+/// canonically. Nothing touches the disk. Blocking. The verified files
+/// come back for storing (path → bytes).
 fn check_upload(
-    body: &[u8],
+    files: BTreeMap<String, Vec<u8>>,
     instance: &str,
     key: &str,
     limits: &Limits,
-) -> Result<(Vec<u8>, VerifiedBundle), Rejection> {
-    let files = archive::read_entries_within(body, limits).map_err(|e| archive_rejection(&e))?;
+) -> Result<Checked, Rejection> {
     let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
-    let verified = verify_files(files, instance, key, limits).map_err(|e| {
+    let verified = verify_files(files.clone(), instance, key, limits).map_err(|e| {
         let code = e.code();
         if code == ErrorCode::Internal {
             Rejection::internal("verifying an upload", &e)
@@ -461,7 +653,59 @@ fn check_upload(
             Rejection::new(code, e.to_string())
         }
     })?;
-    Ok((canonical, verified))
+    Ok((canonical, files, verified))
+}
+
+/// The verified bundle `files` as the store keeps it: the signed part, and
+/// the entity files the content-addressed store lacks.
+async fn content_addressed(
+    store: &HubStore,
+    info: BundleInfo,
+    verified: &VerifiedBundle,
+    mut files: BTreeMap<String, Vec<u8>>,
+) -> Result<NewBundle, Rejection> {
+    let mut take = |name: &str| files.remove(name);
+    let (Some(manifest), Some(signature)) = (take(MANIFEST_FILE_NAME), take(SIGNATURE_FILE_NAME))
+    else {
+        return Err(Rejection::internal(
+            "storing a bundle",
+            &"a verified bundle lacks its manifest",
+        ));
+    };
+    let key_rotations = take(KEY_ROTATIONS_FILE_NAME);
+    let hashes: Vec<String> = verified
+        .manifest
+        .files
+        .iter()
+        .map(|e| e.sha256_hex())
+        .collect();
+    let mut missing: std::collections::HashSet<String> = store
+        .missing_files(&hashes)
+        .await
+        .map_err(|e| Rejection::internal("storing a bundle", &e))?
+        .into_iter()
+        .collect();
+    let mut new_files = Vec::with_capacity(missing.len());
+    for (entry, hash) in verified.manifest.files.iter().zip(hashes) {
+        // The first path of each missing content gives it.
+        if missing.remove(&hash)
+            && let Some(content) = files.remove(&entry.path)
+        {
+            new_files.push(HubFile {
+                sha256: hash,
+                content,
+            });
+        }
+    }
+    Ok(NewBundle {
+        manifest: StoredManifest {
+            info,
+            manifest,
+            signature,
+            key_rotations,
+        },
+        files: new_files,
+    })
 }
 
 async fn upload(
@@ -474,17 +718,112 @@ async fn upload(
     // limit while streaming, deadline). A client that pooled such a
     // connection would send its next request into a connection the hub is
     // about to drop, so every refused upload closes its connection.
-    publish(state, name, req, payload)
+    publish(state, name, req, payload, false)
         .await
         .map_err(Rejection::closing)
 }
 
-/// Checks, verifies and publishes one upload.
+async fn upload_delta(
+    state: web::Data<HubState>,
+    name: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Rejection> {
+    publish(state, name, req, payload, true)
+        .await
+        .map_err(Rejection::closing)
+}
+
+/// The whole bundle a delta upload describes, in memory, not yet
+/// verified: the manifest rebuilt from the kept base and checked against
+/// the hash the delta names, the files of changed lines from the upload
+/// (or the store, when the client left out a file the hub holds), the
+/// others from the store.
+async fn delta_upload_files(
+    store: &HubStore,
+    instance: &InstanceName,
+    body: Vec<u8>,
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, Rejection> {
+    let read_limits = limits.clone();
+    let mut sent = web::block(move || archive::read_delta_entries_within(&body, &read_limits))
+        .await
+        .map_err(|e| Rejection::internal("reading an upload", &e))?
+        .map_err(|e| archive_rejection(&e))?;
+    let bad = |message: String| Rejection::new(ErrorCode::BadBundle, message);
+    let json = sent
+        .remove(DELTA_FILE_NAME)
+        .ok_or_else(|| bad(format!("a delta upload must carry {DELTA_FILE_NAME}")))?;
+    let delta = ManifestDelta::from_json(&json, limits.max_manifest_bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    let base = store
+        .manifest(instance, &delta.base)
+        .await
+        .map_err(|e| Rejection::internal("reading a manifest", &e))?
+        .ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::UnknownBase,
+                format!(
+                    "this hub does not hold manifest {} of {instance} (any more); upload the whole bundle",
+                    escape_control(&delta.base.chars().take(64).collect::<String>())
+                ),
+            )
+        })?;
+    let (manifest_bytes, manifest) =
+        delta::apply(&base.manifest, &delta, limits.max_manifest_bytes)
+            .map_err(|e| bad(e.to_string()))?;
+    if manifest.files.len() as u64 > limits.max_files {
+        return Err(Rejection::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the bundle lists {} files, more than this hub's limit of {}",
+                manifest.files.len(),
+                limits.max_files
+            ),
+        ));
+    }
+    let changed: std::collections::BTreeSet<String> = delta
+        .changed_entries()
+        .map_err(|e| bad(e.to_string()))?
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    let mut files = BTreeMap::new();
+    for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
+        if let Some(content) = sent.remove(name) {
+            files.insert(name.to_owned(), content);
+        }
+    }
+    if let Some(extra) = sent.keys().find(|path| !changed.contains(*path)) {
+        return Err(bad(format!(
+            "the delta carries {extra}, which no changed line names"
+        )));
+    }
+    let from_store: Vec<(String, String)> = manifest
+        .files
+        .iter()
+        .filter(|e| !sent.contains_key(&e.path))
+        .map(|e| (e.path.clone(), e.sha256_hex()))
+        .collect();
+    let stored = files_of(store, &from_store).await?.map_err(|hash| {
+        bad(format!(
+            "the delta lacks a file (SHA-256 {hash}) that this hub does not hold either"
+        ))
+    })?;
+    files.extend(stored);
+    files.extend(sent);
+    files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
+    Ok(files)
+}
+
+/// Checks, verifies and publishes one upload: a whole archive, or with
+/// `delta` a delta archive.
 async fn publish(
     state: web::Data<HubState>,
     name: web::Path<String>,
     req: HttpRequest,
     mut payload: web::Payload,
+    delta: bool,
 ) -> Result<HttpResponse, Rejection> {
     let instance = parse_instance(&name)?;
     authenticate(&state, &req, &instance).await?;
@@ -510,10 +849,19 @@ async fn publish(
             )
         })?;
     let limits = config.limits.clone();
+    let files = if delta {
+        delta_upload_files(&state.store, &instance, body, &limits).await?
+    } else {
+        let read_limits = limits.clone();
+        web::block(move || archive::read_entries_within(&body, &read_limits))
+            .await
+            .map_err(|e| Rejection::internal("reading an upload", &e))?
+            .map_err(|e| archive_rejection(&e))?
+    };
     let name_text = instance.to_string();
     let registered_key = registered.public_key.clone();
-    let (archive, verified) =
-        web::block(move || check_upload(&body, &name_text, &registered.public_key, &limits))
+    let (archive, files, verified) =
+        web::block(move || check_upload(files, &name_text, &registered.public_key, &limits))
             .await
             .map_err(|e| Rejection::internal("verifying an upload", &e))??;
     let sequence = verified.manifest.sequence;
@@ -524,17 +872,15 @@ async fn publish(
         ));
     }
     let etag = sha256_hex(&archive);
-    let bundle = NewBundle {
-        info: BundleInfo {
-            instance: instance.clone(),
-            sequence,
-            manifest_sha256: verified.manifest_sha256.clone(),
-            size: archive.len() as u64,
-            etag: etag.clone(),
-            published_at: Timestamp::now(),
-        },
-        archive,
+    let info = BundleInfo {
+        instance: instance.clone(),
+        sequence,
+        manifest_sha256: verified.manifest_sha256.clone(),
+        size: archive.len() as u64,
+        etag: etag.clone(),
+        published_at: Timestamp::now(),
     };
+    let bundle = content_addressed(&state.store, info, &verified, files).await?;
     // A rotation moves the registered key in the same transaction.
     let stored = if verified.rotated {
         state
@@ -570,7 +916,7 @@ async fn publish(
             ));
         }
     };
-    tracing::info!(target: "wb_hub", %instance, sequence, status, rotated = verified.rotated, "upload");
+    tracing::info!(target: "wb_hub", %instance, sequence, status, delta, rotated = verified.rotated, "upload");
     Ok(HttpResponse::Ok().json(UploadReceipt {
         status: status.to_owned(),
         instance: instance.to_string(),

@@ -342,7 +342,7 @@ async fn every_acceptance_rule_has_its_code_and_a_refusal_changes_nothing() {
         );
         let no_header = raw_put(
             hub.addr,
-            "/v1/instances/alpha.example/bundle",
+            "/v2/instances/alpha.example/bundle",
             "Content-Length: 0\r\n".to_owned(),
             Vec::new(),
             false,
@@ -588,7 +588,7 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
         }
         let status = raw_put(
             hub.addr,
-            "/v1/instances/alpha.example/bundle",
+            "/v2/instances/alpha.example/bundle",
             format!("{auth}Transfer-Encoding: chunked\r\n"),
             chunked,
             false,
@@ -603,7 +603,7 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
         // A slow sender hits the deadline.
         let status = raw_put(
             hub.addr,
-            "/v1/instances/alpha.example/bundle",
+            "/v2/instances/alpha.example/bundle",
             format!("{auth}Content-Length: 4000\r\n"),
             archive[..100].to_vec(),
             false,
@@ -614,7 +614,7 @@ async fn size_limit_deadline_and_interrupted_uploads_change_nothing() {
         // A sender that hangs up mid-body.
         let status = raw_put(
             hub.addr,
-            "/v1/instances/alpha.example/bundle",
+            "/v2/instances/alpha.example/bundle",
             format!("{auth}Content-Length: 4000\r\n"),
             archive[..100].to_vec(),
             true,
@@ -746,19 +746,25 @@ async fn etag_answers_304_and_unknown_instances_404() {
             )
             .await
             .unwrap();
-        let fetched = client.fetch("alpha.example", None).await.unwrap();
+        let fetched = client.fetch("alpha.example", None, None).await.unwrap();
         let wb_hub::client::Fetched::Archive { etag, bytes } = fetched else {
             panic!("expected an archive");
         };
         assert_eq!(etag, receipt.etag);
         assert_eq!(wb_syncfmt::sha256_hex(&bytes), etag);
         assert!(matches!(
-            client.fetch("alpha.example", Some(&etag)).await.unwrap(),
+            client
+                .fetch("alpha.example", Some(&etag), None)
+                .await
+                .unwrap(),
             wb_hub::client::Fetched::NotModified
         ));
-        let err = client.fetch("beta.example", None).await.unwrap_err();
+        let err = client.fetch("beta.example", None, None).await.unwrap_err();
         assert_eq!(code(&err), "not-found");
-        let err = client.fetch("nobody.example", None).await.unwrap_err();
+        let err = client
+            .fetch("nobody.example", None, None)
+            .await
+            .unwrap_err();
         assert_eq!(code(&err), "not-found");
         hub.stop().await;
     }
@@ -874,7 +880,7 @@ async fn a_hub_that_never_answers_stops_every_transfer_at_the_deadline() {
         err.to_string().contains("did not finish within 1 s"),
         "{err}"
     );
-    let err = client.fetch("alpha.example", None).await.unwrap_err();
+    let err = client.fetch("alpha.example", None, None).await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
     let err = client.list().await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
@@ -1068,7 +1074,7 @@ async fn uploads_and_downloads_report_their_progress() {
         .push("alpha.example", &s.alpha_token, archive)
         .await
         .unwrap();
-    let fetched = client.fetch("alpha.example", None).await.unwrap();
+    let fetched = client.fetch("alpha.example", None, None).await.unwrap();
     let wb_hub::client::Fetched::Archive { bytes, .. } = fetched else {
         panic!("expected an archive");
     };
@@ -1271,6 +1277,176 @@ async fn the_hub_and_beta_follow_a_key_rotation_and_refuse_a_forged_one() {
         );
         assert_eq!(hub.sequence(alpha).await, Some(2));
         assert_eq!(registered().await, replacement.to_minisign_base64());
+        hub.stop().await;
+    }
+}
+
+/// Issue 13, parts 2 and 3: after a whole push and pull, a change travels
+/// as a delta both ways (far smaller than the archive), the rebuilt bundle
+/// is the pushed one, and each side falls back to the whole bundle when
+/// the other no longer holds its base. A refused delta changes nothing.
+#[actix_rt::test]
+async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
+    use wb_hub::client::{Transfer, push_bundle};
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let pin = s.alpha.public_key();
+        let good = files(&s.alpha.path("out"));
+        let push_cache = s.alpha.path(".sync/push");
+        let pull_cache = s.beta.path(".sync/pull");
+        let bundle = |sequence: u64, drop: usize| {
+            let archive = resigned(&s.alpha, good.clone(), sequence, |f| {
+                let comments: Vec<String> = f
+                    .keys()
+                    .filter(|k| k.starts_with("comment/"))
+                    .cloned()
+                    .collect();
+                f.remove(&comments[drop % comments.len()]);
+            });
+            wb_hub::archive::read_entries(&archive).unwrap()
+        };
+
+        // The first push and pull are whole.
+        let first = bundle(2, 0);
+        let pushed = push_bundle(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &first,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.transfer, Transfer::Full);
+        let archive_size = pushed.bytes_sent;
+        let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+            .await
+            .unwrap();
+        assert_eq!(pulled.transfer, Transfer::Full);
+
+        // One comment less: a delta each way.
+        let second = bundle(3, 1);
+        let pushed = push_bundle(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &second,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.transfer, Transfer::Delta);
+        assert_eq!(pushed.receipt.status, "published");
+        assert!(
+            pushed.bytes_sent * 2 < archive_size,
+            "{} of {archive_size}",
+            pushed.bytes_sent
+        );
+        let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+            .await
+            .unwrap();
+        assert_eq!(pulled.transfer, Transfer::Delta);
+        assert!(pulled.bytes_received * 2 < archive_size);
+        assert_eq!(pulled.bundle.manifest.sequence, 3);
+        assert_eq!(
+            pulled.files().unwrap(),
+            second,
+            "the rebuilt bundle is the pushed one"
+        );
+        // Pushing it again: a delta of nothing, unchanged.
+        let again = push_bundle(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &second,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (again.transfer, again.receipt.status.as_str()),
+            (Transfer::None, "unchanged")
+        );
+
+        // A delta that does not rebuild what it names is refused, and
+        // changes nothing.
+        let mut delta = wb_hub::delta::diff(
+            &second["manifest.sync.txt"],
+            &bundle(4, 2)["manifest.sync.txt"],
+            1 << 28,
+        )
+        .unwrap();
+        delta.manifest_sha256 = "0".repeat(64);
+        let mut forged = BTreeMap::new();
+        forged.insert("bundle.sig".to_owned(), second["bundle.sig"].clone());
+        forged.insert(
+            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
+            delta.to_json().unwrap(),
+        );
+        let before = db.snapshot().await;
+        let err = client
+            .push_delta(
+                "alpha.example",
+                &s.alpha_token,
+                wb_hub::archive::pack_delta(&forged).unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "bad-bundle", "{err}");
+        // Against a manifest the hub never held: unknown-base.
+        delta.base = "1".repeat(64);
+        forged.insert(
+            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
+            delta.to_json().unwrap(),
+        );
+        let err = client
+            .push_delta(
+                "alpha.example",
+                &s.alpha_token,
+                wb_hub::archive::pack_delta(&forged).unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "unknown-base", "{err}");
+        assert_eq!(
+            db.snapshot().await,
+            before,
+            "a refused delta changes nothing"
+        );
+
+        // Five more publications: the hub forgets manifest 3, which both
+        // caches hold. The push (its cache is behind the hub) and the pull
+        // (its base is forgotten) fall back to whole bundles.
+        let elsewhere = s.alpha.path(".sync/push-elsewhere");
+        for sequence in 4..=8 {
+            push_bundle(
+                &client,
+                "alpha.example",
+                &s.alpha_token,
+                &bundle(sequence, usize::try_from(sequence).unwrap() % 3),
+                &elsewhere,
+            )
+            .await
+            .unwrap();
+        }
+        let ninth = bundle(9, 0);
+        let pushed = push_bundle(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &ninth,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.transfer, Transfer::Full);
+        let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+            .await
+            .unwrap();
+        assert_eq!(pulled.transfer, Transfer::Full);
+        assert_eq!(pulled.files().unwrap(), ninth);
         hub.stop().await;
     }
 }

@@ -1,5 +1,6 @@
 //! The hub's storage on every backend: migrations beside an instance's,
-//! instances, hashed tokens and revocation, and the conditional publish.
+//! instances, hashed tokens and revocation, the conditional publish, and
+//! the content-addressed files and kept manifests (issue 13, part 1).
 
 #![expect(
     clippy::unwrap_used,
@@ -11,21 +12,61 @@ use std::path::Path;
 
 use wb_model::{InstanceName, Timestamp};
 use wb_store::StoreError;
-use wb_store::hub::{BundleInfo, HubInstance, HubStore, HubToken, NewBundle, PublishOutcome};
+use wb_store::hub::{
+    BundleInfo, HubFile, HubInstance, HubStore, HubToken, KEPT_MANIFESTS, NewBundle,
+    PublishOutcome, StoredManifest,
+};
 use wb_store::testing::TestDb;
 
-fn bundle(sequence: u64, manifest: &str, bytes: &[u8]) -> NewBundle {
-    NewBundle {
-        info: BundleInfo {
-            instance: InstanceName::parse("alpha.example").unwrap(),
-            sequence,
-            manifest_sha256: manifest.to_owned(),
-            size: bytes.len() as u64,
-            etag: format!("etag-{manifest}"),
-            published_at: Timestamp::now(),
-        },
-        archive: bytes.to_vec(),
+/// A 64-hex-digit stand-in for a hash (the store trusts what it is given).
+fn hash(label: &str) -> String {
+    format!("{label:0>64}")
+}
+
+fn file(content: &str) -> HubFile {
+    HubFile {
+        sha256: hash(content),
+        content: content.as_bytes().to_vec(),
     }
+}
+
+/// A bundle of alpha at `sequence` whose manifest is `manifest` and which
+/// brings `files`.
+fn bundle_with(sequence: u64, manifest: &str, files: &[&str]) -> NewBundle {
+    NewBundle {
+        manifest: StoredManifest {
+            info: BundleInfo {
+                instance: InstanceName::parse("alpha.example").unwrap(),
+                sequence,
+                manifest_sha256: hash(manifest),
+                size: manifest.len() as u64,
+                etag: format!("etag-{manifest}"),
+                published_at: Timestamp::from_unix_micros(1_700_000_000_000_000).unwrap(),
+            },
+            manifest: manifest.as_bytes().to_vec(),
+            signature: format!("sig-{manifest}").into_bytes(),
+            key_rotations: None,
+        },
+        files: files.iter().map(|f| file(f)).collect(),
+    }
+}
+
+fn bundle(sequence: u64, manifest: &str, bytes: &[u8]) -> NewBundle {
+    let content = String::from_utf8(bytes.to_vec()).unwrap();
+    bundle_with(sequence, manifest, &[content.as_str()])
+}
+
+async fn registered_hub(db: &TestDb) -> HubStore {
+    let hub = HubStore::connect(&db.url, false).await.unwrap();
+    hub.migrate().await.unwrap();
+    hub.add_instance(&HubInstance {
+        name: InstanceName::parse("alpha.example").unwrap(),
+        public_key: "RWQkey".to_owned(),
+        registered_at: Timestamp::now(),
+    })
+    .await
+    .unwrap();
+    hub
 }
 
 fn versions(dialect: &str) -> BTreeSet<String> {
@@ -56,7 +97,7 @@ async fn the_hub_stores_instances_tokens_and_publishes_only_newer_bundles() {
     for db in TestDb::all().await {
         // The instance schema is already there: the hub's lives beside it.
         let hub = HubStore::connect(&db.url, false).await.unwrap();
-        assert_eq!(hub.migrate().await.unwrap(), 1);
+        assert_eq!(hub.migrate().await.unwrap(), 2);
         assert_eq!(hub.migrate().await.unwrap(), 0);
         assert_eq!(
             db.store.migrate().await.unwrap(),
@@ -128,11 +169,9 @@ async fn the_hub_stores_instances_tokens_and_publishes_only_newer_bundles() {
             hub.publish(&bundle(2, "m2", b"two")).await.unwrap(),
             PublishOutcome::Stale { stored_sequence: 3 }
         );
-        let stored = hub.bundle(&alpha).await.unwrap().unwrap();
-        assert_eq!(
-            (stored.info.sequence, stored.archive.as_slice()),
-            (3, &b"three"[..])
-        );
+        let stored = hub.latest_manifest(&alpha).await.unwrap().unwrap();
+        assert_eq!(stored, first.manifest);
+        assert_eq!(hub.files(&[hash("three")]).await.unwrap(), first.files);
         assert_eq!(
             hub.publish(&bundle(4, "m4", b"four")).await.unwrap(),
             PublishOutcome::Published
@@ -140,7 +179,7 @@ async fn the_hub_stores_instances_tokens_and_publishes_only_newer_bundles() {
         let info = hub.bundle_info(&alpha).await.unwrap().unwrap();
         assert_eq!(
             (info.sequence, info.etag.as_str(), info.size),
-            (4, "etag-m4", 4)
+            (4, "etag-m4", 2)
         );
         assert_eq!(hub.listing().await.unwrap()[0].bundle, Some(info));
         hub.close().await;
@@ -200,6 +239,190 @@ async fn a_rotated_bundle_moves_the_registered_key_with_it_or_not_at_all() {
         assert_eq!(key(hub.clone()).await, "RWQoperator");
         let nobody = InstanceName::parse("nobody.example").unwrap();
         assert!(!hub.set_instance_key(&nobody, "RWQx").await.unwrap());
+        hub.close().await;
+    }
+}
+
+#[tokio::test]
+async fn each_distinct_file_is_stored_once_and_the_last_few_manifests_are_kept() {
+    for db in TestDb::all().await {
+        let hub = registered_hub(&db).await;
+        let alpha = InstanceName::parse("alpha.example").unwrap();
+        assert_eq!(
+            hub.publish(&bundle_with(1, "m1", &["a", "b", "c"]))
+                .await
+                .unwrap(),
+            PublishOutcome::Published
+        );
+        assert_eq!(hub.file_count().await.unwrap(), 3);
+        // The next bundle shares two files and brings one: stored once each
+        // (files offered again are ignored).
+        assert_eq!(
+            hub.publish(&bundle_with(2, "m2", &["a", "b", "d"]))
+                .await
+                .unwrap(),
+            PublishOutcome::Published
+        );
+        assert_eq!(hub.file_count().await.unwrap(), 4);
+        assert_eq!(
+            hub.missing_files(&[hash("e"), hash("a"), hash("f"), hash("d")])
+                .await
+                .unwrap(),
+            vec![hash("e"), hash("f")],
+            "the lacking hashes, in the order asked"
+        );
+        let mut found: Vec<String> = hub
+            .files(&[hash("d"), hash("zz"), hash("a")])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| String::from_utf8(f.content).unwrap())
+            .collect();
+        found.sort();
+        assert_eq!(found, ["a", "d"]);
+
+        // The older manifest is still there to diff against, by digest.
+        let m1 = hub.manifest(&alpha, &hash("m1")).await.unwrap().unwrap();
+        assert_eq!((m1.info.sequence, m1.manifest.as_slice()), (1, &b"m1"[..]));
+        assert_eq!(m1.signature, b"sig-m1");
+        assert!(hub.manifest(&alpha, &hash("nope")).await.unwrap().is_none());
+
+        // Only the latest KEPT_MANIFESTS are kept.
+        for sequence in 3..=7 {
+            hub.publish(&bundle_with(sequence, &format!("m{sequence}"), &[]))
+                .await
+                .unwrap();
+        }
+        let kept: Vec<u64> = hub
+            .kept_manifests(&alpha)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.sequence)
+            .collect();
+        let newest = 7;
+        let expected: Vec<u64> = (0..KEPT_MANIFESTS)
+            .map(|back| newest - u64::try_from(back).unwrap())
+            .collect();
+        assert_eq!(kept, expected);
+        assert!(hub.manifest(&alpha, &hash("m1")).await.unwrap().is_none());
+        assert_eq!(
+            hub.latest_manifest(&alpha)
+                .await
+                .unwrap()
+                .unwrap()
+                .info
+                .sequence,
+            7
+        );
+        hub.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_publish_writes_nothing() {
+    for db in TestDb::all().await {
+        let hub = registered_hub(&db).await;
+        let alpha = InstanceName::parse("alpha.example").unwrap();
+        hub.publish(&bundle_with(5, "m5", &["a"])).await.unwrap();
+        let before = db.snapshot().await;
+        let before_files = hub.file_count().await.unwrap();
+        // Stale: a lower sequence with new files; equal sequence, other content.
+        assert_eq!(
+            hub.publish(&bundle_with(4, "m4", &["new1", "new2"]))
+                .await
+                .unwrap(),
+            PublishOutcome::Stale { stored_sequence: 5 }
+        );
+        assert_eq!(
+            hub.publish(&bundle_with(5, "other", &["new3"]))
+                .await
+                .unwrap(),
+            PublishOutcome::Stale { stored_sequence: 5 }
+        );
+        assert_eq!(
+            hub.publish(&bundle_with(5, "m5", &["a"])).await.unwrap(),
+            PublishOutcome::Unchanged
+        );
+        // A rotation from a key that is no longer registered.
+        assert_eq!(
+            hub.publish_rotated(&bundle_with(6, "m6", &["new4"]), "RWQgone", "RWQnew")
+                .await
+                .unwrap(),
+            PublishOutcome::KeyChanged
+        );
+        assert_eq!(hub.file_count().await.unwrap(), before_files);
+        assert_eq!(hub.kept_manifests(&alpha).await.unwrap().len(), 1);
+        assert_eq!(db.snapshot().await, before, "nothing changed");
+        hub.close().await;
+    }
+}
+
+/// Several hub processes on one database: many publishers race with
+/// different sequences of one instance through separate pools; the highest
+/// sequence is the latest, every manifest kept is one that was published
+/// whole, and every file of the latest is readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishers_on_one_database_the_highest_sequence_wins() {
+    for db in TestDb::all().await {
+        let hub = registered_hub(&db).await;
+        let alpha = InstanceName::parse("alpha.example").unwrap();
+        for round in 0..3_u64 {
+            let base = round * 100;
+            let mut tasks = Vec::new();
+            for offset in [5_u64, 1, 4, 2, 3] {
+                let url = db.url.clone();
+                tasks.push(tokio::spawn(async move {
+                    let other = HubStore::connect(&url, false).await.unwrap();
+                    let sequence = base + offset;
+                    let name = format!("r{round}s{offset}");
+                    let files = [format!("{name}-x"), format!("{name}-y")];
+                    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                    let outcome = other
+                        .publish(&bundle_with(sequence, &name, &files))
+                        .await
+                        .unwrap();
+                    other.close().await;
+                    (sequence, outcome)
+                }));
+            }
+            let mut published = Vec::new();
+            for task in tasks {
+                let (sequence, outcome) = task.await.unwrap();
+                match outcome {
+                    PublishOutcome::Published => published.push(sequence),
+                    PublishOutcome::Stale { stored_sequence } => {
+                        assert!(stored_sequence > sequence);
+                    }
+                    other => panic!("unexpected outcome {other:?}"),
+                }
+            }
+            assert!(published.contains(&(base + 5)), "the highest is published");
+            let latest = hub.latest_manifest(&alpha).await.unwrap().unwrap();
+            assert_eq!(latest.info.sequence, base + 5);
+            let name = format!("r{round}s5");
+            assert_eq!(latest.manifest, name.as_bytes());
+            assert_eq!(latest.signature, format!("sig-{name}").as_bytes());
+            assert!(
+                hub.missing_files(&[hash(&format!("{name}-x")), hash(&format!("{name}-y"))])
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "the latest bundle's files are all stored"
+            );
+            for kept in hub.kept_manifests(&alpha).await.unwrap() {
+                let stored = hub
+                    .manifest(&alpha, &kept.manifest_sha256)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    stored.signature,
+                    [b"sig-".as_slice(), stored.manifest.as_slice()].concat(),
+                    "a kept manifest is whole"
+                );
+            }
+        }
         hub.close().await;
     }
 }

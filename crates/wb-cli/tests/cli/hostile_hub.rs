@@ -26,6 +26,8 @@ enum Answer {
         etag: Option<String>,
         body: Vec<u8>,
     },
+    /// 200 with a delta archive (`application/vnd.wb.delta+tar`).
+    Delta { body: Vec<u8> },
     /// 200 announcing 50,000 bytes, then one byte a second.
     Slow,
     /// 200, chunked, 64 KiB chunks without end (stops at 1 GiB).
@@ -111,6 +113,15 @@ fn serve(mut stream: TcpStream, answer: &Answer) -> u64 {
             } else {
                 "Content-Type: application/json\r\n\r\n"
             });
+            if stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body).is_ok() {
+                sent = body.len() as u64;
+            }
+        }
+        Answer::Delta { body } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\nETag: \"delta\"\r\nContent-Type: application/vnd.wb.delta+tar\r\n\r\n",
+                body.len()
+            );
             if stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body).is_ok() {
                 sent = body.len() as u64;
             }
@@ -272,7 +283,7 @@ fn archive_of(count: usize) -> Vec<u8> {
             )
         })
         .collect();
-    wb_hub::archive::pack_files(&files).unwrap()
+    wb_hub_client::archive::pack_files(&files).unwrap()
 }
 
 #[tokio::test]
@@ -315,7 +326,7 @@ fn tampered(files: &BTreeMap<String, Vec<u8>>, prefix: &str, at: usize) -> Vec<u
         .find(|(path, _)| path.starts_with(prefix))
         .unwrap();
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-    wb_hub::archive::pack_files(&files).unwrap()
+    wb_hub_client::archive::pack_files(&files).unwrap()
 }
 
 fn cached(wb: &Wb) -> BTreeMap<String, Vec<u8>> {
@@ -328,7 +339,7 @@ async fn a_pulled_bundle_with_a_bad_hash_or_signature_changes_nothing() {
     let mut betas = instances().await;
     while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
         let (key, files) = alpha_bundle(&alpha);
-        let good = wb_hub::archive::pack_files(&files).unwrap();
+        let good = wb_hub_client::archive::pack_files(&files).unwrap();
         let hub = FakeHub::start(Answer::Full {
             status: 200,
             etag: Some("good".to_owned()),
@@ -344,7 +355,11 @@ async fn a_pulled_bundle_with_a_bad_hash_or_signature_changes_nothing() {
         let cache = cached(&beta);
         assert_eq!(
             cache.keys().collect::<Vec<_>>(),
-            ["alpha.example/archive.tar", "alpha.example/etag"]
+            [
+                "alpha.example/archive.tar",
+                "alpha.example/etag",
+                "alpha.example/manifest.sha256"
+            ]
         );
 
         // A file whose bytes differ from its manifest entry (same length):
@@ -478,5 +493,161 @@ async fn listings_escape_control_characters_from_an_old_database() {
                 .any(|row| row["display_name"].as_str() == Some(hostile)),
             "{json}"
         );
+    }
+}
+
+/// `files` with the manifest rebuilt at `sequence` after `change`, signed
+/// again with alpha's key.
+fn resigned(
+    alpha: &Wb,
+    mut files: BTreeMap<String, Vec<u8>>,
+    sequence: u64,
+    change: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+) -> BTreeMap<String, Vec<u8>> {
+    change(&mut files);
+    let mut manifest = wb_syncfmt::Manifest::parse(&files["manifest.sync.txt"], "m").unwrap();
+    manifest.files = files
+        .iter()
+        .filter(|(path, _)| path.contains('/'))
+        .map(|(path, bytes)| wb_syncfmt::ManifestEntry::for_bytes(path.clone(), bytes))
+        .collect();
+    manifest.sequence = sequence;
+    let text = manifest.to_text().unwrap();
+    let keys = wb_crypto::KeyStore::new(alpha.dir.path().join(".sync/keys"));
+    let key = keys.load("alpha.example").unwrap();
+    let comment = wb_crypto::bundle_trusted_comment("alpha.example", sequence).unwrap();
+    files.insert(
+        "bundle.sig".to_owned(),
+        wb_crypto::sign_minisign(&key, text.as_bytes(), &comment).into_bytes(),
+    );
+    files.insert("manifest.sync.txt".to_owned(), text.into_bytes());
+    files
+}
+
+/// The delta archive from `base` to `new`, after `tamper` edits its files
+/// and `forge` its delta document.
+fn delta_archive(
+    base: &BTreeMap<String, Vec<u8>>,
+    new: &BTreeMap<String, Vec<u8>>,
+    tamper: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+    forge: impl FnOnce(&mut wb_hub_client::delta::ManifestDelta),
+) -> Vec<u8> {
+    let mut delta = wb_hub_client::delta::diff(
+        &base["manifest.sync.txt"],
+        &new["manifest.sync.txt"],
+        1 << 28,
+    )
+    .unwrap();
+    let mut files = BTreeMap::new();
+    for entry in delta.changed_entries().unwrap() {
+        files.insert(entry.path.clone(), new[&entry.path].clone());
+    }
+    files.insert("bundle.sig".to_owned(), new["bundle.sig"].clone());
+    tamper(&mut files);
+    forge(&mut delta);
+    files.insert(
+        wb_hub_client::delta::DELTA_FILE_NAME.to_owned(),
+        delta.to_json().unwrap(),
+    );
+    wb_hub_client::archive::pack_delta(&files).unwrap()
+}
+
+#[tokio::test]
+async fn a_pulled_delta_that_does_not_rebuild_the_signed_bundle_changes_nothing() {
+    let mut alphas = instances().await;
+    let mut betas = instances().await;
+    while let (Some(alpha), Some(beta)) = (alphas.pop(), betas.pop()) {
+        let (key, files) = alpha_bundle(&alpha);
+        let hub = FakeHub::start(Answer::Full {
+            status: 200,
+            etag: Some("good".to_owned()),
+            body: wb_hub_client::archive::pack_files(&files).unwrap(),
+        });
+        beta_pinning(&beta, &hub.url, &key);
+        beta.ok(&["sync", "pull"]);
+        let before = snapshot(&beta).await;
+        let cache = cached(&beta);
+        assert!(cache.contains_key("alpha.example/manifest.sha256"));
+
+        // Sequence 2 drops a comment and changes a user's file.
+        let comment = files
+            .keys()
+            .find(|p| p.starts_with("comment/"))
+            .unwrap()
+            .clone();
+        let user = files
+            .keys()
+            .find(|p| p.starts_with("user/"))
+            .unwrap()
+            .clone();
+        let new = resigned(&alpha, files.clone(), 2, |f| {
+            f.remove(&comment);
+        });
+        let refuse = |body: Vec<u8>, expected: &'static str| {
+            hub.answer(Answer::Delta { body });
+            let err = fails_cleanly(&beta, &["sync", "pull"]);
+            assert!(err.contains(expected), "{expected}: {err}");
+        };
+
+        // A delta naming another manifest than the one it rebuilds.
+        refuse(
+            delta_archive(&files, &new, |_| {}, |d| d.manifest_sha256 = "0".repeat(64)),
+            "the manifest rebuilt from the delta has SHA-256",
+        );
+        // A delta against another base than the cached bundle.
+        refuse(
+            delta_archive(&files, &new, |_| {}, |d| d.base = "1".repeat(64)),
+            "is against manifest",
+        );
+        // A file no changed line names, smuggled in.
+        refuse(
+            delta_archive(
+                &files,
+                &new,
+                |f| {
+                    f.insert(user.clone(), b"x".to_vec());
+                },
+                |_| {},
+            ),
+            "which no changed line names",
+        );
+        // Sequence 3 changes the user's file: its bytes tampered in transit.
+        let changed = resigned(&alpha, files.clone(), 3, |f| {
+            let bytes = f.get_mut(&user).unwrap();
+            let at = bytes.len() - 3;
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        });
+        refuse(
+            delta_archive(
+                &files,
+                &changed,
+                |f| {
+                    let bytes = f.get_mut(&user).unwrap();
+                    let at = bytes.len() - 3;
+                    bytes[at] = if bytes[at] == b'A' { b'C' } else { b'D' };
+                },
+                |_| {},
+            ),
+            "SHA-256 is",
+        );
+        // A delta whose signature is not the pinned key's.
+        let mut forged = new.clone();
+        forged.insert("bundle.sig".to_owned(), files["bundle.sig"].clone());
+        refuse(
+            delta_archive(&files, &forged, |_| {}, |_| {}),
+            "the bundle of alpha.example from the hub is refused",
+        );
+        assert_eq!(cached(&beta), cache, "the cache is as it was");
+        assert_eq!(snapshot(&beta).await, before, "nothing was imported");
+
+        // The honest delta applies: rebuilt, verified and imported.
+        hub.answer(Answer::Delta {
+            body: delta_archive(&files, &new, |_| {}, |_| {}),
+        });
+        let out = beta.ok(&["sync", "pull", "--json"]);
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["peers"][0]["transfer"], "delta", "{out}");
+        assert_eq!(out["peers"][0]["result"], "imported", "{out}");
+        assert_eq!(high_water(&beta).await, Some(2));
     }
 }

@@ -1,12 +1,15 @@
 // Hub queries shared by both backends, `include!`d into the `sqlite` and
-// `postgres` modules of hub/mod.rs (each defines `Db`). Portable SQL only:
-// `$N` placeholders, `ON CONFLICT … DO UPDATE … WHERE`, which SQLite (3.24+)
-// and Postgres both support.
+// `postgres` modules of hub/mod.rs (each defines `Db` and `insert_files`).
+// Portable SQL only: `$N` placeholders, `ON CONFLICT … DO UPDATE … WHERE`,
+// which SQLite (3.24+) and Postgres both support.
 
 use sqlx::Row as _;
 use wb_model::{InstanceName, Timestamp};
 
-use super::{BundleInfo, HubInstance, HubToken, InstanceListing, NewBundle, PublishOutcome};
+use super::{
+    BundleInfo, HubFile, HubInstance, HubToken, InstanceListing, KEPT_MANIFESTS, NewBundle,
+    PublishOutcome, StoredManifest,
+};
 use crate::{Result, StoreError};
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -62,6 +65,36 @@ fn token_from_row(row: &DbRow) -> Result<HubToken> {
             .map(|t| Timestamp::from_unix_micros(t).map_err(|e| corrupt("revoked_at", e)))
             .transpose()?,
     })
+}
+
+fn file_from_row(row: &DbRow) -> Result<HubFile> {
+    Ok(HubFile {
+        sha256: row.try_get("sha256")?,
+        content: row.try_get("content")?,
+    })
+}
+
+fn manifest_from_row(row: &DbRow) -> Result<StoredManifest> {
+    Ok(StoredManifest {
+        info: bundle_info_from_row(row)?,
+        manifest: row.try_get("manifest")?,
+        signature: row.try_get("signature")?,
+        key_rotations: row.try_get("key_rotations")?,
+    })
+}
+
+/// The columns of a `BundleInfo` from `hub_manifests m`.
+macro_rules! info_columns {
+    () => {
+        "m.instance, m.sequence, m.manifest_sha256, m.size, m.etag, m.published_at"
+    };
+}
+
+/// The columns of a `StoredManifest` from `hub_manifests m`.
+macro_rules! manifest_columns {
+    () => {
+        concat!(info_columns!(), ", m.manifest, m.signature, m.key_rotations")
+    };
 }
 
 fn bundle_info_from_row(row: &DbRow) -> Result<BundleInfo> {
@@ -149,86 +182,102 @@ pub(super) async fn set_instance_key(
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn publish(pool: &sqlx::Pool<Db>, bundle: &NewBundle) -> Result<PublishOutcome> {
-    let done = upsert_bundle(pool, bundle).await?;
-    if done {
-        return Ok(PublishOutcome::Published);
-    }
-    not_published(pool, &bundle.info).await
-}
-
-pub(super) async fn publish_rotated(
+/// Publishes `bundle` in one transaction; with `rotation = (from, to)`,
+/// moves the registered key from `from` to `to` in it too.
+pub(super) async fn publish(
     pool: &sqlx::Pool<Db>,
     bundle: &NewBundle,
-    from_key: &str,
-    to_key: &str,
+    rotation: Option<(&str, &str)>,
 ) -> Result<PublishOutcome> {
+    let stored = &bundle.manifest;
+    let info = &stored.info;
+    let sequence = to_i64("sequence", info.sequence)?;
     let mut tx = pool.begin().await?;
-    // The write first: on SQLite it takes the write lock for the whole
-    // transaction (waiting out the busy timeout rather than failing later).
-    let moved = sqlx::query(
-        "UPDATE hub_instances SET public_key = $3 WHERE name = $1 AND public_key = $2",
+    if let Some((from_key, to_key)) = rotation {
+        // A write first: on SQLite it takes the write lock for the whole
+        // transaction (waiting out the busy timeout rather than failing
+        // later).
+        let moved = sqlx::query(
+            "UPDATE hub_instances SET public_key = $3 WHERE name = $1 AND public_key = $2",
+        )
+        .bind(info.instance.as_str())
+        .bind(from_key)
+        .bind(to_key)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(PublishOutcome::KeyChanged);
+        }
+    }
+    // The manifest row first (the pointer references it). A row of this
+    // sequence can only exist if it is, or was, published: then the
+    // pointer below does not move and everything rolls back.
+    sqlx::query(
+        "INSERT INTO hub_manifests \
+         (instance, sequence, manifest_sha256, manifest, signature, key_rotations, \
+          size, etag, published_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (instance, sequence) DO NOTHING",
     )
-    .bind(bundle.info.instance.as_str())
-    .bind(from_key)
-    .bind(to_key)
+    .bind(info.instance.as_str())
+    .bind(sequence)
+    .bind(&info.manifest_sha256)
+    .bind(&stored.manifest)
+    .bind(&stored.signature)
+    .bind(stored.key_rotations.as_deref())
+    .bind(to_i64("size", info.size)?)
+    .bind(&info.etag)
+    .bind(info.published_at.unix_micros())
     .execute(&mut *tx)
     .await?;
-    if moved.rows_affected() == 0 {
-        tx.rollback().await?;
-        return Ok(PublishOutcome::KeyChanged);
-    }
-    if upsert_bundle(&mut *tx, bundle).await? {
-        tx.commit().await?;
-        return Ok(PublishOutcome::Published);
-    }
-    tx.rollback().await?;
-    not_published(pool, &bundle.info).await
-}
-
-/// Stores `bundle` as its instance's latest if its sequence is higher than
-/// the stored one; whether it did.
-async fn upsert_bundle<'c, E>(executor: E, bundle: &NewBundle) -> Result<bool>
-where
-    E: sqlx::Executor<'c, Database = Db>,
-{
-    let info = &bundle.info;
-    let sequence = to_i64("sequence", info.sequence)?;
-    let done = sqlx::query(
-        "INSERT INTO hub_bundles \
-         (instance, sequence, manifest_sha256, archive, size, etag, published_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    // The pointer moves only to a higher sequence. On Postgres the upsert
+    // locks the instance's row; a concurrent publisher waits, then
+    // re-checks its sequence against the committed winner.
+    let moved = sqlx::query(
+        "INSERT INTO hub_bundles (instance, sequence, manifest_sha256) VALUES ($1, $2, $3) \
          ON CONFLICT (instance) DO UPDATE SET \
-         sequence = excluded.sequence, manifest_sha256 = excluded.manifest_sha256, \
-         archive = excluded.archive, size = excluded.size, etag = excluded.etag, \
-         published_at = excluded.published_at \
+         sequence = excluded.sequence, manifest_sha256 = excluded.manifest_sha256 \
          WHERE hub_bundles.sequence < excluded.sequence",
     )
     .bind(info.instance.as_str())
     .bind(sequence)
     .bind(&info.manifest_sha256)
-    .bind(&bundle.archive)
-    .bind(to_i64("size", info.size)?)
-    .bind(&info.etag)
-    .bind(info.published_at.unix_micros())
-    .execute(executor)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if moved.rows_affected() == 0 {
+        tx.rollback().await?;
+        return not_published(pool, info).await;
+    }
+    insert_files(&mut tx, &bundle.files).await?;
+    sqlx::query(
+        "DELETE FROM hub_manifests WHERE instance = $1 AND sequence NOT IN \
+         (SELECT sequence FROM hub_manifests WHERE instance = $1 \
+          ORDER BY sequence DESC LIMIT $2)",
+    )
+    .bind(info.instance.as_str())
+    .bind(KEPT_MANIFESTS)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(PublishOutcome::Published)
 }
 
 /// Why `info` was not published: the same bundle, or an older one.
 async fn not_published(pool: &sqlx::Pool<Db>, info: &BundleInfo) -> Result<PublishOutcome> {
-    // Not published: a bundle with an equal or higher sequence is stored.
-    // Rows are never deleted, so it is still there to compare with.
-    let stored = bundle_info(pool, &info.instance)
+    // Not published: a bundle with an equal or higher sequence is the
+    // latest. Pointers are never deleted, so it is still there.
+    let row = sqlx::query("SELECT sequence, manifest_sha256 FROM hub_bundles WHERE instance = $1")
+        .bind(info.instance.as_str())
+        .fetch_optional(pool)
         .await?
         .ok_or_else(|| corrupt("hub_bundles", "conflicting row vanished"))?;
-    if stored.sequence == info.sequence && stored.manifest_sha256 == info.manifest_sha256 {
+    let stored_sequence = get_u64(&row, "sequence")?;
+    let stored_sha: String = row.try_get("manifest_sha256")?;
+    if stored_sequence == info.sequence && stored_sha == info.manifest_sha256 {
         Ok(PublishOutcome::Unchanged)
     } else {
-        Ok(PublishOutcome::Stale {
-            stored_sequence: stored.sequence,
-        })
+        Ok(PublishOutcome::Stale { stored_sequence })
     }
 }
 
@@ -236,10 +285,12 @@ pub(super) async fn bundle_info(
     pool: &sqlx::Pool<Db>,
     instance: &InstanceName,
 ) -> Result<Option<BundleInfo>> {
-    sqlx::query(
-        "SELECT instance, sequence, manifest_sha256, size, etag, published_at \
-         FROM hub_bundles WHERE instance = $1",
-    )
+    sqlx::query(concat!(
+        "SELECT ",
+        info_columns!(),
+        " FROM hub_bundles b JOIN hub_manifests m \
+         ON m.instance = b.instance AND m.sequence = b.sequence WHERE b.instance = $1"
+    ))
     .bind(instance.as_str())
     .fetch_optional(pool)
     .await?
@@ -248,33 +299,76 @@ pub(super) async fn bundle_info(
     .transpose()
 }
 
-pub(super) async fn bundle(
+pub(super) async fn latest_manifest(
     pool: &sqlx::Pool<Db>,
     instance: &InstanceName,
-) -> Result<Option<NewBundle>> {
-    let Some(row) = sqlx::query(
-        "SELECT instance, sequence, manifest_sha256, size, etag, published_at, archive \
-         FROM hub_bundles WHERE instance = $1",
-    )
+) -> Result<Option<StoredManifest>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        manifest_columns!(),
+        " FROM hub_bundles b JOIN hub_manifests m \
+         ON m.instance = b.instance AND m.sequence = b.sequence WHERE b.instance = $1"
+    ))
     .bind(instance.as_str())
     .fetch_optional(pool)
     .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(NewBundle {
-        info: bundle_info_from_row(&row)?,
-        archive: row.try_get("archive")?,
-    }))
+    .as_ref()
+    .map(manifest_from_row)
+    .transpose()
+}
+
+pub(super) async fn manifest(
+    pool: &sqlx::Pool<Db>,
+    instance: &InstanceName,
+    manifest_sha256: &str,
+) -> Result<Option<StoredManifest>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        manifest_columns!(),
+        " FROM hub_manifests m WHERE m.instance = $1 AND m.manifest_sha256 = $2 \
+         ORDER BY m.sequence DESC LIMIT 1"
+    ))
+    .bind(instance.as_str())
+    .bind(manifest_sha256)
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(manifest_from_row)
+    .transpose()
+}
+
+pub(super) async fn kept_manifests(
+    pool: &sqlx::Pool<Db>,
+    instance: &InstanceName,
+) -> Result<Vec<BundleInfo>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        info_columns!(),
+        " FROM hub_manifests m WHERE m.instance = $1 ORDER BY m.sequence DESC"
+    ))
+    .bind(instance.as_str())
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(bundle_info_from_row)
+    .collect()
+}
+
+pub(super) async fn file_count(pool: &sqlx::Pool<Db>) -> Result<u64> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hub_files")
+        .fetch_one(pool)
+        .await?;
+    u64::try_from(count).map_err(|e| corrupt("hub_files", e))
 }
 
 pub(super) async fn listing(pool: &sqlx::Pool<Db>) -> Result<Vec<InstanceListing>> {
-    let rows = sqlx::query(
-        "SELECT i.name, i.public_key, i.registered_at, b.instance, b.sequence, \
-         b.manifest_sha256, b.size, b.etag, b.published_at \
-         FROM hub_instances i LEFT JOIN hub_bundles b ON b.instance = i.name \
-         ORDER BY i.name",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT i.name, i.public_key, i.registered_at, ",
+        info_columns!(),
+        " FROM hub_instances i LEFT JOIN hub_bundles b ON b.instance = i.name \
+         LEFT JOIN hub_manifests m ON m.instance = b.instance AND m.sequence = b.sequence \
+         ORDER BY i.name"
+    ))
     .fetch_all(pool)
     .await?;
     rows.iter()

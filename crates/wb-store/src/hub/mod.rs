@@ -1,16 +1,32 @@
 //! Storage of a `wb-hub` relay: registered instances with their pinned
-//! keys, hashed upload tokens, and the latest bundle of each instance.
+//! keys, hashed upload tokens, and each instance's bundles, content
+//! addressed.
 //!
 //! [`HubStore`](crate::hub::HubStore) follows the shape of [`crate::Store`]: one handle over a
 //! SQLite or Postgres pool, each query written once in `hub/backend.rs` and
-//! compiled for both backends. Its tables are prefixed `hub_` and its
-//! migrations (`migrations/hub/{sqlite,postgres}`) are tracked in their own
-//! table, `_wb_hub_migrations`, so a hub may share a database (or a Postgres
-//! schema) with an instance without either disturbing the other.
+//! compiled for both backends (the few that differ — arrays of hashes — live
+//! in the `sqlite` and `postgres` modules below). Its tables are prefixed
+//! `hub_` and its migrations (`migrations/hub/{sqlite,postgres}`) are
+//! tracked in their own table, `_wb_hub_migrations`, so a hub may share a
+//! database (or a Postgres schema) with an instance without either
+//! disturbing the other.
 //!
-//! Publishing is one conditional upsert, so several hub processes sharing
-//! one Postgres cannot both publish for the same instance: the row only
-//! changes when the offered sequence is higher than the stored one.
+//! **Content addressed** (migration 0002). A bundle is stored as its signed
+//! manifest (with `bundle.sig` and `key-rotations.txt`, in
+//! `hub_manifests`) and its entity files, each distinct file once in
+//! `hub_files` keyed by its SHA-256 — the hash the manifest names. An
+//! instance keeps its latest [`KEPT_MANIFESTS`](crate::hub::KEPT_MANIFESTS) manifests, so the hub can
+//! answer a client holding an older one with what changed. Files are never
+//! deleted while the hub runs, so a reader that has the manifest of a
+//! bundle can always read its files.
+//!
+//! **Publishing** is one transaction: the manifest row, the files the hub
+//! lacked, and the conditional move of the instance's pointer
+//! (`hub_bundles`, only to a higher sequence). Several hub processes
+//! sharing one Postgres cannot both publish for the same instance: the
+//! pointer's upsert locks its row, and the later transaction re-checks the
+//! sequence against the committed winner; the loser rolls back everything
+//! it wrote.
 
 use sqlx::migrate::Migrator;
 use wb_model::{InstanceName, Timestamp};
@@ -73,7 +89,11 @@ impl std::fmt::Debug for HubToken {
     }
 }
 
-/// What is known of an instance's latest bundle, without its bytes.
+/// How many manifests of each instance the hub keeps: the latest and the
+/// ones before it, so a client holding one of them gets a delta.
+pub const KEPT_MANIFESTS: i64 = 4;
+
+/// What is known of one of an instance's bundles, without its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleInfo {
     /// The publishing instance.
@@ -82,7 +102,7 @@ pub struct BundleInfo {
     pub sequence: u64,
     /// SHA-256 (hex) of its manifest.
     pub manifest_sha256: String,
-    /// Size of the archive in bytes.
+    /// Size of the bundle's canonical archive in bytes.
     pub size: u64,
     /// The HTTP entity tag of the archive (without quotes).
     pub etag: String,
@@ -90,13 +110,39 @@ pub struct BundleInfo {
     pub published_at: Timestamp,
 }
 
-/// A bundle to publish: its description and the archive bytes.
+/// A stored bundle's signed part: its manifest, signature and rotation
+/// chain. Its entity files are in the content-addressed store
+/// ([`HubStore::files`]), named by the manifest's lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewBundle {
+pub struct StoredManifest {
     /// Sequence, manifest hash, size, etag and time of publication.
     pub info: BundleInfo,
-    /// The archive as uploaded.
-    pub archive: Vec<u8>,
+    /// The bytes of `manifest.sync.txt`.
+    pub manifest: Vec<u8>,
+    /// The bytes of `bundle.sig`.
+    pub signature: Vec<u8>,
+    /// The bytes of `key-rotations.txt`, when the bundle has one.
+    pub key_rotations: Option<Vec<u8>>,
+}
+
+/// A file of the content-addressed store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubFile {
+    /// SHA-256 of `content`, 64 lowercase hex digits (the caller computes
+    /// or checks it; the store trusts it).
+    pub sha256: String,
+    /// The file's bytes.
+    pub content: Vec<u8>,
+}
+
+/// A bundle to publish: its signed manifest and the files the hub may
+/// lack. Files already stored may be left out (and are ignored if given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBundle {
+    /// The manifest, signature and rotations, with the bundle's description.
+    pub manifest: StoredManifest,
+    /// Entity files, by hash.
+    pub files: Vec<HubFile>,
 }
 
 /// A registered instance with its latest bundle, if any (the hub's listing).
@@ -192,10 +238,12 @@ impl HubStore {
     }
 
     /// Publishes `bundle` as the latest of its instance if its sequence is
-    /// higher than the stored one, in one statement (atomic, race-free
-    /// across processes sharing the database).
+    /// higher than the stored one, in one transaction (atomic, race-free
+    /// across processes sharing the database): the manifest, the new
+    /// files, the pointer; then forgets manifests beyond the latest
+    /// [`KEPT_MANIFESTS`].
     pub async fn publish(&self, bundle: &NewBundle) -> Result<PublishOutcome> {
-        on_hub_backend!(self, publish(bundle))
+        on_hub_backend!(self, publish(bundle, None))
     }
 
     /// Publishes `bundle` (as [`HubStore::publish`]) and moves the
@@ -210,7 +258,7 @@ impl HubStore {
         from_key: &str,
         to_key: &str,
     ) -> Result<PublishOutcome> {
-        on_hub_backend!(self, publish_rotated(bundle, from_key, to_key))
+        on_hub_backend!(self, publish(bundle, Some((from_key, to_key))))
     }
 
     /// Replaces the registered key of `name` (the operator's revocation of a
@@ -224,10 +272,51 @@ impl HubStore {
         on_hub_backend!(self, bundle_info(instance))
     }
 
-    /// The latest bundle of `instance` with its archive, read in one
-    /// statement (a reader sees the old bundle or the new one, never a mix).
-    pub async fn bundle(&self, instance: &InstanceName) -> Result<Option<NewBundle>> {
-        on_hub_backend!(self, bundle(instance))
+    /// The latest bundle's manifest, signature and rotations, read in one
+    /// statement (the pointer and the manifest it points at). Its files
+    /// stay readable through [`HubStore::files`] whatever is published
+    /// meanwhile, so a reader sees the old bundle or the new one, never a
+    /// mix.
+    pub async fn latest_manifest(&self, instance: &InstanceName) -> Result<Option<StoredManifest>> {
+        on_hub_backend!(self, latest_manifest(instance))
+    }
+
+    /// The kept manifest of `instance` whose SHA-256 is `manifest_sha256`,
+    /// if the hub still has it.
+    pub async fn manifest(
+        &self,
+        instance: &InstanceName,
+        manifest_sha256: &str,
+    ) -> Result<Option<StoredManifest>> {
+        on_hub_backend!(self, manifest(instance, manifest_sha256))
+    }
+
+    /// The manifests kept for `instance`, newest first.
+    pub async fn kept_manifests(&self, instance: &InstanceName) -> Result<Vec<BundleInfo>> {
+        on_hub_backend!(self, kept_manifests(instance))
+    }
+
+    /// The stored files among `sha256s` (in no particular order; a hash the
+    /// store lacks is left out).
+    pub async fn files(&self, sha256s: &[String]) -> Result<Vec<HubFile>> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::files(pool, sha256s).await,
+            Pool::Postgres(pool) => postgres::files(pool, sha256s).await,
+        }
+    }
+
+    /// The hashes among `sha256s` the store lacks, in the order given
+    /// (duplicates kept).
+    pub async fn missing_files(&self, sha256s: &[String]) -> Result<Vec<String>> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::missing_files(pool, sha256s).await,
+            Pool::Postgres(pool) => postgres::missing_files(pool, sha256s).await,
+        }
+    }
+
+    /// How many distinct files the content-addressed store holds.
+    pub async fn file_count(&self) -> Result<u64> {
+        on_hub_backend!(self, file_count())
     }
 
     /// Every registered instance with its latest bundle, by name.
@@ -236,14 +325,147 @@ impl HubStore {
     }
 }
 
+/// How many hashes one query of [`HubStore::files`] or
+/// [`HubStore::missing_files`] carries.
+const HASHES_PER_QUERY: usize = 2_000;
+
 mod sqlite {
     type Db = sqlx::Sqlite;
 
     include!("backend.rs");
+
+    /// Stores `files` the store lacks: one prepared insert per file, in
+    /// the caller's transaction (SQLite runs in process: a statement costs
+    /// microseconds).
+    async fn insert_files(
+        conn: &mut sqlx::SqliteConnection,
+        files: &[super::HubFile],
+    ) -> Result<()> {
+        for file in files {
+            sqlx::query(
+                "INSERT INTO hub_files (sha256, content, size) VALUES ($1, $2, $3) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&file.sha256)
+            .bind(&file.content)
+            .bind(to_i64("size", file.content.len() as u64)?)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn json_array(hashes: &[String]) -> Result<String> {
+        serde_json::to_string(hashes).map_err(|e| corrupt("sha256", e))
+    }
+
+    pub(super) async fn files(
+        pool: &sqlx::Pool<Db>,
+        sha256s: &[String],
+    ) -> Result<Vec<super::HubFile>> {
+        let mut found = Vec::with_capacity(sha256s.len());
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            let rows = sqlx::query(
+                "SELECT sha256, content FROM hub_files \
+                 WHERE sha256 IN (SELECT value FROM json_each($1))",
+            )
+            .bind(json_array(chunk)?)
+            .fetch_all(pool)
+            .await?;
+            for row in &rows {
+                found.push(file_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn missing_files(
+        pool: &sqlx::Pool<Db>,
+        sha256s: &[String],
+    ) -> Result<Vec<String>> {
+        let mut missing = Vec::new();
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            missing.extend(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT value FROM json_each($1) \
+                     WHERE NOT EXISTS (SELECT 1 FROM hub_files WHERE sha256 = value) \
+                     ORDER BY key",
+                )
+                .bind(json_array(chunk)?)
+                .fetch_all(pool)
+                .await?,
+            );
+        }
+        Ok(missing)
+    }
 }
 
 mod postgres {
     type Db = sqlx::Postgres;
 
     include!("backend.rs");
+
+    /// How many files one insert carries (as arrays: one round trip each).
+    const FILES_PER_INSERT: usize = 2_000;
+
+    /// Stores `files` the store lacks, a batch of arrays per statement.
+    async fn insert_files(conn: &mut sqlx::PgConnection, files: &[super::HubFile]) -> Result<()> {
+        for chunk in files.chunks(FILES_PER_INSERT) {
+            let hashes: Vec<&str> = chunk.iter().map(|f| f.sha256.as_str()).collect();
+            let contents: Vec<&[u8]> = chunk.iter().map(|f| f.content.as_slice()).collect();
+            let sizes = chunk
+                .iter()
+                .map(|f| to_i64("size", f.content.len() as u64))
+                .collect::<Result<Vec<i64>>>()?;
+            sqlx::query(
+                "INSERT INTO hub_files (sha256, content, size) \
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(hashes)
+            .bind(contents)
+            .bind(sizes)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn files(
+        pool: &sqlx::Pool<Db>,
+        sha256s: &[String],
+    ) -> Result<Vec<super::HubFile>> {
+        let mut found = Vec::with_capacity(sha256s.len());
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            let rows =
+                sqlx::query("SELECT sha256, content FROM hub_files WHERE sha256 = ANY($1::text[])")
+                    .bind(chunk)
+                    .fetch_all(pool)
+                    .await?;
+            for row in &rows {
+                found.push(file_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn missing_files(
+        pool: &sqlx::Pool<Db>,
+        sha256s: &[String],
+    ) -> Result<Vec<String>> {
+        let mut missing = Vec::new();
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            missing.extend(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT h FROM UNNEST($1::text[]) WITH ORDINALITY AS t(h, n) \
+                     WHERE NOT EXISTS (SELECT 1 FROM hub_files WHERE sha256 = h) \
+                     ORDER BY n",
+                )
+                .bind(chunk)
+                .fetch_all(pool)
+                .await?,
+            );
+        }
+        Ok(missing)
+    }
 }

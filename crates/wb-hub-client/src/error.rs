@@ -28,6 +28,9 @@ pub enum ErrorCode {
     UnknownSchema,
     /// The sequence is not newer than the stored one, and the content differs (409).
     StaleSequence,
+    /// A delta upload is against a manifest the hub no longer holds: send
+    /// the whole bundle (409).
+    UnknownBase,
     /// The body is larger than the hub's limit (413).
     TooLarge,
     /// The body did not arrive within the hub's deadline (408).
@@ -40,7 +43,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::MissingToken,
         ErrorCode::UnknownToken,
         ErrorCode::RevokedToken,
@@ -52,6 +55,7 @@ impl ErrorCode {
         ErrorCode::UnsafePath,
         ErrorCode::UnknownSchema,
         ErrorCode::StaleSequence,
+        ErrorCode::UnknownBase,
         ErrorCode::TooLarge,
         ErrorCode::Timeout,
         ErrorCode::IncompleteBody,
@@ -73,6 +77,7 @@ impl ErrorCode {
             ErrorCode::UnsafePath => "unsafe-path",
             ErrorCode::UnknownSchema => "unknown-schema",
             ErrorCode::StaleSequence => "stale-sequence",
+            ErrorCode::UnknownBase => "unknown-base",
             ErrorCode::TooLarge => "too-large",
             ErrorCode::Timeout => "timeout",
             ErrorCode::IncompleteBody => "incomplete-body",
@@ -98,7 +103,7 @@ impl ErrorCode {
             | ErrorCode::PrivateFile
             | ErrorCode::UnsafePath
             | ErrorCode::UnknownSchema => 422,
-            ErrorCode::StaleSequence => 409,
+            ErrorCode::StaleSequence | ErrorCode::UnknownBase => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::Timeout => 408,
             ErrorCode::IncompleteBody => 400,

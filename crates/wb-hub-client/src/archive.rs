@@ -18,6 +18,8 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use wb_syncfmt::bundle::Limits;
+
+use crate::delta::DELTA_FILE_NAME;
 use wb_syncfmt::{
     EntityKind, KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, SYNC_FILE_SUFFIX,
 };
@@ -100,7 +102,10 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
 
 /// Checks an archive path against the bundle layout; returns it without a
 /// leading `./`, or `None` for a directory entry of the layout.
-fn check_name(raw: &str, is_dir: bool) -> Result<Option<String>, &'static str> {
+/// With `delta`, the name of a delta archive's delta
+/// ([`crate::delta::DELTA_FILE_NAME`]) is accepted too (and
+/// `manifest.sync.txt` is not).
+fn check_name(raw: &str, is_dir: bool, delta: bool) -> Result<Option<String>, &'static str> {
     if raw.is_empty() {
         return Err("empty name");
     }
@@ -133,6 +138,10 @@ fn check_name(raw: &str, is_dir: bool) -> Result<Option<String>, &'static str> {
     match (segments.as_slice(), is_dir) {
         ([entity], true) if entity_ok(entity) => Ok(None),
         ([_], true) => Err("not an entity directory of the bundle layout"),
+        ([name], false) if delta && *name == DELTA_FILE_NAME => Ok(Some(trimmed.to_owned())),
+        ([name], false) if delta && *name == MANIFEST_FILE_NAME => {
+            Err("a delta archive carries manifest.delta.json, not manifest.sync.txt")
+        }
         ([name], false)
             if *name == MANIFEST_FILE_NAME
                 || *name == SIGNATURE_FILE_NAME
@@ -187,6 +196,28 @@ pub fn read_entries_within(
     archive: &[u8],
     limits: &Limits,
 ) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    read_within(archive, limits, false)
+}
+
+/// [`read_entries_within`] of a delta archive (`docs/hub.md`, "Deltas"):
+/// the same checks and limits, with `manifest.delta.json` (within
+/// `limits.max_manifest_bytes`) in place of `manifest.sync.txt`.
+///
+/// # Errors
+///
+/// As [`read_entries_within`].
+pub fn read_delta_entries_within(
+    archive: &[u8],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    read_within(archive, limits, true)
+}
+
+fn read_within(
+    archive: &[u8],
+    limits: &Limits,
+    delta: bool,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     let entry_limit = limits
         .max_files
         .saturating_add(3)
@@ -228,12 +259,12 @@ pub fn read_entries_within(
                 });
             }
         };
-        let name = check_name(&raw, is_dir).map_err(|reason| ArchiveError::UnsafePath {
+        let name = check_name(&raw, is_dir, delta).map_err(|reason| ArchiveError::UnsafePath {
             path: shorten(&raw),
             reason,
         })?;
         let Some(name) = name else { continue };
-        let limit = if name == MANIFEST_FILE_NAME {
+        let limit = if name == MANIFEST_FILE_NAME || name == DELTA_FILE_NAME {
             limits.max_manifest_bytes
         } else {
             limits.max_file_bytes
@@ -276,7 +307,7 @@ pub fn unpack(archive: &[u8], dir: &Path) -> Result<(), ArchiveError> {
 /// Names outside the bundle layout, I/O errors, files that already exist.
 pub fn write_entries(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<(), ArchiveError> {
     for (name, bytes) in files {
-        check_name(name, false).map_err(|reason| ArchiveError::UnsafePath {
+        check_name(name, false, false).map_err(|reason| ArchiveError::UnsafePath {
             path: shorten(name),
             reason,
         })?;
@@ -315,7 +346,7 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
             continue;
         }
         if kind.is_dir() {
-            check_name(&name, true).map_err(|reason| ArchiveError::Unpackable {
+            check_name(&name, true, false).map_err(|reason| ArchiveError::Unpackable {
                 path: path.clone(),
                 reason,
             })?;
@@ -329,14 +360,14 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
                     });
                 }
                 let rel = format!("{name}/{}", inner.file_name().to_string_lossy());
-                check_name(&rel, false).map_err(|reason| ArchiveError::Unpackable {
+                check_name(&rel, false, false).map_err(|reason| ArchiveError::Unpackable {
                     path: inner_path.clone(),
                     reason,
                 })?;
                 names.push(rel);
             }
         } else if kind.is_file() {
-            check_name(&name, false).map_err(|reason| ArchiveError::Unpackable {
+            check_name(&name, false, false).map_err(|reason| ArchiveError::Unpackable {
                 path: path.clone(),
                 reason,
             })?;
@@ -365,10 +396,24 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
 ///
 /// Names outside the bundle layout.
 pub fn pack_files(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+    pack(files, false)
+}
+
+/// [`pack_files`] of a delta archive: `manifest.delta.json` in place of
+/// `manifest.sync.txt`.
+///
+/// # Errors
+///
+/// Names outside the delta layout.
+pub fn pack_delta(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+    pack(files, true)
+}
+
+fn pack(files: &BTreeMap<String, Vec<u8>>, delta: bool) -> Result<Vec<u8>, ArchiveError> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
     for (name, bytes) in files {
-        check_name(name, false).map_err(|reason| ArchiveError::UnsafePath {
+        check_name(name, false, delta).map_err(|reason| ArchiveError::UnsafePath {
             path: shorten(name),
             reason,
         })?;

@@ -1,6 +1,9 @@
 //! The hub client (`awc`): push an archive, list instances, fetch a
-//! bundle with `If-None-Match`, and [`pull_verified`], which keeps a small
-//! cache per instance and verifies what it fetched against the pinned key.
+//! bundle with `If-None-Match`; [`push_bundle`], which sends only what
+//! changed since the manifest the hub holds, and [`pull_verified`], which
+//! keeps a small cache per instance, asks for what changed since it, and
+//! verifies what it rebuilt against the pinned key (`docs/hub.md`,
+//! "Deltas").
 //!
 //! A hub is not trusted to behave: every transfer has one deadline
 //! ([`ClientConfig::timeout`], connect to last byte), a download is counted
@@ -24,9 +27,14 @@ use awc::http::StatusCode;
 use awc::http::header;
 use wb_syncfmt::bundle::Limits;
 
-use crate::api::{InstanceList, InstanceSummary, UploadReceipt};
+use wb_syncfmt::{KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, sha256_hex};
+
+use crate::api::{
+    API_PREFIX, ARCHIVE_CONTENT_TYPE, DELTA_CONTENT_TYPE, InstanceList, InstanceSummary,
+    UploadReceipt,
+};
 use crate::archive::{self, ArchiveError};
-use crate::server::ARCHIVE_CONTENT_TYPE;
+use crate::delta::{self, DELTA_FILE_NAME, DeltaError, ManifestDelta};
 use crate::verify::{VerifiedBundle, VerifyError, verify_files};
 use crate::{ErrorBody, ErrorCode};
 
@@ -88,6 +96,15 @@ pub enum ClientError {
         instance: String,
         /// Why.
         source: ArchiveError,
+    },
+    /// The hub's delta does not apply to the bundle it was asked against,
+    /// or lacks a file it names.
+    #[error("the delta of {instance} from the hub is refused: {source}")]
+    Delta {
+        /// Whose bundle.
+        instance: String,
+        /// Why.
+        source: DeltaError,
     },
     /// The downloaded bundle does not verify against the pinned key.
     #[error("the bundle of {instance} from the hub is refused: {source}")]
@@ -195,6 +212,27 @@ pub enum Fetched {
         /// Its entity tag.
         etag: String,
     },
+    /// A delta archive against the manifest asked for (`since`), and the
+    /// `ETag` of the whole bundle it rebuilds.
+    Delta {
+        /// The delta archive's bytes.
+        bytes: Vec<u8>,
+        /// The entity tag of the bundle's whole archive.
+        etag: String,
+    },
+}
+
+/// How a bundle travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transfer {
+    /// Nothing crossed the wire but the question (304, or the hub already
+    /// held the very bundle).
+    None,
+    /// What changed since a manifest both sides hold.
+    Delta,
+    /// The whole archive.
+    Full,
 }
 
 /// Where the progress of an upload or download goes (a bar on a terminal,
@@ -229,7 +267,7 @@ impl std::fmt::Debug for HubClient {
 
 impl HubClient {
     /// A client of the hub at `url` (`http://…` or `https://…`, without
-    /// `/v1`). Must be called on an actix runtime.
+    /// `/v2`). Must be called on an actix runtime.
     ///
     /// # Errors
     ///
@@ -429,18 +467,87 @@ impl HubClient {
         token: &str,
         archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
-        let url = format!("{}/v1/instances/{instance}/bundle", self.base);
+        self.upload(
+            awc::http::Method::PUT,
+            instance,
+            token,
+            ARCHIVE_CONTENT_TYPE,
+            archive,
+        )
+        .await
+    }
+
+    /// Uploads a delta archive (`docs/hub.md`, "Deltas") for `instance`
+    /// with `token`, as [`HubClient::push`] does an archive.
+    ///
+    /// # Errors
+    ///
+    /// As [`HubClient::push`]; `unknown-base` when the hub no longer holds
+    /// the delta's base manifest.
+    pub async fn push_delta(
+        &self,
+        instance: &str,
+        token: &str,
+        delta_archive: Vec<u8>,
+    ) -> Result<UploadReceipt, ClientError> {
+        self.upload(
+            awc::http::Method::PATCH,
+            instance,
+            token,
+            DELTA_CONTENT_TYPE,
+            delta_archive,
+        )
+        .await
+    }
+
+    async fn upload(
+        &self,
+        method: awc::http::Method,
+        instance: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<UploadReceipt, ClientError> {
+        let url = format!("{}{API_PREFIX}/instances/{instance}/bundle", self.base);
         self.within_deadline(&url, async {
             let mut response = self
                 .client
-                .put(&url)
+                .request(method, &url)
                 // One upload per connection: a hub that refuses early closes
                 // the connection, and a pooled one would fail the next request.
                 .force_close()
                 .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
-                .insert_header((header::CONTENT_TYPE, ARCHIVE_CONTENT_TYPE))
-                .insert_header((header::CONTENT_LENGTH, archive.len()))
-                .send_stream(self.upload_stream(archive))
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CONTENT_LENGTH, body.len()))
+                .send_stream(self.upload_stream(body))
+                .await
+                .map_err(|e| self.send_error(&url, e))?;
+            if !response.status().is_success() {
+                return Err(self.rejection(&url, response).await);
+            }
+            let bytes = self.body(&url, &mut response, 64 * 1024).await?;
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                url: url.clone(),
+                detail: e.to_string(),
+            })
+        })
+        .await
+    }
+
+    /// One registered instance and its latest bundle, within
+    /// [`ClientConfig::timeout`].
+    ///
+    /// # Errors
+    ///
+    /// Network errors, [`ClientError::Timeout`] and refusals (`not-found`
+    /// for an instance the hub does not know).
+    pub async fn instance(&self, instance: &str) -> Result<InstanceSummary, ClientError> {
+        let url = format!("{}{API_PREFIX}/instances/{instance}", self.base);
+        self.within_deadline(&url, async {
+            let mut response = self
+                .client
+                .get(&url)
+                .send()
                 .await
                 .map_err(|e| self.send_error(&url, e))?;
             if !response.status().is_success() {
@@ -462,7 +569,7 @@ impl HubClient {
     ///
     /// Network errors, [`ClientError::Timeout`] and refusals.
     pub async fn list(&self) -> Result<Vec<InstanceSummary>, ClientError> {
-        let url = format!("{}/v1/instances", self.base);
+        let url = format!("{}{API_PREFIX}/instances", self.base);
         self.within_deadline(&url, async {
             let mut response = self
                 .client
@@ -487,13 +594,25 @@ impl HubClient {
     /// Downloads the latest archive of `instance`, unless its `ETag` is
     /// `etag` (then nothing is transferred), within
     /// [`ClientConfig::timeout`] and [`ClientConfig::max_download_bytes`].
+    /// With `since` (the SHA-256 of a manifest of `instance` the caller
+    /// holds), the hub may answer with a delta against it
+    /// ([`Fetched::Delta`]) instead of the whole archive.
     ///
     /// # Errors
     ///
     /// Network errors, [`ClientError::Timeout`], [`ClientError::TooLarge`]
     /// and refusals (`not-found` when it has no bundle).
-    pub async fn fetch(&self, instance: &str, etag: Option<&str>) -> Result<Fetched, ClientError> {
-        let url = format!("{}/v1/instances/{instance}/bundle", self.base);
+    pub async fn fetch(
+        &self,
+        instance: &str,
+        etag: Option<&str>,
+        since: Option<&str>,
+    ) -> Result<Fetched, ClientError> {
+        let mut url = format!("{}{API_PREFIX}/instances/{instance}/bundle", self.base);
+        if let Some(since) = since {
+            url.push_str("?since=");
+            url.push_str(since);
+        }
         self.within_deadline(&url, async {
             let mut request = self.client.get(&url);
             if let Some(etag) = etag {
@@ -512,6 +631,11 @@ impl HubClient {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned())
                 .unwrap_or_default();
+            let is_delta = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() == DELTA_CONTENT_TYPE);
             let total = response
                 .headers()
                 .get(header::CONTENT_LENGTH)
@@ -527,10 +651,148 @@ impl HubClient {
                 progress.start("downloading", total);
             }
             let bytes = self.download(&url, &mut response).await?;
-            Ok(Fetched::Archive { bytes, etag })
+            Ok(if is_delta {
+                Fetched::Delta { bytes, etag }
+            } else {
+                Fetched::Archive { bytes, etag }
+            })
         })
         .await
     }
+}
+
+/// What [`push_bundle`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Pushed {
+    /// The hub's receipt.
+    pub receipt: UploadReceipt,
+    /// Whether a delta or the whole archive was sent.
+    pub transfer: Transfer,
+    /// Bytes of the request body sent (the delta or the archive).
+    pub bytes_sent: u64,
+}
+
+/// Pushes the bundle in `files` (path → bytes, as
+/// [`archive::read_entries`] gives them) as the latest of `instance`,
+/// sending only what changed when it can (`docs/hub.md`, "Deltas").
+///
+/// The client asks the hub which manifest of `instance` it holds
+/// (`GET /v2/instances/{name}`). When that is the manifest this client
+/// last pushed there (kept as `<cache_dir>/<instance>.manifest`) or the
+/// very manifest being pushed, it sends a delta archive: the changed
+/// manifest lines, the signature, the rotation chain and the files of the
+/// changed lines. Otherwise, or when the hub answers `unknown-base`, it
+/// uploads the whole archive. After the hub accepted it, the manifest is
+/// kept in `cache_dir` for the next push.
+///
+/// # Errors
+///
+/// As [`HubClient::push`]; a bundle without a manifest; I/O errors of the
+/// cache.
+pub async fn push_bundle(
+    client: &HubClient,
+    instance: &str,
+    token: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    cache_dir: &Path,
+) -> Result<Pushed, ClientError> {
+    if !wb_syncfmt::is_valid_instance_name(instance) {
+        return Err(ClientError::Unexpected {
+            url: client.url().to_owned(),
+            detail: format!("{instance:?} is not an instance name"),
+        });
+    }
+    let Some(manifest) = files.get(MANIFEST_FILE_NAME) else {
+        return Err(ClientError::Unexpected {
+            url: client.url().to_owned(),
+            detail: "the bundle to push has no manifest.sync.txt".to_owned(),
+        });
+    };
+    let cache = cache_dir.join(format!("{instance}.manifest"));
+    let held = match client.instance(instance).await {
+        Ok(summary) => summary.manifest_sha256,
+        Err(err) if err.hub_code() == Some(ErrorCode::NotFound) => None,
+        Err(err) => return Err(err),
+    };
+    let pushed = fs::read(&cache).ok();
+    let base = held.and_then(|held| {
+        [Some(manifest), pushed.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|m| sha256_hex(m) == held)
+            .cloned()
+    });
+    let limits = &client.config().limits;
+    let mut outcome = None;
+    if let Some(base) = base {
+        let body = delta_archive(&base, files, limits).map_err(|source| ClientError::Delta {
+            instance: instance.to_owned(),
+            source,
+        })?;
+        let bytes_sent = body.len() as u64;
+        match client.push_delta(instance, token, body).await {
+            Ok(receipt) => {
+                outcome = Some(Pushed {
+                    transfer: if receipt.status == "unchanged" {
+                        Transfer::None
+                    } else {
+                        Transfer::Delta
+                    },
+                    receipt,
+                    bytes_sent,
+                });
+            }
+            // The hub forgot the base meanwhile: the whole bundle.
+            Err(err) if err.hub_code() == Some(ErrorCode::UnknownBase) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => {
+            let body = archive::pack_files(files).map_err(|source| ClientError::Archive {
+                instance: instance.to_owned(),
+                source,
+            })?;
+            let bytes_sent = body.len() as u64;
+            let receipt = client.push(instance, token, body).await?;
+            Pushed {
+                receipt,
+                transfer: Transfer::Full,
+                bytes_sent,
+            }
+        }
+    };
+    fs::create_dir_all(cache_dir).map_err(io_err(cache_dir))?;
+    write_atomically(&cache, manifest)?;
+    Ok(outcome)
+}
+
+/// The delta archive from the manifest `base` to the bundle `files`: the
+/// delta, `bundle.sig`, `key-rotations.txt` (when the bundle has one) and
+/// the files of the changed lines.
+fn delta_archive(
+    base: &[u8],
+    files: &BTreeMap<String, Vec<u8>>,
+    limits: &Limits,
+) -> Result<Vec<u8>, DeltaError> {
+    let manifest = files.get(MANIFEST_FILE_NAME).map_or(&[][..], Vec::as_slice);
+    let delta = delta::diff(base, manifest, limits.max_manifest_bytes)?;
+    let mut out = BTreeMap::new();
+    for entry in delta.changed_entries()? {
+        let content = files
+            .get(&entry.path)
+            .ok_or_else(|| DeltaError::Malformed(format!("the bundle lacks {}", entry.path)))?;
+        out.insert(entry.path, content.clone());
+    }
+    for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
+        if let Some(content) = files.get(name) {
+            out.insert(name.to_owned(), content.clone());
+        }
+    }
+    out.insert(DELTA_FILE_NAME.to_owned(), delta.to_json()?);
+    archive::pack_delta(&out).map_err(|e| DeltaError::Malformed(e.to_string()))
 }
 
 /// A bundle fetched by [`pull_verified`] and verified in memory.
@@ -545,6 +807,10 @@ pub struct Pulled {
     pub bundle: VerifiedBundle,
     /// `false` when the hub answered 304: nothing was downloaded.
     pub downloaded: bool,
+    /// Whether the hub sent nothing, a delta or the whole archive.
+    pub transfer: Transfer,
+    /// Bytes received (the delta or the archive; 0 after a 304).
+    pub bytes_received: u64,
     archive: Vec<u8>,
     limits: Limits,
 }
@@ -574,27 +840,36 @@ impl Pulled {
 
 const CACHE_ARCHIVE: &str = "archive.tar";
 const CACHE_ETAG: &str = "etag";
+/// SHA-256 of the cached bundle's manifest: what a pull asks changes since.
+const CACHE_MANIFEST_SHA: &str = "manifest.sha256";
 /// Where earlier versions unpacked the cached bundle; removed when seen.
 const OLD_CACHE_BUNDLE: &str = "bundle";
 
 /// Fetches the latest bundle of `instance` and verifies it against
 /// `pinned_key` in memory, before anything is written or anyone may use it.
 ///
-/// The archive is read into memory within the client's limits
-/// ([`ClientConfig::max_download_bytes`] while it streams,
-/// [`ClientConfig::limits`] for its entries), and the bundle checked there:
-/// manifest, signature against the pin, every file's length and hash,
-/// syntax and scope. Only a bundle that passed is cached, in
-/// `<cache_root>/<instance>/`: the archive (`archive.tar`) and its `etag`.
-/// The next request carries that `ETag`, so an unchanged bundle is not
-/// downloaded again; the cached archive is then verified again (and
-/// fetched anew if it no longer passes). A refused bundle leaves the cache
-/// as it was.
+/// When a verified bundle of `instance` is cached, the request names its
+/// manifest (`since`) and its `ETag`: an unchanged bundle is not
+/// downloaded again (the cached one is verified again), and a changed one
+/// may come as a delta (`docs/hub.md`, "Deltas"): the client rebuilds the
+/// new manifest from the cached one and the changed lines, takes the files
+/// of the unchanged lines from the cache and the others from the delta,
+/// and verifies the rebuilt bundle whole — the signature over the rebuilt
+/// manifest against the pin, every file's length and hash, syntax and
+/// scope. Anything a delta does not explain (a file it lacks or does not
+/// name, a manifest that does not hash as it says) is refused.
+///
+/// Downloads are read into memory within the client's limits
+/// ([`ClientConfig::max_download_bytes`] while they stream,
+/// [`ClientConfig::limits`] for their entries). Only a bundle that passed
+/// is cached, in `<cache_root>/<instance>/`: its canonical archive
+/// (`archive.tar`), its `etag` and its manifest's hash. A refused bundle
+/// leaves the cache as it was.
 ///
 /// # Errors
 ///
 /// Network errors, refusals, deadlines and limits, unsafe archives,
-/// verification failures.
+/// deltas that do not apply, verification failures.
 pub async fn pull_verified(
     client: &HubClient,
     instance: &str,
@@ -610,56 +885,157 @@ pub async fn pull_verified(
     let cache = cache_root.join(instance);
     let archive_path = cache.join(CACHE_ARCHIVE);
     let etag_path = cache.join(CACHE_ETAG);
-    let cached_etag = if archive_path.is_file() {
-        fs::read_to_string(&etag_path)
+    let sha_path = cache.join(CACHE_MANIFEST_SHA);
+    let read_line = |path: &Path| {
+        fs::read_to_string(path)
             .ok()
             .map(|e| e.trim().to_owned())
             .filter(|e| !e.is_empty())
-    } else {
-        None
     };
-    let mut fetched = client.fetch(instance, cached_etag.as_deref()).await?;
+    let (cached_etag, cached_sha) = if archive_path.is_file() {
+        (read_line(&etag_path), read_line(&sha_path))
+    } else {
+        (None, None)
+    };
+    let config = client.config();
+    let mut fetched = client
+        .fetch(instance, cached_etag.as_deref(), cached_sha.as_deref())
+        .await?;
     if let Fetched::NotModified = fetched {
-        match read_cached(&archive_path, client.config()).and_then(|bytes| {
-            let bundle = check_archive(&bytes, instance, pinned_key, client.config())?;
+        match read_cached(&archive_path, config).and_then(|bytes| {
+            let files = read_archive(&bytes, instance, config)?;
+            let bundle = check_files(files, instance, pinned_key, config)?;
             Ok((bytes, bundle))
         }) {
             Ok((archive, bundle)) => {
                 return Ok(Pulled {
                     bundle,
                     downloaded: false,
+                    transfer: Transfer::None,
+                    bytes_received: 0,
                     archive,
-                    limits: client.config().limits.clone(),
+                    limits: config.limits.clone(),
                 });
             }
             // The cache no longer passes (edited, or another pin): fetch
             // the bundle anew, to be verified like any download.
-            Err(_) => fetched = client.fetch(instance, None).await?,
+            Err(_) => fetched = client.fetch(instance, None, None).await?,
         }
     }
-    let Fetched::Archive { bytes, etag } = fetched else {
-        return Err(ClientError::Unexpected {
-            url: client.url().to_owned(),
-            detail: "304 Not Modified to a request without If-None-Match".to_owned(),
-        });
+    let (bundle, archive, etag, transfer, bytes_received) = match fetched {
+        Fetched::Archive { bytes, etag } => {
+            let files = read_archive(&bytes, instance, config)?;
+            let bundle = check_files(files, instance, pinned_key, config)?;
+            let received = bytes.len() as u64;
+            (bundle, bytes, etag, Transfer::Full, received)
+        }
+        Fetched::Delta { bytes, etag } => {
+            let received = bytes.len() as u64;
+            let cached = read_cached(&archive_path, config)?;
+            let files = apply_delta(&cached, &bytes, instance, config)?;
+            let archive = archive::pack_files(&files).map_err(|source| ClientError::Archive {
+                instance: instance.to_owned(),
+                source,
+            })?;
+            let bundle = check_files(files, instance, pinned_key, config)?;
+            (bundle, archive, etag, Transfer::Delta, received)
+        }
+        Fetched::NotModified => {
+            return Err(ClientError::Unexpected {
+                url: client.url().to_owned(),
+                detail: "304 Not Modified to a request without If-None-Match".to_owned(),
+            });
+        }
     };
-    let bundle = check_archive(&bytes, instance, pinned_key, client.config())?;
-    // Verified: replace the cache. The etag goes last, so a crash in
-    // between only costs a download.
+    // Verified: replace the cache. The etag and manifest hash go first and
+    // are written last, so a crash in between only costs a download.
     fs::create_dir_all(&cache).map_err(io_err(&cache))?;
     let _ = fs::remove_file(&etag_path);
+    let _ = fs::remove_file(&sha_path);
     let old = cache.join(OLD_CACHE_BUNDLE);
     if old.is_dir() {
         fs::remove_dir_all(&old).map_err(io_err(&old))?;
     }
-    write_atomically(&archive_path, &bytes)?;
+    write_atomically(&archive_path, &archive)?;
+    write_atomically(
+        &sha_path,
+        format!("{}\n", bundle.manifest_sha256).as_bytes(),
+    )?;
     write_atomically(&etag_path, format!("{etag}\n").as_bytes())?;
     Ok(Pulled {
         bundle,
         downloaded: true,
-        archive: bytes,
-        limits: client.config().limits.clone(),
+        transfer,
+        bytes_received,
+        archive,
+        limits: config.limits.clone(),
     })
+}
+
+/// The bundle a delta archive rebuilds from the cached archive, not yet
+/// verified: the manifest rebuilt (and checked against the hash the delta
+/// names), the files of unchanged lines from the cache, those of changed
+/// lines from the delta, the signature and rotation chain from the delta.
+fn apply_delta(
+    cached: &[u8],
+    delta_archive: &[u8],
+    instance: &str,
+    config: &ClientConfig,
+) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
+    let refused = |source: DeltaError| ClientError::Delta {
+        instance: instance.to_owned(),
+        source,
+    };
+    let mut sent =
+        archive::read_delta_entries_within(delta_archive, &config.limits).map_err(|source| {
+            ClientError::Archive {
+                instance: instance.to_owned(),
+                source,
+            }
+        })?;
+    let delta = sent
+        .remove(DELTA_FILE_NAME)
+        .ok_or_else(|| refused(DeltaError::Malformed(format!("no {DELTA_FILE_NAME}"))))
+        .and_then(|json| {
+            ManifestDelta::from_json(&json, config.limits.max_manifest_bytes).map_err(refused)
+        })?;
+    let mut files = read_archive(cached, instance, config)?;
+    let base = files.remove(MANIFEST_FILE_NAME).unwrap_or_default();
+    let (manifest_bytes, manifest) =
+        delta::apply(&base, &delta, config.limits.max_manifest_bytes).map_err(refused)?;
+    files.remove(SIGNATURE_FILE_NAME);
+    files.remove(KEY_ROTATIONS_FILE_NAME);
+    for path in &delta.removed {
+        files.remove(path);
+    }
+    for entry in delta.changed_entries().map_err(refused)? {
+        let content = sent.remove(&entry.path).ok_or_else(|| {
+            refused(DeltaError::Malformed(format!(
+                "the delta lacks the file of its changed line {}",
+                entry.path
+            )))
+        })?;
+        files.insert(entry.path, content);
+    }
+    for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
+        if let Some(content) = sent.remove(name) {
+            files.insert(name.to_owned(), content);
+        }
+    }
+    if let Some(extra) = sent.keys().next() {
+        return Err(refused(DeltaError::Malformed(format!(
+            "the delta carries {extra}, which no changed line names"
+        ))));
+    }
+    if files.len()
+        != manifest.files.len() + 1 + usize::from(files.contains_key(KEY_ROTATIONS_FILE_NAME))
+    {
+        return Err(refused(DeltaError::Malformed(
+            "the files do not match the rebuilt manifest".to_owned(),
+        )));
+    }
+    files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
+    Ok(files)
 }
 
 /// The cached archive, if it is within the download limit.
@@ -674,21 +1050,26 @@ fn read_cached(path: &Path, config: &ClientConfig) -> Result<Vec<u8>, ClientErro
     fs::read(path).map_err(io_err(path))
 }
 
-/// Reads `bytes` as an archive within the limits and verifies the bundle
-/// in it (`wb_engine::sync::verify`, through [`verify_files`]), all in
-/// memory.
-fn check_archive(
+/// Reads `bytes` as an archive within the limits, in memory.
+fn read_archive(
     bytes: &[u8],
+    instance: &str,
+    config: &ClientConfig,
+) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
+    archive::read_entries_within(bytes, &config.limits).map_err(|source| ClientError::Archive {
+        instance: instance.to_owned(),
+        source,
+    })
+}
+
+/// Verifies the bundle in `files` (`wb_engine::sync::verify`, through
+/// [`verify_files`]), all in memory.
+fn check_files(
+    files: BTreeMap<String, Vec<u8>>,
     instance: &str,
     pinned_key: &str,
     config: &ClientConfig,
 ) -> Result<VerifiedBundle, ClientError> {
-    let files = archive::read_entries_within(bytes, &config.limits).map_err(|source| {
-        ClientError::Archive {
-            instance: instance.to_owned(),
-            source,
-        }
-    })?;
     verify_files(files, instance, pinned_key, &config.limits).map_err(|source| {
         ClientError::Verify {
             instance: instance.to_owned(),

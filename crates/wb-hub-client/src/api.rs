@@ -3,17 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `GET /v1/health`.
+/// `GET /v2/health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// Always `ok`.
     pub status: String,
-    /// The API version, `1`.
+    /// The API version, [`API_VERSION`].
     pub api: u32,
 }
 
-/// One entry of `GET /v1/instances`: a registered instance and its latest
-/// bundle (the bundle fields are `null` until it publishes one).
+/// One entry of `GET /v2/instances`, and the answer to
+/// `GET /v2/instances/{name}`: a registered instance and its latest bundle
+/// (the bundle fields are `null` until it publishes one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceSummary {
     /// The instance's name.
@@ -30,14 +31,15 @@ pub struct InstanceSummary {
     pub published_at: Option<String>,
 }
 
-/// `GET /v1/instances`.
+/// `GET /v2/instances`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceList {
     /// Every registered instance, by name.
     pub instances: Vec<InstanceSummary>,
 }
 
-/// The answer to a successful `PUT /v1/instances/{name}/bundle`.
+/// The answer to a successful `PUT` or `PATCH` of
+/// `/v2/instances/{name}/bundle`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadReceipt {
     /// `published`, or `unchanged` when the very same bundle was already
@@ -52,3 +54,20 @@ pub struct UploadReceipt {
     /// The entity tag under which it is served (without quotes).
     pub etag: String,
 }
+
+/// The media type of a bundle archive (`PUT` and `GET` of
+/// `/v2/instances/{name}/bundle`).
+pub const ARCHIVE_CONTENT_TYPE: &str = "application/x-tar";
+
+/// The version of the API this crate speaks (`docs/hub.md`): its paths
+/// begin with [`API_PREFIX`].
+pub const API_VERSION: u32 = 2;
+
+/// The path prefix of every endpoint of API version [`API_VERSION`].
+pub const API_PREFIX: &str = "/v2";
+
+/// The media type of a delta archive (`PATCH` of
+/// `/v2/instances/{name}/bundle`, and the answer to a `GET` with `since`
+/// when the hub sends a delta): a tar with `manifest.delta.json` in place
+/// of `manifest.sync.txt`.
+pub const DELTA_CONTENT_TYPE: &str = "application/vnd.wb.delta+tar";

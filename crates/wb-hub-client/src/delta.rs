@@ -1,0 +1,348 @@
+//! Manifest deltas: what changed between two manifests of one instance, as
+//! the lines of the new one (`docs/hub.md`, "Deltas").
+//!
+//! A manifest is six header lines, an empty line, and one line per file
+//! (`<sha256> <len> <path>`), sorted by path. A [`ManifestDelta`] carries
+//! the new manifest's header block whole (a few hundred bytes), the paths
+//! the new manifest no longer lists, and the new manifest's lines that the
+//! base does not have byte for byte. [`apply`] rebuilds the new manifest
+//! from the base and the delta and checks its SHA-256 against the one the
+//! delta names, so a rebuilt manifest is exactly the one that was signed —
+//! the signature is then checked over it like over any manifest.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use wb_syncfmt::{Manifest, ManifestEntry, sha256_hex};
+
+/// The `format` of a delta this client writes and reads.
+pub const DELTA_FORMAT: &str = "wb-manifest-delta/1";
+
+/// The name of the delta inside a delta archive (beside `bundle.sig`,
+/// `key-rotations.txt` and the changed files).
+pub const DELTA_FILE_NAME: &str = "manifest.delta.json";
+
+/// What changed from one manifest (the base) to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestDelta {
+    /// Always [`DELTA_FORMAT`].
+    pub format: String,
+    /// SHA-256 (hex) of the base manifest.
+    pub base: String,
+    /// SHA-256 (hex) of the manifest the delta rebuilds.
+    pub manifest_sha256: String,
+    /// The new manifest's header block: its six header lines and the empty
+    /// line, each ending in `\n`.
+    pub headers: String,
+    /// Paths the base lists and the new manifest does not, sorted.
+    pub removed: Vec<String>,
+    /// Lines of the new manifest (`<sha256> <len> <path>`, without the
+    /// `\n`) the base does not have, sorted by path.
+    pub lines: Vec<String>,
+}
+
+/// A delta cannot be made or applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeltaError {
+    /// A manifest is not in its canonical form.
+    #[error("{0}")]
+    Manifest(#[from] wb_syncfmt::ParseError),
+    /// The delta is malformed.
+    #[error("the manifest delta is malformed: {0}")]
+    Malformed(String),
+    /// The delta is against another base than the manifest given.
+    #[error("the manifest delta is against manifest {expected}, not {found}")]
+    WrongBase {
+        /// The base the delta names.
+        expected: String,
+        /// The base given.
+        found: String,
+    },
+    /// The rebuilt manifest is not the one the delta names.
+    #[error("the manifest rebuilt from the delta has SHA-256 {found}, the delta names {expected}")]
+    Mismatch {
+        /// The hash the delta names.
+        expected: String,
+        /// The hash of the rebuilt manifest.
+        found: String,
+    },
+}
+
+/// The header block and the file lines of a canonical manifest.
+fn split(manifest: &[u8]) -> Result<(&str, Vec<&str>), DeltaError> {
+    let text = std::str::from_utf8(manifest)
+        .map_err(|_| DeltaError::Malformed("a manifest is not UTF-8".to_owned()))?;
+    let Some(end) = text.find("\n\n") else {
+        return Err(DeltaError::Malformed(
+            "a manifest has no empty line after its headers".to_owned(),
+        ));
+    };
+    let (headers, body) = text.split_at(end + 2);
+    let lines = body.split_terminator('\n').collect();
+    Ok((headers, lines))
+}
+
+/// The path of a manifest line.
+fn path_of(line: &str) -> Result<&str, DeltaError> {
+    line.splitn(3, ' ')
+        .nth(2)
+        .ok_or_else(|| DeltaError::Malformed(format!("{:?} is not a manifest line", excerpt(line))))
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+/// The delta from `base` to `new` (both canonical manifests of one
+/// instance, as their bytes).
+///
+/// # Errors
+///
+/// A manifest that does not parse.
+pub fn diff(base: &[u8], new: &[u8], max_manifest_bytes: u64) -> Result<ManifestDelta, DeltaError> {
+    Manifest::parse_with_limit(base, "base manifest", max_manifest_bytes)?;
+    Manifest::parse_with_limit(new, "manifest.sync.txt", max_manifest_bytes)?;
+    let (_, old_lines) = split(base)?;
+    let (headers, new_lines) = split(new)?;
+    let mut old: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in old_lines {
+        old.insert(path_of(line)?, line);
+    }
+    let mut lines = Vec::new();
+    for line in new_lines {
+        let path = path_of(line)?;
+        if old.remove(path) != Some(line) {
+            lines.push(line.to_owned());
+        }
+    }
+    Ok(ManifestDelta {
+        format: DELTA_FORMAT.to_owned(),
+        base: sha256_hex(base),
+        manifest_sha256: sha256_hex(new),
+        headers: headers.to_owned(),
+        removed: old.into_keys().map(str::to_owned).collect(),
+        lines,
+    })
+}
+
+impl ManifestDelta {
+    /// The delta as the JSON document of a delta archive.
+    ///
+    /// # Errors
+    ///
+    /// None in practice (serialising strings cannot fail).
+    pub fn to_json(&self) -> Result<Vec<u8>, DeltaError> {
+        serde_json::to_vec(self).map_err(|e| DeltaError::Malformed(e.to_string()))
+    }
+
+    /// Reads the JSON document of a delta archive, strictly, refusing
+    /// more than `max_bytes` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`DeltaError::Malformed`].
+    pub fn from_json(bytes: &[u8], max_bytes: u64) -> Result<Self, DeltaError> {
+        if bytes.len() as u64 > max_bytes {
+            return Err(DeltaError::Malformed(format!(
+                "{DELTA_FILE_NAME} is larger than the limit of {max_bytes} bytes"
+            )));
+        }
+        let delta: ManifestDelta =
+            serde_json::from_slice(bytes).map_err(|e| DeltaError::Malformed(e.to_string()))?;
+        if delta.format != DELTA_FORMAT {
+            return Err(DeltaError::Malformed(format!(
+                "format {:?} is not {DELTA_FORMAT}",
+                excerpt(&delta.format)
+            )));
+        }
+        Ok(delta)
+    }
+
+    /// The entries of the changed lines: the files a receiver needs besides
+    /// those of the base.
+    ///
+    /// # Errors
+    ///
+    /// A line that is not a manifest line.
+    pub fn changed_entries(&self) -> Result<Vec<ManifestEntry>, DeltaError> {
+        self.lines
+            .iter()
+            .map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let (Some(hash), Some(len), Some(path)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(DeltaError::Malformed(format!(
+                        "{:?} is not a manifest line",
+                        excerpt(line)
+                    )));
+                };
+                let len = len.parse::<u64>().map_err(|_| {
+                    DeltaError::Malformed(format!("{:?} is not a manifest line", excerpt(line)))
+                })?;
+                ManifestEntry::with_hex_digest(path.to_owned(), len, hash).ok_or_else(|| {
+                    DeltaError::Malformed(format!("{:?} is not a manifest line", excerpt(line)))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Rebuilds the manifest `delta` describes from `base` (the bytes of the
+/// manifest whose SHA-256 is `delta.base`), and checks it: it must parse
+/// as a canonical manifest within `max_manifest_bytes` and hash to
+/// `delta.manifest_sha256`. Returns its bytes and its parsed form.
+///
+/// # Errors
+///
+/// [`DeltaError::WrongBase`], [`DeltaError::Malformed`] (a removed path
+/// the base lacks, a line twice), [`DeltaError::Manifest`] (the result is
+/// not canonical), [`DeltaError::Mismatch`].
+pub fn apply(
+    base: &[u8],
+    delta: &ManifestDelta,
+    max_manifest_bytes: u64,
+) -> Result<(Vec<u8>, Manifest), DeltaError> {
+    let found = sha256_hex(base);
+    if found != delta.base {
+        return Err(DeltaError::WrongBase {
+            expected: delta.base.clone(),
+            found,
+        });
+    }
+    let (_, old_lines) = split(base)?;
+    let mut lines: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in old_lines {
+        lines.insert(path_of(line)?, line);
+    }
+    for path in &delta.removed {
+        if lines.remove(path.as_str()).is_none() {
+            return Err(DeltaError::Malformed(format!(
+                "removed path {:?} is not in the base manifest",
+                excerpt(path)
+            )));
+        }
+    }
+    let mut changed: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in &delta.lines {
+        if changed.insert(path_of(line)?, line).is_some() {
+            return Err(DeltaError::Malformed(format!(
+                "path {:?} has two lines",
+                excerpt(path_of(line)?)
+            )));
+        }
+    }
+    lines.extend(changed);
+    let size = delta.headers.len() + lines.values().map(|l| l.len() + 1).sum::<usize>();
+    if size as u64 > max_manifest_bytes {
+        return Err(DeltaError::Malformed(format!(
+            "the rebuilt manifest would be larger than the limit of {max_manifest_bytes} bytes"
+        )));
+    }
+    let mut text = String::with_capacity(size);
+    text.push_str(&delta.headers);
+    for line in lines.values() {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let bytes = text.into_bytes();
+    let manifest = Manifest::parse_with_limit(&bytes, "manifest.sync.txt", max_manifest_bytes)?;
+    let found = sha256_hex(&bytes);
+    if found != delta.manifest_sha256 {
+        return Err(DeltaError::Mismatch {
+            expected: delta.manifest_sha256.clone(),
+            found,
+        });
+    }
+    Ok((bytes, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+
+    fn manifest(sequence: u64, files: &[(&str, &str)]) -> Vec<u8> {
+        let mut entries: Vec<ManifestEntry> = files
+            .iter()
+            .map(|(path, body)| ManifestEntry::for_bytes((*path).to_owned(), body.as_bytes()))
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Manifest {
+            instance: "alpha.example".to_owned(),
+            public_key: KEY.to_owned(),
+            schema_version: wb_syncfmt::CURRENT_SCHEMA_VERSION,
+            sequence,
+            files: entries,
+        }
+        .to_text()
+        .unwrap()
+        .into_bytes()
+    }
+
+    const A: &str = "user/00000000-0000-4000-8000-00000000000a.sync.txt";
+    const B: &str = "user/00000000-0000-4000-8000-00000000000b.sync.txt";
+    const C: &str = "user/00000000-0000-4000-8000-00000000000c.sync.txt";
+
+    #[test]
+    fn a_delta_carries_only_the_changed_lines_and_rebuilds_the_manifest_exactly() {
+        let base = manifest(1, &[(A, "a"), (B, "b")]);
+        let new = manifest(2, &[(A, "a"), (B, "b2"), (C, "c")]);
+        let delta = diff(&base, &new, 1 << 20).unwrap();
+        assert_eq!(delta.lines.len(), 2, "the changed and the added line");
+        assert!(delta.removed.is_empty());
+        let json = delta.to_json().unwrap();
+        let read = ManifestDelta::from_json(&json, 1 << 20).unwrap();
+        let (rebuilt, parsed) = apply(&base, &read, 1 << 20).unwrap();
+        assert_eq!(rebuilt, new);
+        assert_eq!(parsed.sequence, 2);
+        let paths: Vec<String> = read
+            .changed_entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, [B, C]);
+
+        let back = diff(&new, &base, 1 << 20).unwrap();
+        assert_eq!(back.removed, [C]);
+        assert_eq!(apply(&new, &back, 1 << 20).unwrap().0, base);
+    }
+
+    #[test]
+    fn a_delta_against_another_base_or_rebuilding_another_manifest_is_refused() {
+        let base = manifest(1, &[(A, "a")]);
+        let other = manifest(1, &[(B, "b")]);
+        let new = manifest(2, &[(A, "a2")]);
+        let delta = diff(&base, &new, 1 << 20).unwrap();
+        assert!(matches!(
+            apply(&other, &delta, 1 << 20),
+            Err(DeltaError::WrongBase { .. })
+        ));
+        let mut forged = delta.clone();
+        forged.manifest_sha256 = "0".repeat(64);
+        assert!(matches!(
+            apply(&base, &forged, 1 << 20),
+            Err(DeltaError::Mismatch { .. })
+        ));
+        let mut missing = delta.clone();
+        missing.removed.push(C.to_owned());
+        assert!(matches!(
+            apply(&base, &missing, 1 << 20),
+            Err(DeltaError::Malformed(_))
+        ));
+        let mut twice = delta;
+        twice.lines.push(twice.lines[0].clone());
+        assert!(matches!(
+            apply(&base, &twice, 1 << 20),
+            Err(DeltaError::Malformed(_))
+        ));
+        assert!(ManifestDelta::from_json(b"{\"format\":\"x\"}", 1 << 20).is_err());
+        assert!(ManifestDelta::from_json(&[b' '; 100], 10).is_err());
+    }
+}
