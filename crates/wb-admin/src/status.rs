@@ -144,7 +144,7 @@ pub(crate) async fn export_now(
     };
     let keys = KeyStore::new(key_dir(dir));
     let out = default_export_dir(dir, instance.name());
-    let flash = match export_bundle(instance, &keys, &out, None, &NoProgress).await {
+    let flash = match export_bundle(instance, &keys, &out, &NoProgress).await {
         Ok(summary) if summary.changed => Flash::done(format!(
             "Exported sequence {}: {} files ({} written, {} removed){}.",
             summary.sequence,

@@ -144,7 +144,7 @@ impl Bench {
         instance_key(&target_keys, &target_name)?;
 
         let bundle = work.join("bundle");
-        let summary = export_bundle(&source, &source_keys, &bundle, None, &NoProgress).await?;
+        let summary = export_bundle(&source, &source_keys, &bundle, &NoProgress).await?;
         note(format!("bundle: {} files", summary.files));
         Ok(Self {
             config,
@@ -199,8 +199,7 @@ impl Bench {
     async fn timed_export(&self, out: &Path) -> Result<Duration> {
         settle();
         let started = Instant::now();
-        let summary =
-            export_bundle(&self.source, &self.source_keys, out, None, &NoProgress).await?;
+        let summary = export_bundle(&self.source, &self.source_keys, out, &NoProgress).await?;
         let elapsed = started.elapsed();
         ensure!(
             summary.strategy == ExportStrategy::Fresh,
@@ -345,7 +344,7 @@ impl Bench {
         // it renders everything; the second renders everything again and
         // records what each row became; later ones render what changed.
         for _ in 0..2 {
-            export_bundle(&self.source, &self.source_keys, &tree, None, &NoProgress).await?;
+            export_bundle(&self.source, &self.source_keys, &tree, &NoProgress).await?;
             settle();
         }
         let store = self.source.store();
@@ -364,7 +363,7 @@ impl Bench {
             settle();
             let started = Instant::now();
             let summary =
-                export_bundle(&self.source, &self.source_keys, &tree, None, &NoProgress).await?;
+                export_bundle(&self.source, &self.source_keys, &tree, &NoProgress).await?;
             a.push(started.elapsed());
             ensure!(
                 summary.changed && summary.written == 1,

@@ -50,7 +50,7 @@ pub async fn child(args: ChildArgs) -> Result<()> {
     let keys = KeyStore::new(&args.keys);
     match args.work {
         ChildWork::Export => {
-            export_bundle(&instance, &keys, &args.bundle, None, &NoProgress).await?;
+            export_bundle(&instance, &keys, &args.bundle, &NoProgress).await?;
         }
         ChildWork::Import => {
             import_bundle(

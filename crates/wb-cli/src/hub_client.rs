@@ -388,7 +388,7 @@ pub async fn push(
     let url = resolve_hub(&registry, hub)?;
     let token = read_token(token_file)?;
     let out = default_export_dir(&global.dir, instance.name());
-    let summary = export_bundle(instance, keys, &out, None, progress).await?;
+    let summary = export_bundle(instance, keys, &out, progress).await?;
     if let Some(path) = &summary.key_created {
         eprintln!(
             "warning: created a new signing key for {} at {}; back it up and register its public key on the hub",

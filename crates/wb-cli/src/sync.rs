@@ -87,7 +87,7 @@ pub async fn run(global: &Global, instance: &Instance, command: SyncCommand) -> 
                 Some(other) if other != instance.name() => {
                     relay_bundle(instance, other, &out, &progress).await?
                 }
-                _ => export_bundle(instance, &keys, &out, None, &progress).await?,
+                _ => export_bundle(instance, &keys, &out, &progress).await?,
             };
             if let Some(path) = &summary.key_created {
                 eprintln!(

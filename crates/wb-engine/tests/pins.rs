@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use wb_engine::Instance;
 use wb_engine::sync::peers::PeerRegistry;
 use wb_engine::sync::pins::{adopt_registry_keys, list_origins, pin_key};
-use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle};
+use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, import_bundle, relay_bundle};
 use wb_model::InstanceName;
 use wb_store::testing::TestDb;
 use wb_store::{PinSource, Store};
@@ -323,11 +323,10 @@ async fn a_new_pin_stops_relaying_what_the_old_key_signed() {
         beta.import_with(&alpha.export("out").await, &accept_new())
             .await
             .unwrap();
-        export_bundle(
+        relay_bundle(
             &beta.instance,
-            &beta.keys(),
+            &alpha_name(),
             &beta.path("relay"),
-            Some(&alpha_name()),
             &NoProgress,
         )
         .await
@@ -345,11 +344,10 @@ async fn a_new_pin_stops_relaying_what_the_old_key_signed() {
         .await
         .unwrap();
         assert!(outcome.changed);
-        let err = export_bundle(
+        let err = relay_bundle(
             &beta.instance,
-            &beta.keys(),
+            &alpha_name(),
             &beta.path("relay2"),
-            Some(&alpha_name()),
             &NoProgress,
         )
         .await

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wb_engine::sync::{ImportOutcome, NoProgress, export_bundle};
+use wb_engine::sync::{ImportOutcome, NoProgress, export_bundle, relay_bundle};
 use wb_engine::{EngineError, fixtures};
 use wb_model::InstanceName;
 
@@ -209,11 +209,10 @@ async fn peers_follow_a_chain_from_their_pin_and_refuse_any_other() {
 
         // beta relays alpha with its chain.
         let relay = beta.dir.path().join("relay");
-        export_bundle(
+        relay_bundle(
             &beta.instance,
-            &beta.keys(),
+            &InstanceName::parse(ALPHA).unwrap(),
             &relay,
-            Some(&InstanceName::parse(ALPHA).unwrap()),
             &NoProgress,
         )
         .await
@@ -242,7 +241,7 @@ async fn an_export_refuses_a_chain_that_does_not_end_at_the_instance_key() {
         let before = alpha.db.snapshot().await;
         let out = alpha.dir.path().join("out");
         let files_before = walkdir(&out).len();
-        let err = export_bundle(&alpha.instance, &keys, &out, None, &NoProgress)
+        let err = export_bundle(&alpha.instance, &keys, &out, &NoProgress)
             .await
             .unwrap_err()
             .to_string();

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use wb_crypto::KeyStore;
-use wb_engine::sync::{ImportOptions, NoProgress, export_bundle, import_bundle};
+use wb_engine::sync::{ImportOptions, NoProgress, export_bundle, import_bundle, relay_bundle};
 use wb_engine::{Instance, NewUser};
 use wb_model::{EntityKind, InstanceName, Role, SyncScope, Username, Uuid};
 use wb_store::testing::TestDb;
@@ -179,7 +179,7 @@ async fn check(c: Community, a: TestDb, b: TestDb) {
     let keys_a = KeyStore::new(dir.path().join("a-keys"));
     let keys_b = KeyStore::new(dir.path().join("b-keys"));
     let out = dir.path().join("out");
-    export_bundle(&alpha, &keys_a, &out, None, &NoProgress)
+    export_bundle(&alpha, &keys_a, &out, &NoProgress)
         .await
         .unwrap();
     let exported = tree(&out);
@@ -224,7 +224,7 @@ async fn check(c: Community, a: TestDb, b: TestDb) {
     .unwrap();
     let relay = dir.path().join("relay");
     let alpha_name = InstanceName::parse("alpha.example").unwrap();
-    export_bundle(&beta, &keys_b, &relay, Some(&alpha_name), &NoProgress)
+    relay_bundle(&beta, &alpha_name, &relay, &NoProgress)
         .await
         .unwrap();
     assert_eq!(tree(&relay), exported);

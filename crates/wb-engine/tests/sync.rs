@@ -47,15 +47,9 @@ impl Node {
     }
 
     async fn export(&self, out: &str) -> ExportSummary {
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            &self.path(out),
-            None,
-            &NoProgress,
-        )
-        .await
-        .unwrap()
+        export_bundle(&self.instance, &self.keys(), &self.path(out), &NoProgress)
+            .await
+            .unwrap()
     }
 
     async fn export_copy(&self, origin: &str, out: &str) -> ExportSummary {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
-use wb_engine::sync::{ImportOptions, NoProgress, export_bundle, import_bundle};
+use wb_engine::sync::{ImportOptions, NoProgress, export_bundle, import_bundle, relay_bundle};
 use wb_engine::{EngineError, Instance, VouchError, fixtures};
 use wb_model::{EntityKind, InstanceName, SyncScope};
 use wb_store::testing::TestDb;
@@ -107,7 +107,7 @@ async fn vouches_travel_signed_and_forgeries_are_refused() {
             .await
             .unwrap();
         let out = dir.path().join("out");
-        let summary = export_bundle(&alpha, &keys_a, &out, None, &NoProgress)
+        let summary = export_bundle(&alpha, &keys_a, &out, &NoProgress)
             .await
             .unwrap();
         assert_eq!(summary.files, 11, "the demo's 10 public rows and the vouch");
@@ -200,7 +200,7 @@ async fn vouches_travel_signed_and_forgeries_are_refused() {
         // Beta's members can vouch for alpha's root user ada.
         let relay = dir.path().join("relay");
         let alpha_name = InstanceName::parse("alpha.example").unwrap();
-        export_bundle(&beta, &keys_b, &relay, Some(&alpha_name), &NoProgress)
+        relay_bundle(&beta, &alpha_name, &relay, &NoProgress)
             .await
             .unwrap();
         assert_eq!(

@@ -60,15 +60,9 @@ impl Node {
 
     /// Exports into `out` and returns the packed archive.
     async fn export(&self, out: &str) -> Vec<u8> {
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            &self.path(out),
-            None,
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+        export_bundle(&self.instance, &self.keys(), &self.path(out), &NoProgress)
+            .await
+            .unwrap();
         pack_dir(&self.path(out)).unwrap()
     }
 

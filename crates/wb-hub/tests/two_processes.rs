@@ -158,7 +158,7 @@ async fn two_hub_processes_on_one_postgres_agree_and_never_serve_a_mix() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = KeyStore::new(dir.path().join(".sync/keys"));
-    export_bundle(&alpha, &keys, &dir.path().join("out"), None, &NoProgress)
+    export_bundle(&alpha, &keys, &dir.path().join("out"), &NoProgress)
         .await
         .unwrap();
     let key = keys

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use wb_crypto::KeyStore;
 use wb_engine::sync::{ExportSummary, ImportOptions, ImportOutcome, NoProgress};
-use wb_engine::sync::{export_bundle, import_bundle};
+use wb_engine::sync::{export_bundle, import_bundle, relay_bundle};
 use wb_engine::{EngineError, Instance, NewUser};
 use wb_model::{EntityKind, InstanceName, Role, SyncScope, User, Username};
 use wb_store::testing::TestDb;
@@ -77,15 +77,13 @@ impl Node {
         out: &Path,
         origin: Option<&str>,
     ) -> Result<ExportSummary, EngineError> {
-        let origin = origin.map(|o| InstanceName::parse(o).unwrap());
-        export_bundle(
-            &self.instance,
-            &self.keys(),
-            out,
-            origin.as_ref(),
-            &NoProgress,
-        )
-        .await
+        match origin {
+            Some(origin) => {
+                let origin = InstanceName::parse(origin).unwrap();
+                relay_bundle(&self.instance, &origin, out, &NoProgress).await
+            }
+            None => export_bundle(&self.instance, &self.keys(), out, &NoProgress).await,
+        }
     }
 
     /// Imports the bundle `dir` under `options`.

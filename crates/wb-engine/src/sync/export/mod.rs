@@ -115,10 +115,7 @@ pub struct ExportSummary {
 /// Writes a bundle of this instance's own effectively public rows into
 /// `out`, signed with its key (created if missing).
 ///
-/// `origin` names whose rows to export: `None` or this instance's name for
-/// its own; another instance's name relays that instance's rows, exactly as
-/// [`relay_bundle`] does (call that instead: the parameter remains for the
-/// callers written before relaying had an entry point of its own).
+/// Relaying another instance's rows is [`relay_bundle`].
 ///
 /// Deterministic: the same database gives the same bytes. Incremental:
 /// unchanged files are not rewritten, files of rows no longer exported are
@@ -134,15 +131,9 @@ pub async fn export_bundle(
     instance: &Instance,
     keys: &KeyStore,
     out: &Path,
-    origin: Option<&InstanceName>,
     progress: &dyn Progress,
 ) -> Result<ExportSummary> {
-    match origin {
-        Some(other) if other != instance.name() => {
-            relay_bundle(instance, other, out, progress).await
-        }
-        _ => export_own(instance, keys, out, progress).await,
-    }
+    export_own(instance, keys, out, progress).await
 }
 
 /// Refuses `out` when it holds another instance's bundle than `exported`'s,
