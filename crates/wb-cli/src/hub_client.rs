@@ -22,7 +22,7 @@ use wb_hub_client::client::{
     push_bundle,
 };
 use wb_model::InstanceName;
-use wb_model::text::escape_control;
+use wb_model::text::{error_line, escape_control};
 use wb_store::PinSource;
 
 use crate::cli::Global;
@@ -528,13 +528,7 @@ pub async fn pull(
         1 if total == 1 => Err(failures.remove(0)),
         n => {
             for err in &failures {
-                let mut kept: Vec<String> = Vec::new();
-                for cause in err.chain().map(|c| c.to_string()) {
-                    if !kept.last().is_some_and(|prev| prev.contains(&cause)) {
-                        kept.push(cause);
-                    }
-                }
-                eprintln!("error: {}", escape_control(&kept.join(": ")));
+                eprintln!("error: {}", error_line(err.chain()));
             }
             bail!("{n} of {total} peers could not be pulled; nothing was imported from them")
         }
@@ -695,20 +689,9 @@ fn pulled_json(
             }
         }
         Err(err) => {
-            let code = err
-                .chain()
-                .find_map(
-                    |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
-                        Some(wb_engine::EngineError::Refused { refusal, .. }) => {
-                            Some(refusal.code())
-                        }
-                        _ => None,
-                    },
-                )
-                .unwrap_or("error");
-            let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+            let code = crate::output::refusal_code(err).unwrap_or("error");
             entry["result"] = serde_json::json!("failed");
-            entry["error"] = serde_json::json!({"code": code, "message": message.join(": ")});
+            entry["error"] = serde_json::json!({"code": code, "message": error_line(err.chain())});
         }
     }
     entry

@@ -59,24 +59,11 @@ fn main() -> ExitCode {
             eprintln!(
                 "error: {}{}",
                 wb_model::text::error_line(err.chain()),
-                refusal_code(&err)
+                output::refusal_code(&err)
+                    .map(|code| format!(" [{code}]"))
+                    .unwrap_or_default()
             );
             ExitCode::FAILURE
         }
     }
-}
-
-/// ` [code]` when the error is a refused bundle: the stable code of the
-/// rule broken (`docs/format.md` §7, "Refusal codes"), for tools to match.
-fn refusal_code(err: &anyhow::Error) -> String {
-    err.chain()
-        .find_map(
-            |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
-                Some(wb_engine::EngineError::Refused { refusal, .. }) => {
-                    Some(format!(" [{}]", refusal.code()))
-                }
-                _ => None,
-            },
-        )
-        .unwrap_or_default()
 }

@@ -413,3 +413,15 @@ fn shorten(text: &str) -> String {
     }
     format!("\"{short}\"")
 }
+
+/// The stable code of the rule a refused bundle broke (`docs/format.md` §7,
+/// "Refusal codes"), when `err` is one: printed after the message and put
+/// in `--json` output, for tools to match.
+pub(crate) fn refusal_code(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain().find_map(
+        |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
+            Some(wb_engine::EngineError::Refused { refusal, .. }) => Some(refusal.code()),
+            _ => None,
+        },
+    )
+}
