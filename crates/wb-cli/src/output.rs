@@ -415,12 +415,14 @@ fn shorten(text: &str) -> String {
 }
 
 /// The stable code of the rule a refused bundle broke (`docs/format.md` §7,
-/// "Refusal codes"), when `err` is one: printed after the message and put
+/// "Refusal codes"; an export's or a bundle directory's refusal, e.g.
+/// `foreign-bundle`), when `err` is one: printed after the message and put
 /// in `--json` output, for tools to match.
 pub(crate) fn refusal_code(err: &anyhow::Error) -> Option<&'static str> {
     err.chain().find_map(
         |cause| match cause.downcast_ref::<wb_engine::EngineError>() {
             Some(wb_engine::EngineError::Refused { refusal, .. }) => Some(refusal.code()),
+            Some(wb_engine::EngineError::BundleRefused { reason, .. }) => Some(reason.code()),
             _ => None,
         },
     )

@@ -91,13 +91,13 @@ pub enum EngineError {
         /// What is wrong, naming the field.
         reason: String,
     },
-    /// A bundle could not be written, or an export was refused.
+    /// A bundle could not be written or located, or an export was refused.
     #[error("{}: {reason}", path.display())]
     BundleRefused {
         /// The bundle directory or the offending file in it.
         path: PathBuf,
-        /// What is wrong and, where it helps, what to do.
-        reason: String,
+        /// What is wrong, with its stable code ([`BundleRefusal::code`]).
+        reason: BundleRefusal,
     },
     /// A bundle broke a rule of the format or of import (its layout, key,
     /// signature, sequence or content). Nothing was changed.
@@ -136,5 +136,50 @@ fn refused_display(location: &std::path::Path, refusal: &crate::sync::verify::Re
         ),
         (Some(path), None) => format!("{}: {}", location.join(path).display(), refusal.message()),
         (None, _) => format!("{}: {}", location.display(), refusal.message()),
+    }
+}
+
+/// Why a bundle could not be written or located: the format's own error,
+/// kept whole, or a rule of the engine's, with its stable code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleRefusal {
+    /// The format's writer or reader refused or failed (its code is
+    /// [`wb_syncfmt::bundle::BundleError::code`]).
+    #[error(transparent)]
+    Format(#[from] wb_syncfmt::bundle::BundleError),
+    /// Writing the signature or a key file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A rule of export or of locating bundles (`code` is stable, e.g.
+    /// `foreign-bundle`, `not-a-bundle`; `docs/format.md` §7 lists the
+    /// format's).
+    #[error("{message}")]
+    Rule {
+        /// The rule's stable code.
+        code: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl BundleRefusal {
+    /// A refusal by the engine's rule `code`.
+    pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Rule {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code: the format's for its errors, `io` for I/O, the
+    /// rule's otherwise.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Format(e) => e.code(),
+            Self::Io(_) => "io",
+            Self::Rule { code, .. } => code,
+        }
     }
 }

@@ -35,7 +35,7 @@ pub mod sync;
 pub mod sync_runs;
 mod vouch;
 
-pub use error::EngineError;
+pub use error::{BundleRefusal, EngineError};
 pub use instance::{Instance, NewUser, ScopeChange, ScopeReport};
 pub use lifecycle::{Deleted, RequestEdit, UserEdit};
 pub use naming::MIN_PREFIX;

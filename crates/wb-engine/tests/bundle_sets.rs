@@ -368,14 +368,17 @@ async fn export_never_overwrites_another_instances_bundle() {
                     origin,
                 )
                 .await
-                .unwrap_err()
-                .to_string();
+                .unwrap_err();
+            assert_eq!(code(&err), "foreign-bundle");
+            let err = err.to_string();
             assert!(err.contains("refusing to export"), "{err}");
             assert!(err.contains("holds the bundle of"), "{err}");
             assert_eq!(tree(root), before);
         }
         // Into the repository's top, which holds folders of bundles.
-        let err = gamma.export_to(root, None).await.unwrap_err().to_string();
+        let err = gamma.export_to(root, None).await.unwrap_err();
+        assert_eq!(code(&err), "bundle-set");
+        let err = err.to_string();
         assert!(err.contains("holds 3 bundles in its folders"), "{err}");
         assert!(err.contains("gamma.example"), "{err}");
         assert_eq!(tree(root), before);
@@ -400,13 +403,19 @@ async fn failed_commands_create_no_key() {
     };
     // A directory that does not exist: one clear error naming it once.
     let missing = alpha.dir.path().join("incoming/nowhere");
-    let err = locate_bundles(&missing).unwrap_err().to_string();
-    assert_eq!(err, format!("{}: no such directory", missing.display()));
+    let err = locate_bundles(&missing).unwrap_err();
+    assert_eq!(code(&err), "no-such-directory");
+    assert_eq!(
+        err.to_string(),
+        format!("{}: no such directory", missing.display())
+    );
     assert!(alpha.import(&missing).await.is_err());
     // One that is neither a bundle nor holds one (a `.git` does not count).
     let empty = alpha.dir.path().join("empty");
     std::fs::create_dir_all(empty.join(".git")).unwrap();
-    let err = locate_bundles(&empty).unwrap_err().to_string();
+    let err = locate_bundles(&empty).unwrap_err();
+    assert_eq!(code(&err), "not-a-bundle");
+    let err = err.to_string();
     assert!(err.contains("neither a bundle"), "{err}");
     assert!(!alpha.has_key(), "a failed import creates no key");
 
@@ -436,4 +445,12 @@ async fn failed_commands_create_no_key() {
 
 async fn nodes_one(postgres: bool, name: &str) -> Option<Node> {
     nodes(postgres, &[name]).await.map(|mut n| n.remove(0))
+}
+
+/// The stable code of a refused bundle: typed, not parsed from the text.
+fn code(err: &wb_engine::EngineError) -> &'static str {
+    match err {
+        wb_engine::EngineError::BundleRefused { reason, .. } => reason.code(),
+        other => panic!("not a refused bundle: {other:?}"),
+    }
 }

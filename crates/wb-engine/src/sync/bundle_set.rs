@@ -24,7 +24,7 @@ use wb_model::InstanceName;
 use wb_syncfmt::{MANIFEST_FILE_NAME, is_outside_bundle};
 
 use super::{ImportOptions, ImportOutcome, Progress, import_bundle};
-use crate::{EngineError, Instance, Result};
+use crate::{BundleRefusal, EngineError, Instance, Result};
 
 /// What `wb sync import DIR` found at `DIR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,9 +52,9 @@ pub enum BundleLocation {
 pub fn locate_bundles(dir: &Path) -> Result<BundleLocation> {
     let not_found = |e: io::Error| {
         let reason = if e.kind() == io::ErrorKind::NotFound {
-            "no such directory".to_owned()
+            BundleRefusal::rule("no-such-directory", "no such directory")
         } else {
-            e.to_string()
+            BundleRefusal::Io(e)
         };
         EngineError::BundleRefused {
             path: dir.to_owned(),
@@ -66,7 +66,10 @@ pub fn locate_bundles(dir: &Path) -> Result<BundleLocation> {
     if !meta.is_dir() {
         return Err(EngineError::BundleRefused {
             path: dir.to_owned(),
-            reason: "not a directory; a bundle is a directory".to_owned(),
+            reason: BundleRefusal::rule(
+                "not-a-directory",
+                "not a directory; a bundle is a directory",
+            ),
         });
     }
     if fs::symlink_metadata(dir.join(MANIFEST_FILE_NAME)).is_ok() {
@@ -94,9 +97,12 @@ pub fn locate_bundles(dir: &Path) -> Result<BundleLocation> {
     if bundles.is_empty() {
         return Err(EngineError::BundleRefused {
             path: dir.to_owned(),
-            reason: format!(
-                "neither a bundle (no {MANIFEST_FILE_NAME}) nor a directory of bundles (no \
+            reason: BundleRefusal::rule(
+                "not-a-bundle",
+                format!(
+                    "neither a bundle (no {MANIFEST_FILE_NAME}) nor a directory of bundles (no \
                  subdirectory holds one)"
+                ),
             ),
         });
     }
@@ -189,10 +195,13 @@ pub async fn import_bundle_set(
     if options.expected_key.is_some() && bundles.len() > 1 {
         return Err(EngineError::BundleRefused {
             path: common_parent(bundles),
-            reason: format!(
-                "an expected key is one instance's key, and this directory holds {} bundles; \
+            reason: BundleRefusal::rule(
+                "key-for-a-set",
+                format!(
+                    "an expected key is one instance's key, and this directory holds {} bundles; \
                  import that instance's folder alone with its key, then the whole directory",
-                bundles.len()
+                    bundles.len()
+                ),
             ),
         });
     }

@@ -17,8 +17,8 @@ use wb_syncfmt::{EntityKind, SyncFile};
 
 use super::super::Progress;
 use super::super::codec::to_file;
-use super::refused;
 use super::render::{KINDS, model_kind};
+use super::{refused, rule};
 use crate::{Instance, Result};
 
 /// Renders every exported row into `writer`, reading each table once, in
@@ -50,13 +50,8 @@ pub(super) async fn render(
             return true;
         }
         let added = file()
-            .map_err(|e| refused(Path::new("(export)"), e))
-            .and_then(|file| {
-                writer
-                    .add(&file)
-                    .map(|_| ())
-                    .map_err(|e| refused(out, e.to_string()))
-            });
+            .map_err(|e| rule(Path::new("(export)"), "render", e))
+            .and_then(|file| writer.add(&file).map(|_| ()).map_err(|e| refused(out, e)));
         match added {
             Ok(()) => {
                 rendered += 1;

@@ -17,10 +17,10 @@ use wb_syncfmt::CURRENT_SCHEMA_VERSION;
 use wb_syncfmt::bundle::BundleWriter;
 
 use super::super::Progress;
-use super::refused;
 use super::render::{
     Heads, KINDS, RENDERER, Source, keep_unchanged, model_kind, record, render_and_add,
 };
+use super::rule;
 use crate::{Instance, Result};
 
 /// Rows of one kind to render: fetched one by one when few, all at once
@@ -69,7 +69,7 @@ pub(super) async fn render(
         // Keep the files of rows unchanged since they were rendered.
         let mut render = Vec::new();
         for head in heads {
-            if keep_unchanged(writer, kind, head).map_err(|e| refused(out, e))? {
+            if keep_unchanged(writer, kind, head).map_err(|e| rule(out, "render", e))? {
                 progress.step();
             } else {
                 render.push(*head);

@@ -17,10 +17,10 @@ use wb_syncfmt::bundle::BundleUpdater;
 use wb_syncfmt::{EntityKind, SYNC_FILE_SUFFIX};
 
 use super::super::Progress;
-use super::refused;
 use super::render::{
     Heads, KINDS, RENDERER, Source, keep_unchanged, model_kind, record, render_and_add,
 };
+use super::{refused, rule};
 use crate::{Instance, Result};
 
 /// Journal entries (see [`Store::export_changes`](wb_store::Store::export_changes))
@@ -62,8 +62,8 @@ impl Journaled {
         let affected = Affected::read(instance, changed).await;
         let opened = opening
             .await
-            .map_err(|_| refused(out, "the thread opening the bundle failed"))?
-            .map_err(|e| refused(out, e.to_string()))?;
+            .map_err(|_| rule(out, "internal", "the thread opening the bundle failed"))?
+            .map_err(|e| refused(out, e))?;
         match opened {
             Some(updater) => Ok(Some(Journaled {
                 updater,
@@ -213,7 +213,7 @@ async fn render_changed(
             // did not move (a change in SQL by hand); a row only referencing
             // one keeps its file if it was rendered at this version.
             if !changed_here.contains(&head.id)
-                && keep_unchanged(updater, kind, head).map_err(|e| refused(out, e))?
+                && keep_unchanged(updater, kind, head).map_err(|e| rule(out, "render", e))?
             {
                 progress.step();
             } else {
@@ -230,7 +230,7 @@ async fn render_changed(
         for id in gone {
             updater
                 .remove(&format!("{kind}/{id}{SYNC_FILE_SUFFIX}"))
-                .map_err(|e| refused(out, e.to_string()))?;
+                .map_err(|e| refused(out, e))?;
             forget.push(id);
             progress.step();
         }

@@ -41,7 +41,7 @@ use wb_syncfmt::{
 use super::bundle_set::manifest_instance;
 use super::{BundleLocation, locate_bundles};
 use super::{Progress, instance_key};
-use crate::{EngineError, Instance, Result};
+use crate::{BundleRefusal, EngineError, Instance, Result};
 
 use journaled::{JOURNAL_LIMIT, Journaled};
 pub use relay::relay_bundle;
@@ -142,8 +142,9 @@ fn check_out(out: &Path, exported: &InstanceName) -> Result<()> {
     if let Some(holder) = manifest_instance(out)
         && holder != exported.as_str()
     {
-        return Err(refused(
+        return Err(rule(
             out,
+            "foreign-bundle",
             format!(
                 "holds the bundle of {holder} (its {MANIFEST_FILE_NAME} says Instance: \
                  {holder}); refusing to export {exported}'s rows over another instance's \
@@ -155,8 +156,9 @@ fn check_out(out: &Path, exported: &InstanceName) -> Result<()> {
     if manifest_instance(out).is_none()
         && let Ok(BundleLocation::Set { bundles, .. }) = locate_bundles(out)
     {
-        return Err(refused(
+        return Err(rule(
             out,
+            "bundle-set",
             format!(
                 "holds {} bundles in its folders (a directory of bundles); refusing to export \
                  over them. Export into {exported}'s own folder, e.g. --out {}",
@@ -168,11 +170,17 @@ fn check_out(out: &Path, exported: &InstanceName) -> Result<()> {
     Ok(())
 }
 
-fn refused(path: &Path, reason: impl Into<String>) -> EngineError {
+/// A refused or failed export of `path`.
+fn refused(path: &Path, reason: impl Into<BundleRefusal>) -> EngineError {
     EngineError::BundleRefused {
         path: path.to_owned(),
         reason: reason.into(),
     }
+}
+
+/// A refusal by the export's rule `code`.
+fn rule(path: &Path, code: &'static str, message: impl Into<String>) -> EngineError {
+    refused(path, BundleRefusal::rule(code, message))
 }
 
 /// The bundle a strategy filled: a whole one, or the one in the directory
@@ -223,9 +231,15 @@ impl Filled {
                     sequence: stored.max(1),
                     files: writer.files(),
                 };
-                let text = candidate
-                    .to_text()
-                    .map_err(|e| refused(out, e.to_string()))?;
+                let text = candidate.to_text().map_err(|source| {
+                    refused(
+                        out,
+                        wb_syncfmt::bundle::BundleError::Write {
+                            path: MANIFEST_FILE_NAME.to_owned(),
+                            source,
+                        },
+                    )
+                })?;
                 Ok(stored > 0 && stored_digest == Some(sha256_hex(text.as_bytes()).as_str()))
             }
         }
@@ -254,7 +268,7 @@ async fn export_own(
     let store = instance.store();
     let name = instance.name();
     check_out(out, name)?;
-    let fail = |e: wb_syncfmt::bundle::BundleError| refused(out, e.to_string());
+    let fail = |e: wb_syncfmt::bundle::BundleError| refused(out, e);
     // Checked before anything is written: a chain that does not lead to
     // the instance key would make every peer refuse the bundle.
     let rotations = own_rotations(keys, name)?;
@@ -306,7 +320,7 @@ async fn export_own(
     let comment = bundle_trusted_comment(name.as_str(), sequence)?;
     let (digest, signature) = hash_and_sign(key, written.manifest_bytes, comment)
         .await
-        .map_err(|reason| refused(out, reason))?;
+        .map_err(|reason| rule(out, "sign", reason))?;
     if !unchanged {
         store.set_export_state(sequence, Some(&digest)).await?;
     }
@@ -366,8 +380,9 @@ fn own_rotations(keys: &KeyStore, name: &InstanceName) -> Result<Option<String>>
     if *last == current {
         return Ok(Some(chain.to_text()));
     }
-    Err(refused(
+    Err(rule(
         &keys.rotations_path(name.as_str())?,
+        "rotation-chain-mismatch",
         format!(
             "the rotation chain ends at key {}, but the instance key is {}; a rotation was \
              interrupted or a key replaced by hand: restore the key from {} and run \

@@ -13,7 +13,7 @@ use wb_syncfmt::{EntityKind, sha256_hex};
 
 use super::super::Progress;
 use super::super::codec::to_file;
-use super::{ExportStrategy, ExportSummary, check_out, refused};
+use super::{ExportStrategy, ExportSummary, check_out, refused, rule};
 use crate::{Instance, Result};
 
 /// Writes into `out` this instance's copy of `origin`'s rows,
@@ -33,8 +33,9 @@ pub async fn relay_bundle(
     progress: &dyn Progress,
 ) -> Result<ExportSummary> {
     if origin == instance.name() {
-        return Err(refused(
+        return Err(rule(
             out,
+            "relay-own-instance",
             format!(
                 "{origin} is this instance: its rows are exported (wb sync export without \
                  --instance), not relayed"
@@ -44,8 +45,9 @@ pub async fn relay_bundle(
     check_out(out, origin)?;
     let store = instance.store();
     let state = store.origin_state(origin).await?.ok_or_else(|| {
-        refused(
+        rule(
             out,
+            "nothing-to-relay",
             format!("nothing was imported from {origin}; import one of its bundles first"),
         )
     })?;
@@ -55,8 +57,9 @@ pub async fn relay_bundle(
     match store.pin(origin).await? {
         Some(pin) if pin.public_key == state.public_key => {}
         Some(pin) => {
-            return Err(refused(
+            return Err(rule(
                 out,
+                "pin-moved",
                 format!(
                     "the bundle of {origin} applied last (sequence {}) is signed by key {}, but \
                      the key pinned for {origin} is now {}; import a bundle signed by the pinned \
@@ -66,8 +69,9 @@ pub async fn relay_bundle(
             ));
         }
         None => {
-            return Err(refused(
+            return Err(rule(
                 out,
+                "unpinned-origin",
                 format!(
                     "{origin} has no pinned key, so its rows are not relayed; pin it with `wb \
                      sync peers pin {origin} --key KEY`"
@@ -77,7 +81,7 @@ pub async fn relay_bundle(
     }
     let public = |scope: SyncScope| scope == SyncScope::Public;
     let mut files = Vec::new();
-    let fail = |e: String| refused(out, e);
+    let fail = |e: String| rule(out, "render", e);
     for u in store
         .users()
         .await?
@@ -164,10 +168,10 @@ pub async fn relay_bundle(
         );
     }
 
-    let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e.to_string()))?;
+    let mut writer = BundleWriter::create(out).map_err(|e| refused(out, e))?;
     progress.start("exporting files", files.len() as u64);
     for file in &files {
-        writer.add(file).map_err(|e| refused(out, e.to_string()))?;
+        writer.add(file).map_err(|e| refused(out, e))?;
         progress.step();
     }
     progress.finish();
@@ -176,10 +180,11 @@ pub async fn relay_bundle(
     });
     let written = writer
         .finish(origin.as_str(), &state.public_key, state.last_sequence)
-        .map_err(|e| refused(out, e.to_string()))?;
+        .map_err(|e| refused(out, e))?;
     if sha256_hex(&written.manifest_bytes) != state.manifest_sha256 {
-        return Err(refused(
+        return Err(rule(
             out,
+            "relay-out-of-date",
             format!(
                 "the copy of {origin}'s rows no longer matches the bundle imported from it \
                  (sequence {}); re-import its latest bundle",
@@ -187,11 +192,11 @@ pub async fn relay_bundle(
             ),
         ));
     }
-    write_signature(out, state.signature.as_bytes()).map_err(|e| refused(out, e.to_string()))?;
+    write_signature(out, state.signature.as_bytes()).map_err(|e| refused(out, e))?;
     // The origin's chain goes with its bundle, so that a reader who pinned
     // an older key of the origin can follow it here too.
     write_key_rotations(out, state.key_rotations.as_deref().map(str::as_bytes))
-        .map_err(|e| refused(out, e.to_string()))?;
+        .map_err(|e| refused(out, e))?;
     Ok(ExportSummary {
         origin: origin.clone(),
         sequence: state.last_sequence,

@@ -17,7 +17,7 @@ use wb_syncfmt::{EntityKind, ManifestEntry, SYNC_FILE_SUFFIX, SyncFile};
 
 use super::super::Progress;
 use super::super::codec::to_file;
-use super::refused;
+use super::{refused, rule};
 use crate::{Instance, Result};
 
 /// The kinds in the order effective scopes are decided: the format's order,
@@ -194,8 +194,8 @@ pub(super) async fn render_and_add(
         render,
         source,
         &mut |id, updated_at, file| {
-            let file = file.map_err(|e| refused(Path::new("(export)"), e))?;
-            let entry = writer.add(&file).map_err(|e| refused(out, e.to_string()))?;
+            let file = file.map_err(|e| rule(Path::new("(export)"), "render", e))?;
+            let entry = writer.add(&file).map_err(|e| refused(out, e))?;
             rendered.push((
                 id,
                 RenderedFile {
