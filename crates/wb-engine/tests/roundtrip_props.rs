@@ -7,9 +7,6 @@
     reason = "tests fail loudly on any unexpected error"
 )]
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use proptest::prelude::*;
 use wb_crypto::KeyStore;
 use wb_engine::sync::{ImportOptions, NoProgress, export_bundle, import_bundle, relay_bundle};
@@ -140,26 +137,8 @@ async fn build(instance: &Instance, c: &Community) -> Vec<(EntityKind, Uuid, Str
     rows
 }
 
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    out
-}
+mod common;
+use common::tree;
 
 async fn check(c: Community, a: TestDb, b: TestDb) {
     let dir = tempfile::tempdir().unwrap();

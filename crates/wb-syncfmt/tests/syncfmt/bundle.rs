@@ -10,7 +10,7 @@ use wb_syncfmt::bundle::{
 };
 use wb_syncfmt::{Manifest, ManifestEntry, Scope, SyncFile};
 
-use crate::{request, rows, user};
+use crate::{request, rows, tree, user};
 
 const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 
@@ -33,27 +33,6 @@ fn export(dir: &Path, files: &[SyncFile]) -> WrittenBundle {
         write_signature(dir, signature.as_bytes()).unwrap();
     }
     written
-}
-
-/// Every file of the tree, relative path → bytes.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push((
-                    path.strip_prefix(root).unwrap().to_owned(),
-                    fs::read(&path).unwrap(),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 fn read_all(dir: &Path) -> Result<Vec<SyncFile>, BundleError> {
@@ -167,7 +146,7 @@ fn changing_one_row_changes_its_file_and_the_manifest() {
         .iter()
         .zip(&after)
         .filter(|(a, b)| a != b)
-        .map(|(a, _)| &a.0)
+        .map(|(a, _)| a.0)
         .collect();
     assert_eq!(
         differing,
