@@ -433,7 +433,9 @@ async fn import_set(
 async fn record_run(instance: &Instance, kind: SyncRunKind, result: &anyhow::Result<()>) {
     let outcome = match result {
         Ok(()) => Ok(()),
-        Err(err) => Err(format!("{err:#}")),
+        // One line, deduplicated and escaped like every printed error: the
+        // status page shows it, and hub messages are outside text.
+        Err(err) => Err(wb_model::text::error_line(err.chain())),
     };
     if let Err(err) = instance.record_sync_run(kind, outcome).await {
         let what = if kind == SyncRunKind::Push {
