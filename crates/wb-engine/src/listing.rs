@@ -19,6 +19,7 @@ pub use wb_store::{
     COUNT_CAP, Cursor, DEFAULT_PAGE_SIZE, Exported, ListFilter, ListPage, MAX_PAGE_SIZE,
 };
 
+use crate::resolver::RowFacts;
 use crate::{Instance, Result, ScopeResolver};
 
 /// What to list: the filter, where the page starts, and how many rows.
@@ -381,9 +382,13 @@ impl<'a> Namer<'a> {
     }
 
     /// The page's rows with their scopes and names.
-    async fn assemble<T: ListRow>(mut self, page: ListPage<T>) -> Result<Listing<T>> {
+    async fn assemble<T: ListRow + RowFacts>(mut self, page: ListPage<T>) -> Result<Listing<T>> {
         let mut rows = Vec::with_capacity(page.rows.len());
         let local = self.instance.name().clone();
+        // The page's rows are in hand: the rule need not read them again.
+        for row in &page.rows {
+            self.resolver.know(row);
+        }
         for row in page.rows {
             if let Some((username, origin)) = row.own_name() {
                 let member = Member {

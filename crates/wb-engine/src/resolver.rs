@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use wb_model::{
-    EffectiveScope, EffectiveScopes, EntityKind, InstanceName, ScopeFacts, SyncScope, Uuid,
+    Comment, EffectiveScope, EffectiveScopes, EntityKind, InstanceName, Invite, Request,
+    ScopeFacts, SyncScope, User, Uuid, Vouch,
 };
 use wb_store::Store;
 
@@ -22,6 +23,9 @@ pub struct ScopeResolver<'a> {
     /// The rule, with the users and requests decided so far.
     rule: EffectiveScopes,
     cache: HashMap<(EntityKind, Uuid), (SyncScope, EffectiveScope)>,
+    /// Rows the caller already holds (a listing's page), so they are not
+    /// read again by id.
+    known: HashMap<(EntityKind, Uuid), ScopeFacts>,
 }
 
 impl<'a> ScopeResolver<'a> {
@@ -32,7 +36,16 @@ impl<'a> ScopeResolver<'a> {
             local,
             rule: EffectiveScopes::new(),
             cache: HashMap::new(),
+            known: HashMap::new(),
         }
+    }
+
+    /// Tells the resolver a row the caller already read, so that deciding
+    /// it does not read it again (a listing's page of 50 rows saves 50
+    /// round trips).
+    pub(crate) fn know(&mut self, row: &impl RowFacts) {
+        let facts = row.scope_facts(self.local);
+        self.known.insert((facts.kind, facts.id), facts);
     }
 
     /// The effective scope of a row, or [`EngineError::UnknownRow`].
@@ -72,35 +85,135 @@ impl<'a> ScopeResolver<'a> {
             kind,
             id: id.to_string(),
         };
+        if let Some(facts) = self.known.get(&(kind, id)) {
+            return Ok(*facts);
+        }
         let local = self.local;
-        let (own, origin, refs) = match kind {
-            EntityKind::User => {
-                let u = self.store.user(id).await?.ok_or_else(missing)?;
-                (u.scope, u.origin, [None, None])
-            }
-            EntityKind::Request => {
-                let r = self.store.request(id).await?.ok_or_else(missing)?;
-                (r.scope, r.origin, [Some(r.author_id), None])
-            }
-            EntityKind::Comment => {
-                let c = self.store.comment(id).await?.ok_or_else(missing)?;
-                (c.scope, c.origin, [Some(c.request_id), Some(c.author_id)])
-            }
-            EntityKind::Invite => {
-                let i = self.store.invite(id).await?.ok_or_else(missing)?;
-                (i.scope, i.origin, [Some(i.inviter_id), i.invitee_id])
-            }
-            EntityKind::Vouch => {
-                let v = self.store.vouch(id).await?.ok_or_else(missing)?;
-                (v.scope, v.origin, [Some(v.voucher_id), Some(v.subject_id)])
-            }
-        };
-        Ok(ScopeFacts {
-            kind,
-            id,
-            own,
-            imported: origin != *local,
-            refs,
+        Ok(match kind {
+            EntityKind::User => self
+                .store
+                .user(id)
+                .await?
+                .ok_or_else(missing)?
+                .scope_facts(local),
+            EntityKind::Request => self
+                .store
+                .request(id)
+                .await?
+                .ok_or_else(missing)?
+                .scope_facts(local),
+            EntityKind::Comment => self
+                .store
+                .comment(id)
+                .await?
+                .ok_or_else(missing)?
+                .scope_facts(local),
+            EntityKind::Invite => self
+                .store
+                .invite(id)
+                .await?
+                .ok_or_else(missing)?
+                .scope_facts(local),
+            EntityKind::Vouch => self
+                .store
+                .vouch(id)
+                .await?
+                .ok_or_else(missing)?
+                .scope_facts(local),
         })
+    }
+}
+
+/// A stored row as the effective-scope rule sees it: its own scope,
+/// whether it was imported, and its references in the order of
+/// [`EntityKind::relations`].
+pub(crate) trait RowFacts {
+    /// The facts of this row, on the instance `local`.
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts;
+}
+
+fn facts(
+    kind: EntityKind,
+    id: Uuid,
+    own: SyncScope,
+    origin: &InstanceName,
+    local: &InstanceName,
+    refs: [Option<Uuid>; 2],
+) -> ScopeFacts {
+    ScopeFacts {
+        kind,
+        id,
+        own,
+        imported: origin != local,
+        refs,
+    }
+}
+
+impl RowFacts for User {
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts {
+        facts(
+            EntityKind::User,
+            self.id,
+            self.scope,
+            &self.origin,
+            local,
+            [None, None],
+        )
+    }
+}
+
+impl RowFacts for Request {
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts {
+        let refs = [Some(self.author_id), None];
+        facts(
+            EntityKind::Request,
+            self.id,
+            self.scope,
+            &self.origin,
+            local,
+            refs,
+        )
+    }
+}
+
+impl RowFacts for Comment {
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts {
+        let refs = [Some(self.request_id), Some(self.author_id)];
+        facts(
+            EntityKind::Comment,
+            self.id,
+            self.scope,
+            &self.origin,
+            local,
+            refs,
+        )
+    }
+}
+
+impl RowFacts for Invite {
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts {
+        let refs = [Some(self.inviter_id), self.invitee_id];
+        facts(
+            EntityKind::Invite,
+            self.id,
+            self.scope,
+            &self.origin,
+            local,
+            refs,
+        )
+    }
+}
+
+impl RowFacts for Vouch {
+    fn scope_facts(&self, local: &InstanceName) -> ScopeFacts {
+        let refs = [Some(self.voucher_id), Some(self.subject_id)];
+        facts(
+            EntityKind::Vouch,
+            self.id,
+            self.scope,
+            &self.origin,
+            local,
+            refs,
+        )
     }
 }
