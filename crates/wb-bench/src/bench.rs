@@ -18,11 +18,13 @@ use wb_engine::sync::{
     ExportStrategy, ImportOptions, ImportOutcome, NoProgress, export_bundle, import_bundle,
     instance_key,
 };
+use wb_hub::client::Transfer;
 use wb_model::{InstanceName, SyncScope, Timestamp};
 use wb_store::Store;
 
 use crate::baseline::{BundleBytes, LoopbackServer, curl_put_get, sql_script};
 use crate::db::{Backend, Database};
+use crate::hub::HubProcess;
 use crate::report::{Report, Scenario};
 use crate::rss::{ChildWork, measure};
 use crate::synth::{Mix, generate};
@@ -38,8 +40,10 @@ pub struct Config {
     pub runs: usize,
     /// Postgres URL; SQLite when `None`.
     pub database_url: Option<String>,
-    /// Leave out `hub_push_pull`.
+    /// Leave out the hub scenarios.
     pub skip_hub: bool,
+    /// Run only the hub scenarios.
+    pub hub_only: bool,
     /// Keep the work directory (to profile `__child` runs in it).
     pub keep: bool,
 }
@@ -214,7 +218,38 @@ impl Bench {
         let bytes = BundleBytes::read(&self.bundle)?;
         let exported_files = bytes.files.len().saturating_sub(2);
         let mut scenarios = Vec::new();
+        if !self.config.hub_only {
+            self.local_scenarios(backend, &bytes, &mut scenarios)
+                .await?;
+        }
+        if self.config.skip_hub {
+            note("hub scenarios skipped (--skip-hub)");
+        } else {
+            note("hub_push_pull");
+            scenarios.push(self.hub_push_pull(bytes.total_bytes() as u64).await?);
+            note("hub_delta");
+            scenarios.push(self.hub_delta(bytes.total_bytes() as u64).await?);
+        }
 
+        Ok(Report {
+            rows: self.config.rows,
+            exported_files,
+            bundle_bytes: bytes.total_bytes(),
+            backend: backend.label(),
+            dir: self.work.display().to_string(),
+            runs,
+            scenarios,
+        })
+    }
+
+    /// export_full, import_full, reimport_unchanged, export_incremental.
+    async fn local_scenarios(
+        &mut self,
+        backend: &Backend,
+        bytes: &BundleBytes,
+        scenarios: &mut Vec<Scenario>,
+    ) -> Result<()> {
+        let runs = self.config.runs.max(1);
         // export_full vs the I/O floor.
         note("export_full");
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -387,46 +422,25 @@ impl Bench {
             Some(0.1),
         ));
 
-        if self.config.skip_hub {
-            note("hub_push_pull skipped (--skip-hub)");
-        } else {
-            note("hub_push_pull");
-            scenarios.push(self.hub_push_pull().await?);
-        }
-
-        Ok(Report {
-            rows: self.config.rows,
-            exported_files,
-            bundle_bytes: bytes.total_bytes(),
-            backend: backend.label(),
-            dir: self.work.display().to_string(),
-            runs,
-            scenarios,
-        })
+        Ok(())
     }
 
-    async fn hub_push_pull(&mut self) -> Result<Scenario> {
+    /// A full transfer: the bundle pushed into an empty hub (a `wb-hub`
+    /// server in its own process) and pulled into an empty cache, beside
+    /// curl moving the same archive through a trivial server. Also the
+    /// hub's peak RSS during the push.
+    async fn hub_push_pull(&mut self, bundle_bytes: u64) -> Result<Scenario> {
         let runs = self.config.runs.max(1);
         let archive = wb_hub::archive::pack_dir(&self.bundle)?;
         let tar = self.work.join("bundle.tar");
         std::fs::write(&tar, &archive)?;
         let loopback = LoopbackServer::start()?;
-        let instance = self.source.name().to_string();
         let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut peak = 0;
         for run in 0..runs {
-            let hub_db = self.work.join(format!("hub-{run}.db"));
-            let hub = crate::hub::LocalHub::start(&hub_db, &instance, &self.public_key).await?;
-            let cache = self.work.join(format!("hub-cache-{run}"));
-            settle();
-            let started = Instant::now();
-            hub.push_pull(&self.bundle, &instance, &self.public_key, &cache)
-                .await?;
-            a.push(started.elapsed());
-            hub.stop().await;
-            clear(&cache)?;
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(self.work.join(format!("hub-{run}.db{suffix}")));
-            }
+            let (elapsed, push_peak) = self.full_push_pull(&self.bundle, run).await?;
+            a.push(elapsed);
+            peak = peak.max(push_peak);
 
             let download = self.work.join("curl-download.tar");
             settle();
@@ -439,12 +453,127 @@ impl Bench {
             );
             std::fs::remove_file(&download)?;
         }
-        Ok(Scenario::new(
+        let mut scenario = Scenario::new(
             "hub_push_pull",
             &a,
             "curl PUT+GET, std::net loopback",
             &b,
-            None,
-        ))
+            Some(3.0),
+        );
+        scenario.peak_rss_bytes = Some(peak);
+        scenario.rss_goal_bytes = Some(2 * bundle_bytes);
+        scenario.rss_of = "hub during the push";
+        Ok(scenario)
+    }
+
+    /// Pushes the bundle directory `bundle` into a new, empty hub process
+    /// and pulls it into an empty cache; the time of both, and the hub's
+    /// peak RSS during the push.
+    async fn full_push_pull(&self, bundle: &Path, run: usize) -> Result<(Duration, u64)> {
+        let instance = self.source.name().to_string();
+        let hub_db = self.work.join(format!("hub-full-{run}.db"));
+        let hub = HubProcess::start(&hub_db, &instance, &self.public_key).await?;
+        let push_cache = self.work.join(format!("hub-push-full-{run}"));
+        let cache = self.work.join(format!("hub-cache-full-{run}"));
+        hub.reset_peak_rss()?;
+        settle();
+        let started = Instant::now();
+        let pushed = hub.push(bundle, &instance, &push_cache).await?;
+        let push_peak = hub.peak_rss_bytes()?;
+        let pulled = hub.pull(&instance, &self.public_key, &cache).await?;
+        let elapsed = started.elapsed();
+        ensure!(
+            pushed.transfer == Transfer::Full && pulled.transfer == Transfer::Full,
+            "a first push and pull moved {:?} and {:?}, not whole bundles",
+            pushed.transfer,
+            pulled.transfer
+        );
+        hub.stop()?;
+        clear(&cache)?;
+        clear(&push_cache)?;
+        Ok((elapsed, push_peak))
+    }
+
+    /// One row changed, exported; then pushed and pulled as deltas, beside
+    /// a full push and pull of the same bundle (issue 13: each moves at
+    /// most 0.1 % of the bundle, and both take at most 0.05× the full
+    /// transfer).
+    async fn hub_delta(&mut self, bundle_bytes: u64) -> Result<Scenario> {
+        let runs = self.config.runs.max(1);
+        let instance = self.source.name().to_string();
+        let tree = self.work.join("export-delta");
+        clear(&tree)?;
+        for _ in 0..2 {
+            export_bundle(&self.source, &self.source_keys, &tree, &NoProgress).await?;
+        }
+        let hub =
+            HubProcess::start(&self.work.join("hub-delta.db"), &instance, &self.public_key).await?;
+        let push_cache = self.work.join("hub-push-delta");
+        let cache = self.work.join("hub-cache-delta");
+        hub.push(&tree, &instance, &push_cache).await?;
+        hub.pull(&instance, &self.public_key, &cache).await?;
+
+        let store = self.source.store();
+        let user = store
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.origin == *self.source.name() && u.scope == SyncScope::Public)
+            .context("the synthetic instance has no public user")?;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut sent, mut received) = (0, 0);
+        let (mut push_runs, mut pull_runs) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let bio = format!("{} (delta {run})", user.bio);
+            store
+                .update_profile(user.id, &user.display_name, &bio, Timestamp::now())
+                .await?;
+            let summary =
+                export_bundle(&self.source, &self.source_keys, &tree, &NoProgress).await?;
+            ensure!(
+                summary.written == 1,
+                "the export wrote {} files",
+                summary.written
+            );
+            settle();
+            let started = Instant::now();
+            let pushed = hub.push(&tree, &instance, &push_cache).await?;
+            let pushed_at = started.elapsed();
+            let pulled = hub.pull(&instance, &self.public_key, &cache).await?;
+            let elapsed = started.elapsed();
+            ensure!(
+                pushed.transfer == Transfer::Delta && pulled.transfer == Transfer::Delta,
+                "one changed row moved as {:?} (push) and {:?} (pull), not as deltas",
+                pushed.transfer,
+                pulled.transfer
+            );
+            a.push(elapsed);
+            push_runs.push(pushed_at);
+            pull_runs.push(elapsed - pushed_at);
+            sent = sent.max(pushed.bytes_sent);
+            received = received.max(pulled.bytes_received);
+
+            let (full, _) = self.full_push_pull(&tree, run).await?;
+            b.push(full);
+        }
+        hub.stop()?;
+        clear(&cache)?;
+        clear(&push_cache)?;
+        let mut scenario = Scenario::new(
+            "hub_delta",
+            &a,
+            "hub_push_pull of the same bundle",
+            &b,
+            Some(0.05),
+        );
+        scenario.wire = Some(crate::report::Wire {
+            push_seconds: crate::report::median(&push_runs),
+            pull_seconds: crate::report::median(&pull_runs),
+            bytes_sent: sent,
+            bytes_received: received,
+            bundle_bytes,
+            goal_fraction: 0.001,
+        });
+        Ok(scenario)
     }
 }

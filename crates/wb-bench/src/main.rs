@@ -26,6 +26,7 @@ Examples:
   wb-bench --rows 10000 --dir /dev/shm         # on tmpfs: CPU, not the disk
   wb-bench --rows 10000 --dir /var/tmp --json bench-10k.json
   wb-bench --rows 10000 --database-url postgres://postgres@127.0.0.1:5432/postgres
+  wb-bench --rows 100000 --runs 3 --dir /dev/shm --hub-only   # hub transfers only
 
 Needs `sqlite3` (or `psql` with --database-url) and `curl` on PATH.
 Each scenario runs --runs times interleaved with its baseline (A B A B ...);
@@ -53,9 +54,12 @@ struct Cli {
     /// dropped at the end) instead of SQLite files.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// Leave out hub_push_pull.
-    #[arg(long)]
+    /// Leave out the hub scenarios (hub_push_pull, hub_delta).
+    #[arg(long, conflicts_with = "hub_only")]
     skip_hub: bool,
+    /// Run only the hub scenarios (hub_push_pull, hub_delta).
+    #[arg(long)]
+    hub_only: bool,
     /// Keep the work directory (and Postgres schemas) for profiling:
     /// `wb-bench __child export|import --db URL --keys DIR --bundle DIR`
     /// repeats one export or import in it.
@@ -70,6 +74,9 @@ enum Child {
     /// Internal: one export or import, then print the peak RSS.
     #[command(name = "__child", hide = true)]
     Measure(rss::ChildArgs),
+    /// Internal: serve a hub database until killed.
+    #[command(name = "__hub", hide = true)]
+    Hub(hub::HubArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,8 +95,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Some(Child::Measure(args)) = cli.child {
-        return rss::child(args).await;
+    match cli.child {
+        Some(Child::Measure(args)) => return rss::child(args).await,
+        Some(Child::Hub(args)) => return hub::serve(args).await,
+        None => {}
     }
     let report = bench::run(bench::Config {
         rows: cli.rows,
@@ -97,6 +106,7 @@ async fn run(cli: Cli) -> Result<()> {
         runs: cli.runs,
         database_url: cli.database_url,
         skip_hub: cli.skip_hub,
+        hub_only: cli.hub_only,
         keep: cli.keep,
     })
     .await?;

@@ -22,6 +22,12 @@ pub struct Scenario {
     pub ratio: f64,
     /// Peak resident set size of the scenario's work, when measured.
     pub peak_rss_bytes: Option<u64>,
+    /// Whose peak RSS it is, when not the scenario's own process.
+    pub rss_of: &'static str,
+    /// The goal for `peak_rss_bytes` (default [`RSS_GOAL_BYTES`]).
+    pub rss_goal_bytes: Option<u64>,
+    /// Bytes on the wire, for a transfer scenario.
+    pub wire: Option<Wire>,
     /// The goal for `ratio` (issue 7), if there is one.
     pub goal_ratio: Option<f64>,
     /// Every run of the scenario, in seconds.
@@ -63,11 +69,32 @@ impl Scenario {
                 f64::INFINITY
             },
             peak_rss_bytes: None,
+            rss_of: "",
+            rss_goal_bytes: None,
+            wire: None,
             goal_ratio,
             runs: runs.iter().map(Duration::as_secs_f64).collect(),
             baseline_runs: baseline_runs.iter().map(Duration::as_secs_f64).collect(),
         }
     }
+}
+
+/// What a transfer moved, and its parts' times.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wire {
+    /// Median seconds of the push.
+    pub push_seconds: f64,
+    /// Median seconds of the pull.
+    pub pull_seconds: f64,
+    /// Request body bytes the push sent (largest run).
+    pub bytes_sent: u64,
+    /// Response body bytes the pull received (largest run).
+    pub bytes_received: u64,
+    /// The bundle's size (its files).
+    pub bundle_bytes: u64,
+    /// The goal for each of `bytes_sent` and `bytes_received`, as a
+    /// fraction of `bundle_bytes`.
+    pub goal_fraction: f64,
 }
 
 /// The whole run.
@@ -121,8 +148,9 @@ impl Report {
                 Some(goal) => format!("<= {goal} MISS"),
                 None => String::new(),
             };
+            let rss_goal = s.rss_goal_bytes.unwrap_or(RSS_GOAL_BYTES);
             let rss = s.peak_rss_bytes.map(|b| {
-                let verdict = if b < RSS_GOAL_BYTES { "" } else { " MISS" };
+                let verdict = if b <= rss_goal { "" } else { " MISS" };
                 format!("{}{verdict}", mib(b))
             });
             let _ = writeln!(
@@ -136,6 +164,39 @@ impl Report {
                 goal,
                 rss.unwrap_or_default()
             );
+            if let (Some(peak), Some(goal)) = (s.peak_rss_bytes, s.rss_goal_bytes) {
+                let verdict = if peak <= goal { "ok" } else { "MISS" };
+                let _ = writeln!(
+                    out,
+                    "  {}: peak RSS of the {} {} (goal <= {}: {verdict})",
+                    s.name,
+                    s.rss_of,
+                    mib(peak),
+                    mib(goal)
+                );
+            }
+            if let Some(w) = &s.wire {
+                let share = |b: u64| b as f64 / w.bundle_bytes.max(1) as f64;
+                let verdict = if share(w.bytes_sent) <= w.goal_fraction
+                    && share(w.bytes_received) <= w.goal_fraction
+                {
+                    "ok"
+                } else {
+                    "MISS"
+                };
+                let _ = writeln!(
+                    out,
+                    "  {}: push {:.4} s, {} bytes sent ({:.4} % of the bundle); pull {:.4} s, {} bytes received ({:.4} %); goal <= {} % each: {verdict}",
+                    s.name,
+                    w.push_seconds,
+                    w.bytes_sent,
+                    100.0 * share(w.bytes_sent),
+                    w.pull_seconds,
+                    w.bytes_received,
+                    100.0 * share(w.bytes_received),
+                    100.0 * w.goal_fraction
+                );
+            }
         }
         out
     }

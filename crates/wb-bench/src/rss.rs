@@ -73,8 +73,12 @@ pub async fn child(args: ChildArgs) -> Result<()> {
 
 /// This process's `VmHWM`, in bytes.
 fn peak_rss_bytes() -> Result<u64> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    peak_rss_of("/proc/self/status")
+}
+
+/// The `VmHWM` of the process whose status file is `status`, in bytes.
+pub fn peak_rss_of(status: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(status).with_context(|| format!("reading {status}"))?;
     let kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -85,7 +89,7 @@ fn peak_rss_bytes() -> Result<u64> {
                 .parse::<u64>()
                 .ok()
         })
-        .context("no VmHWM in /proc/self/status")?;
+        .context("no VmHWM in the process status")?;
     Ok(kib * 1024)
 }
 

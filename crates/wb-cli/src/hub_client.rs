@@ -19,7 +19,7 @@ use wb_engine::sync::{
 };
 use wb_hub_client::client::{
     ClientConfig, ClientError, HubClient, Pulled, Transfer, on_actix_thread, pull_verified,
-    push_bundle,
+    push_dir,
 };
 use wb_model::InstanceName;
 use wb_model::text::{error_line, escape_control};
@@ -396,18 +396,13 @@ pub async fn push(
             path.display()
         );
     }
-    let archive = wb_hub_client::archive::pack_dir(&out)
-        .with_context(|| format!("cannot pack {}", out.display()))?;
-    let files = wb_hub_client::archive::read_entries_within(&archive, &config.limits)
-        .with_context(|| format!("cannot read the bundle in {}", out.display()))?;
-    drop(archive);
     let name = instance.name().to_string();
     let hub_url = url.clone();
     let push_cache = global.dir.join(PUSH_CACHE);
     let pushed = on_actix_thread(move || async move {
         let client = HubClient::new(&hub_url, config)?
             .with_progress(std::rc::Rc::new(crate::progress::TransferBar::default()));
-        push_bundle(&client, &name, &token, &files, &push_cache).await
+        push_dir(&client, &name, &token, &out, &push_cache).await
     })
     .await?
     .map_err(describe)?;

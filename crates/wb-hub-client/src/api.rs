@@ -71,3 +71,27 @@ pub const API_PREFIX: &str = "/v2";
 /// when the hub sends a delta): a tar with `manifest.delta.json` in place
 /// of `manifest.sync.txt`.
 pub const DELTA_CONTENT_TYPE: &str = "application/vnd.wb.delta+tar";
+
+/// The `ETag` of a bundle, as the hub sends it (unquoted): the SHA-256
+/// (hex) of `"wb-bundle-etag/1\n" <manifest sha256> "\n" <sha256 of
+/// bundle.sig> "\n" <sha256 of key-rotations.txt, or "-"> "\n"`.
+///
+/// A bundle is its manifest (which names every file by its hash), its
+/// signature and its rotation chain, so this names the bundle as the
+/// SHA-256 of its whole archive would, without reading its files: a hub
+/// that published a bundle from a delta knows it at once.
+#[must_use]
+pub fn bundle_etag(
+    manifest_sha256: &str,
+    signature: &[u8],
+    key_rotations: Option<&[u8]>,
+) -> String {
+    let rotations = key_rotations.map_or_else(|| "-".to_owned(), wb_syncfmt::sha256_hex);
+    wb_syncfmt::sha256_hex(
+        format!(
+            "wb-bundle-etag/1\n{manifest_sha256}\n{}\n{rotations}\n",
+            wb_syncfmt::sha256_hex(signature)
+        )
+        .as_bytes(),
+    )
+}

@@ -213,8 +213,23 @@ pub fn read_delta_entries_within(
     read_within(archive, limits, true)
 }
 
+/// [`read_entries_within`] of an archive read from `reader` as it comes
+/// (an upload or a download streaming in): only the entries are held, never
+/// the archive.
+///
+/// # Errors
+///
+/// As [`read_entries_within`]; an error of `reader` is
+/// [`ArchiveError::Corrupt`].
+pub fn read_entries_from(
+    reader: impl io::Read,
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    read_within(reader, limits, false)
+}
+
 fn read_within(
-    archive: &[u8],
+    archive: impl io::Read,
     limits: &Limits,
     delta: bool,
 ) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
@@ -380,13 +395,52 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
         }
     }
     names.sort_unstable();
-    let mut files = BTreeMap::new();
-    for name in names {
-        let path = dir.join(&name);
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
-        files.insert(name, bytes);
+    let contents = read_all(dir, &names)?;
+    let size = packed_size(contents.iter().map(|c| c.len() as u64));
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for (name, bytes) in names.iter().zip(contents) {
+        append_entry(&mut out, name, &bytes)?;
     }
-    pack_files(&files)
+    finish(&mut out);
+    Ok(out)
+}
+
+/// The contents of `dir/<name>` for each name, in order, read by a few
+/// threads (a bundle is many small files: the reads are the work).
+fn read_all(dir: &Path, names: &[String]) -> Result<Vec<Vec<u8>>, ArchiveError> {
+    const PER_THREAD_MIN: usize = 256;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 4)
+        .min(names.len().div_ceil(PER_THREAD_MIN).max(1));
+    let read = |names: &[String]| -> Result<Vec<Vec<u8>>, ArchiveError> {
+        names
+            .iter()
+            .map(|name| {
+                let path = dir.join(name);
+                fs::read(&path).map_err(io_err(&path))
+            })
+            .collect()
+    };
+    if threads <= 1 {
+        return read(names);
+    }
+    let per_thread = names.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = names
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || read(chunk)))
+            .collect();
+        let mut all = Vec::with_capacity(names.len());
+        for part in parts {
+            let part = part.join().map_err(|_| ArchiveError::Io {
+                path: dir.to_owned(),
+                source: io::Error::other("a reading thread panicked"),
+            })??;
+            all.extend(part);
+        }
+        Ok(all)
+    })
 }
 
 /// Packs in-memory files (path → bytes) deterministically, in bytewise
@@ -410,25 +464,98 @@ pub fn pack_delta(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveE
 }
 
 fn pack(files: &BTreeMap<String, Vec<u8>>, delta: bool) -> Result<Vec<u8>, ArchiveError> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.mode(tar::HeaderMode::Deterministic);
+    let size = packed_size(files.values().map(|b| b.len() as u64));
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     for (name, bytes) in files {
         check_name(name, false, delta).map_err(|reason| ArchiveError::UnsafePath {
             path: shorten(name),
             reason,
         })?;
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        builder
-            .append_data(&mut header, name, bytes.as_slice())
-            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        append_entry(&mut out, name, bytes)?;
     }
-    builder
-        .into_inner()
-        .map_err(|e| ArchiveError::Corrupt(e.to_string()))
+    finish(&mut out);
+    Ok(out)
+}
+
+/// Appends one entry of the canonical archive to `out`: its ustar header
+/// (mode 0644, owner 0, time 0) and its bytes, padded to 512. The caller
+/// checked `name` against the layout; the layout's names fit a ustar
+/// header.
+///
+/// # Errors
+///
+/// A name too long for a ustar header.
+pub fn append_entry(out: &mut Vec<u8>, name: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
+    let mut header = tar::Header::new_ustar();
+    header
+        .set_path(name)
+        .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(bytes);
+    out.resize(out.len() + padding(bytes.len() as u64), 0);
+    Ok(())
+}
+
+/// Ends a canonical archive: two empty blocks.
+pub fn finish(out: &mut Vec<u8>) {
+    out.resize(out.len() + 2 * BLOCK as usize, 0);
+}
+
+const BLOCK: u64 = 512;
+
+fn padding(len: u64) -> usize {
+    usize::try_from((BLOCK - len % BLOCK) % BLOCK).unwrap_or(0)
+}
+
+/// The size in bytes of the canonical archive of files of these lengths
+/// (each entry a 512-byte header and its bytes padded to 512, then two
+/// empty blocks): what [`pack_files`] makes, known without making it.
+pub fn packed_size(lengths: impl IntoIterator<Item = u64>) -> u64 {
+    lengths
+        .into_iter()
+        .map(|len| BLOCK + len.div_ceil(BLOCK) * BLOCK)
+        .sum::<u64>()
+        + 2 * BLOCK
+}
+
+/// An [`io::Read`] over chunks arriving on a channel (an upload or a
+/// download streaming in), for [`read_entries_from`] on a blocking thread:
+/// the end of the channel is the end of the archive.
+#[derive(Debug)]
+pub struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    current: bytes::Bytes,
+}
+
+impl ChunkReader {
+    /// Reads what arrives on `chunks` until every sender is gone. Use it
+    /// on a thread that may block (not on an async runtime's).
+    #[must_use]
+    pub fn new(chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Self {
+        Self {
+            chunks,
+            current: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }

@@ -25,7 +25,8 @@ use std::time::Duration;
 use awc::error::SendRequestError;
 use awc::http::StatusCode;
 use awc::http::header;
-use wb_syncfmt::bundle::Limits;
+use wb_syncfmt::Manifest;
+use wb_syncfmt::bundle::{BundleParts, Limits};
 
 use wb_syncfmt::{KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, SIGNATURE_FILE_NAME, sha256_hex};
 
@@ -35,7 +36,7 @@ use crate::api::{
 };
 use crate::archive::{self, ArchiveError};
 use crate::delta::{self, DELTA_FILE_NAME, DeltaError, ManifestDelta};
-use crate::verify::{VerifiedBundle, VerifyError, verify_files};
+use crate::verify::{UpdateChecked, VerifiedBundle, VerifyError, verify_files, verify_update};
 use crate::{ErrorBody, ErrorCode};
 
 /// Talking to a hub failed.
@@ -673,28 +674,29 @@ pub struct Pushed {
     pub bytes_sent: u64,
 }
 
-/// Pushes the bundle in `files` (path → bytes, as
-/// [`archive::read_entries`] gives them) as the latest of `instance`,
-/// sending only what changed when it can (`docs/hub.md`, "Deltas").
+/// Pushes the bundle directory `dir` (as `wb sync export` writes it) as the
+/// latest of `instance`, sending only what changed when it can
+/// (`docs/hub.md`, "Deltas").
 ///
 /// The client asks the hub which manifest of `instance` it holds
 /// (`GET /v2/instances/{name}`). When that is the manifest this client
 /// last pushed there (kept as `<cache_dir>/<instance>.manifest`) or the
 /// very manifest being pushed, it sends a delta archive: the changed
 /// manifest lines, the signature, the rotation chain and the files of the
-/// changed lines. Otherwise, or when the hub answers `unknown-base`, it
-/// uploads the whole archive. After the hub accepted it, the manifest is
-/// kept in `cache_dir` for the next push.
+/// changed lines the hub lacks (those whose content the base manifest does
+/// not name) — reading only those files from `dir`. Otherwise, or when the
+/// hub answers `unknown-base`, it uploads the whole archive. After the hub
+/// accepted it, the manifest is kept in `cache_dir` for the next push.
 ///
 /// # Errors
 ///
 /// As [`HubClient::push`]; a bundle without a manifest; I/O errors of the
-/// cache.
-pub async fn push_bundle(
+/// bundle or the cache.
+pub async fn push_dir(
     client: &HubClient,
     instance: &str,
     token: &str,
-    files: &BTreeMap<String, Vec<u8>>,
+    dir: &Path,
     cache_dir: &Path,
 ) -> Result<Pushed, ClientError> {
     if !wb_syncfmt::is_valid_instance_name(instance) {
@@ -703,12 +705,8 @@ pub async fn push_bundle(
             detail: format!("{instance:?} is not an instance name"),
         });
     }
-    let Some(manifest) = files.get(MANIFEST_FILE_NAME) else {
-        return Err(ClientError::Unexpected {
-            url: client.url().to_owned(),
-            detail: "the bundle to push has no manifest.sync.txt".to_owned(),
-        });
-    };
+    let manifest_path = dir.join(MANIFEST_FILE_NAME);
+    let manifest = fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
     let cache = cache_dir.join(format!("{instance}.manifest"));
     let held = match client.instance(instance).await {
         Ok(summary) => summary.manifest_sha256,
@@ -717,7 +715,7 @@ pub async fn push_bundle(
     };
     let pushed = fs::read(&cache).ok();
     let base = held.and_then(|held| {
-        [Some(manifest), pushed.as_ref()]
+        [Some(&manifest), pushed.as_ref()]
             .into_iter()
             .flatten()
             .find(|m| sha256_hex(m) == held)
@@ -726,10 +724,11 @@ pub async fn push_bundle(
     let limits = &client.config().limits;
     let mut outcome = None;
     if let Some(base) = base {
-        let body = delta_archive(&base, files, limits).map_err(|source| ClientError::Delta {
-            instance: instance.to_owned(),
-            source,
-        })?;
+        let body =
+            delta_archive(&base, &manifest, dir, limits).map_err(|source| ClientError::Delta {
+                instance: instance.to_owned(),
+                source,
+            })?;
         let bytes_sent = body.len() as u64;
         match client.push_delta(instance, token, body).await {
             Ok(receipt) => {
@@ -751,7 +750,7 @@ pub async fn push_bundle(
     let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
-            let body = archive::pack_files(files).map_err(|source| ClientError::Archive {
+            let body = archive::pack_dir(dir).map_err(|source| ClientError::Archive {
                 instance: instance.to_owned(),
                 source,
             })?;
@@ -765,30 +764,46 @@ pub async fn push_bundle(
         }
     };
     fs::create_dir_all(cache_dir).map_err(io_err(cache_dir))?;
-    write_atomically(&cache, manifest)?;
+    write_atomically(&cache, &manifest)?;
     Ok(outcome)
 }
 
-/// The delta archive from the manifest `base` to the bundle `files`: the
-/// delta, `bundle.sig`, `key-rotations.txt` (when the bundle has one) and
-/// the files of the changed lines.
+/// The delta archive from the manifest `base` to the bundle in `dir`
+/// (whose manifest is `manifest`): the delta, `bundle.sig`,
+/// `key-rotations.txt` (when the bundle has one) and the files of the
+/// changed lines whose content `base` does not name (the hub holds those).
 fn delta_archive(
     base: &[u8],
-    files: &BTreeMap<String, Vec<u8>>,
+    manifest: &[u8],
+    dir: &Path,
     limits: &Limits,
 ) -> Result<Vec<u8>, DeltaError> {
-    let manifest = files.get(MANIFEST_FILE_NAME).map_or(&[][..], Vec::as_slice);
     let delta = delta::diff(base, manifest, limits.max_manifest_bytes)?;
+    let held: std::collections::HashSet<&str> = base
+        .split(|b| *b == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    let unreadable = |path: &Path, e: std::io::Error| {
+        DeltaError::Malformed(format!("cannot read {}: {e}", path.display()))
+    };
     let mut out = BTreeMap::new();
     for entry in delta.changed_entries()? {
-        let content = files
-            .get(&entry.path)
-            .ok_or_else(|| DeltaError::Malformed(format!("the bundle lacks {}", entry.path)))?;
-        out.insert(entry.path, content.clone());
+        if held.contains(entry.sha256_hex().as_str()) {
+            continue;
+        }
+        let path = dir.join(&entry.path);
+        let content = fs::read(&path).map_err(|e| unreadable(&path, e))?;
+        out.insert(entry.path, content);
     }
     for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
-        if let Some(content) = files.get(name) {
-            out.insert(name.to_owned(), content.clone());
+        let path = dir.join(name);
+        match fs::read(&path) {
+            Ok(content) => {
+                out.insert(name.to_owned(), content);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != SIGNATURE_FILE_NAME => {}
+            Err(e) => return Err(unreadable(&path, e)),
         }
     }
     out.insert(DELTA_FILE_NAME.to_owned(), delta.to_json()?);
@@ -797,9 +812,9 @@ fn delta_archive(
 
 /// A bundle fetched by [`pull_verified`] and verified in memory.
 ///
-/// It holds the verified archive; [`Pulled::files`] reads the bundle's
-/// files out of it again (in memory) for an importer such as
-/// `wb_engine::sync::import_files`, so the files are never held twice.
+/// The verified bundle is in the cache; [`Pulled::files`] reads its files
+/// from there (in memory) for an importer such as
+/// `wb_engine::sync::import_files`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Pulled {
@@ -811,39 +826,263 @@ pub struct Pulled {
     pub transfer: Transfer,
     /// Bytes received (the delta or the archive; 0 after a 304).
     pub bytes_received: u64,
-    archive: Vec<u8>,
+    cache: Cache,
     limits: Limits,
 }
 
 impl Pulled {
-    /// The archive that was verified, as the hub sent it.
-    #[must_use]
-    pub fn archive(&self) -> &[u8] {
-        &self.archive
-    }
-
     /// The verified bundle's files, path → bytes (`manifest.sync.txt`,
-    /// `bundle.sig`, `<entity>/<id>.sync.txt`).
+    /// `bundle.sig`, `<entity>/<id>.sync.txt`), read from the cache.
     ///
     /// # Errors
     ///
-    /// None in practice: the archive passed the same reading before.
+    /// The cache cannot be read, or no longer holds this bundle (another
+    /// pull replaced it meanwhile).
     pub fn files(&self) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
-        archive::read_entries_within(&self.archive, &self.limits).map_err(|source| {
-            ClientError::Archive {
-                instance: self.bundle.manifest.instance.clone(),
-                source,
-            }
-        })
+        let files = self.cache.read_all(&self.limits)?;
+        if self.cache.manifest_sha256().as_deref() != Some(&self.bundle.manifest_sha256) {
+            return Err(ClientError::Unexpected {
+                url: self.cache.dir.display().to_string(),
+                detail: "the cache was replaced while it was read; pull again".to_owned(),
+            });
+        }
+        Ok(files)
     }
 }
 
-const CACHE_ARCHIVE: &str = "archive.tar";
+/// The cache of one peer's verified bundle, in `<cache_root>/<instance>/`:
+/// `manifest.sync.txt`, `bundle.sig`, `key-rotations.txt` (when the bundle
+/// has one), `<manifest sha256>.pack` (the files the manifest lists,
+/// concatenated in its order: their offsets follow from its lengths),
+/// `manifest.sha256` and `etag`. The last two are removed first and
+/// written last, so a cache interrupted while it is replaced holds no
+/// manifest hash and the next pull fetches the whole bundle; a pack is
+/// named by the manifest it belongs to, so it never pairs with another.
+#[derive(Debug, Clone)]
+struct Cache {
+    dir: PathBuf,
+}
+
 const CACHE_ETAG: &str = "etag";
 /// SHA-256 of the cached bundle's manifest: what a pull asks changes since.
 const CACHE_MANIFEST_SHA: &str = "manifest.sha256";
-/// Where earlier versions unpacked the cached bundle; removed when seen.
-const OLD_CACHE_BUNDLE: &str = "bundle";
+/// What earlier versions cached (an archive, an unpacked bundle); removed
+/// when seen.
+const OLD_CACHE_ENTRIES: [&str; 2] = ["archive.tar", "bundle"];
+
+impl Cache {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read_line(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.path(name))
+            .ok()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+    }
+
+    /// The cached bundle's `ETag`, when a whole bundle is cached.
+    fn etag(&self) -> Option<String> {
+        self.manifest_sha256().and(self.read_line(CACHE_ETAG))
+    }
+
+    /// The cached manifest's hash, when a whole bundle is cached.
+    fn manifest_sha256(&self) -> Option<String> {
+        let sha = self.read_line(CACHE_MANIFEST_SHA)?;
+        self.path(&format!("{sha}.pack")).is_file().then_some(sha)
+    }
+
+    /// The cached manifest, its bytes and parsed, checked against its hash.
+    fn manifest(&self, limits: &Limits) -> Result<(Vec<u8>, Manifest), ClientError> {
+        let stale = || ClientError::Unexpected {
+            url: self.dir.display().to_string(),
+            detail: "the cached bundle is incomplete; pull again".to_owned(),
+        };
+        let sha = self.manifest_sha256().ok_or_else(stale)?;
+        let path = self.path(MANIFEST_FILE_NAME);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        if sha256_hex(&bytes) != sha {
+            return Err(stale());
+        }
+        let manifest =
+            Manifest::parse_with_limit(&bytes, MANIFEST_FILE_NAME, limits.max_manifest_bytes)
+                .map_err(|_| stale())?;
+        Ok((bytes, manifest))
+    }
+
+    /// Every file of the cached bundle, path → bytes, within `limits`.
+    fn read_all(&self, limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
+        let (manifest_bytes, manifest) = self.manifest(limits)?;
+        let sha = sha256_hex(&manifest_bytes);
+        let pack_path = self.path(&format!("{sha}.pack"));
+        let pack = fs::read(&pack_path).map_err(io_err(&pack_path))?;
+        let total: u64 = manifest.files.iter().map(|e| e.len).sum();
+        if pack.len() as u64 != total {
+            return Err(ClientError::Unexpected {
+                url: pack_path.display().to_string(),
+                detail: "the cached pack does not match its manifest; pull again".to_owned(),
+            });
+        }
+        let mut files = BTreeMap::new();
+        let mut offset = 0usize;
+        for entry in &manifest.files {
+            let len = usize::try_from(entry.len).unwrap_or(usize::MAX);
+            files.insert(entry.path.clone(), pack[offset..offset + len].to_vec());
+            offset += len;
+        }
+        drop(pack);
+        for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
+            let path = self.path(name);
+            match fs::read(&path) {
+                Ok(bytes) => {
+                    files.insert(name.to_owned(), bytes);
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound && name != SIGNATURE_FILE_NAME => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
+        Ok(files)
+    }
+
+    /// Replaces the cache with the verified bundle `parts` of `verified`.
+    /// With `base` (the cached manifest the bundle is an update of), files
+    /// of lines the base has are copied from the cached pack; all others
+    /// come from `parts.files`.
+    fn replace(
+        &self,
+        verified: &VerifiedBundle,
+        parts: &BundleParts,
+        base: Option<&Manifest>,
+        etag: &str,
+    ) -> Result<(), ClientError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+        let old_sha = self.read_line(CACHE_MANIFEST_SHA);
+        for name in [CACHE_ETAG, CACHE_MANIFEST_SHA] {
+            let _ = fs::remove_file(self.path(name));
+        }
+        for name in OLD_CACHE_ENTRIES {
+            let path = self.path(name);
+            if path.is_dir() {
+                fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            } else if path.exists() {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
+        let sha = &verified.manifest_sha256;
+        let pack_path = self.path(&format!("{sha}.pack"));
+        let tmp = pack_path.with_extension("tmp");
+        let old_pack = old_sha
+            .as_ref()
+            .map(|old| self.path(&format!("{old}.pack")));
+        self.write_pack(&tmp, verified, parts, base.zip(old_pack.as_deref()))?;
+        fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
+        write_atomically(&self.path(MANIFEST_FILE_NAME), &parts.manifest)?;
+        write_atomically(&self.path(SIGNATURE_FILE_NAME), &parts.signature)?;
+        let rotations = self.path(KEY_ROTATIONS_FILE_NAME);
+        match &parts.key_rotations {
+            Some(bytes) => write_atomically(&rotations, bytes)?,
+            None => {
+                let _ = fs::remove_file(&rotations);
+            }
+        }
+        write_atomically(
+            &self.path(CACHE_MANIFEST_SHA),
+            format!("{sha}\n").as_bytes(),
+        )?;
+        write_atomically(&self.path(CACHE_ETAG), format!("{etag}\n").as_bytes())?;
+        // Packs of other manifests are left from earlier bundles.
+        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let path = entry.map_err(io_err(&self.dir))?.path();
+            if path.extension().is_some_and(|e| e == "pack") && path != pack_path {
+                let _ = fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pack of `verified` into `tmp`: each listed file in
+    /// manifest order, from `parts.files`, or — for a line `base` has —
+    /// copied from the base's pack (runs of such lines in one copy).
+    fn write_pack(
+        &self,
+        tmp: &Path,
+        verified: &VerifiedBundle,
+        parts: &BundleParts,
+        base: Option<(&Manifest, &Path)>,
+    ) -> Result<(), ClientError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let mut out =
+            std::io::BufWriter::with_capacity(1 << 20, fs::File::create(tmp).map_err(io_err(tmp))?);
+        let (offsets, old) = match base {
+            Some((base, old_path)) => {
+                let mut offsets = std::collections::HashMap::with_capacity(base.files.len());
+                let mut offset = 0u64;
+                for entry in &base.files {
+                    offsets.insert(entry.path.as_str(), (entry, offset));
+                    offset += entry.len;
+                }
+                (
+                    offsets,
+                    Some(fs::File::open(old_path).map_err(io_err(old_path))?),
+                )
+            }
+            None => (std::collections::HashMap::new(), None),
+        };
+        // A run of lines copied from the old pack: (offset, length).
+        let mut run: Option<(u64, u64)> = None;
+        let flush_run = |out: &mut std::io::BufWriter<fs::File>,
+                         run: &mut Option<(u64, u64)>|
+         -> Result<(), ClientError> {
+            if let (Some((offset, len)), Some(mut old)) = (run.take(), old.as_ref()) {
+                let from = base.map_or(Path::new(""), |(_, p)| p);
+                old.seek(std::io::SeekFrom::Start(offset))
+                    .map_err(io_err(from))?;
+                let copied = std::io::copy(&mut old.take(len), out).map_err(io_err(tmp))?;
+                if copied != len {
+                    return Err(ClientError::Unexpected {
+                        url: from.display().to_string(),
+                        detail: "the cached pack is shorter than its manifest; pull again"
+                            .to_owned(),
+                    });
+                }
+            }
+            Ok(())
+        };
+        for entry in &verified.manifest.files {
+            if let Some(bytes) = parts.files.get(&entry.path) {
+                flush_run(&mut out, &mut run)?;
+                out.write_all(bytes).map_err(io_err(tmp))?;
+                continue;
+            }
+            let Some(&(_, offset)) = offsets
+                .get(entry.path.as_str())
+                .filter(|(e, _)| *e == entry)
+            else {
+                return Err(ClientError::Unexpected {
+                    url: tmp.display().to_string(),
+                    detail: format!("no bytes for {} to cache", entry.path),
+                });
+            };
+            run = match run {
+                Some((start, len)) if start + len == offset => Some((start, len + entry.len)),
+                other => {
+                    let mut pending = other;
+                    flush_run(&mut out, &mut pending)?;
+                    Some((offset, entry.len))
+                }
+            };
+        }
+        flush_run(&mut out, &mut run)?;
+        out.into_inner()
+            .map_err(|e| io_err(tmp)(e.into_error()))?
+            .sync_all()
+            .map_err(io_err(tmp))?;
+        Ok(())
+    }
+}
 
 /// Fetches the latest bundle of `instance` and verifies it against
 /// `pinned_key` in memory, before anything is written or anyone may use it.
@@ -852,19 +1091,20 @@ const OLD_CACHE_BUNDLE: &str = "bundle";
 /// manifest (`since`) and its `ETag`: an unchanged bundle is not
 /// downloaded again (the cached one is verified again), and a changed one
 /// may come as a delta (`docs/hub.md`, "Deltas"): the client rebuilds the
-/// new manifest from the cached one and the changed lines, takes the files
-/// of the unchanged lines from the cache and the others from the delta,
-/// and verifies the rebuilt bundle whole — the signature over the rebuilt
-/// manifest against the pin, every file's length and hash, syntax and
-/// scope. Anything a delta does not explain (a file it lacks or does not
-/// name, a manifest that does not hash as it says) is refused.
+/// new manifest from the cached one and the changed lines and verifies it
+/// through `wb_engine::sync::verify::verify_update` — the signature over
+/// the rebuilt manifest against the pin, every changed file's length, hash,
+/// syntax, scope and actors — taking the files of unchanged lines, which
+/// passed when they were cached, from the cache. When that is not enough
+/// (the key changed, a user is gone), the whole rebuilt bundle is verified.
+/// Anything a delta does not explain (a file it lacks or does not name, a
+/// manifest that does not hash as it says) is refused.
 ///
 /// Downloads are read into memory within the client's limits
 /// ([`ClientConfig::max_download_bytes`] while they stream,
 /// [`ClientConfig::limits`] for their entries). Only a bundle that passed
-/// is cached, in `<cache_root>/<instance>/`: its canonical archive
-/// (`archive.tar`), its `etag` and its manifest's hash. A refused bundle
-/// leaves the cache as it was.
+/// is cached, in `<cache_root>/<instance>/` (see the cache's layout in
+/// `docs/hub.md`). A refused bundle leaves the cache as it was.
 ///
 /// # Errors
 ///
@@ -882,39 +1122,28 @@ pub async fn pull_verified(
             detail: format!("{instance:?} is not an instance name"),
         });
     }
-    let cache = cache_root.join(instance);
-    let archive_path = cache.join(CACHE_ARCHIVE);
-    let etag_path = cache.join(CACHE_ETAG);
-    let sha_path = cache.join(CACHE_MANIFEST_SHA);
-    let read_line = |path: &Path| {
-        fs::read_to_string(path)
-            .ok()
-            .map(|e| e.trim().to_owned())
-            .filter(|e| !e.is_empty())
-    };
-    let (cached_etag, cached_sha) = if archive_path.is_file() {
-        (read_line(&etag_path), read_line(&sha_path))
-    } else {
-        (None, None)
+    let cache = Cache {
+        dir: cache_root.join(instance),
     };
     let config = client.config();
+    let limits = &config.limits;
+    let (cached_etag, cached_sha) = (cache.etag(), cache.manifest_sha256());
     let mut fetched = client
         .fetch(instance, cached_etag.as_deref(), cached_sha.as_deref())
         .await?;
     if let Fetched::NotModified = fetched {
-        match read_cached(&archive_path, config).and_then(|bytes| {
-            let files = read_archive(&bytes, instance, config)?;
-            let bundle = check_files(files, instance, pinned_key, config)?;
-            Ok((bytes, bundle))
-        }) {
-            Ok((archive, bundle)) => {
+        match cache
+            .read_all(limits)
+            .and_then(|files| check_files(files, instance, pinned_key, config))
+        {
+            Ok((bundle, _)) => {
                 return Ok(Pulled {
                     bundle,
                     downloaded: false,
                     transfer: Transfer::None,
                     bytes_received: 0,
-                    archive,
-                    limits: config.limits.clone(),
+                    cache,
+                    limits: limits.clone(),
                 });
             }
             // The cache no longer passes (edited, or another pin): fetch
@@ -922,23 +1151,45 @@ pub async fn pull_verified(
             Err(_) => fetched = client.fetch(instance, None, None).await?,
         }
     }
-    let (bundle, archive, etag, transfer, bytes_received) = match fetched {
+    let (bundle, transfer, bytes_received) = match fetched {
         Fetched::Archive { bytes, etag } => {
-            let files = read_archive(&bytes, instance, config)?;
-            let bundle = check_files(files, instance, pinned_key, config)?;
             let received = bytes.len() as u64;
-            (bundle, bytes, etag, Transfer::Full, received)
+            let files = read_archive(&bytes, instance, config)?;
+            drop(bytes);
+            let (bundle, parts) = check_files(files, instance, pinned_key, config)?;
+            cache.replace(&bundle, &parts, None, &etag)?;
+            (bundle, Transfer::Full, received)
         }
         Fetched::Delta { bytes, etag } => {
             let received = bytes.len() as u64;
-            let cached = read_cached(&archive_path, config)?;
-            let files = apply_delta(&cached, &bytes, instance, config)?;
-            let archive = archive::pack_files(&files).map_err(|source| ClientError::Archive {
+            let (base_bytes, base) = cache.manifest(limits)?;
+            let files = apply_delta(&base_bytes, &bytes, instance, config)?;
+            let refused = |source| ClientError::Verify {
                 instance: instance.to_owned(),
                 source,
-            })?;
-            let bundle = check_files(files, instance, pinned_key, config)?;
-            (bundle, archive, etag, Transfer::Delta, received)
+            };
+            match verify_update(&base, files, instance, pinned_key, limits).map_err(refused)? {
+                UpdateChecked::Verified(bundle, parts) => {
+                    cache.replace(&bundle, &parts, Some(&base), &etag)?;
+                    (bundle, Transfer::Delta, received)
+                }
+                UpdateChecked::NeedsWhole(parts) => {
+                    let mut files = cache.read_all(limits)?;
+                    let changed = parts.into_files();
+                    files.retain(|path, _| {
+                        !matches!(
+                            path.as_str(),
+                            MANIFEST_FILE_NAME | SIGNATURE_FILE_NAME | KEY_ROTATIONS_FILE_NAME
+                        )
+                    });
+                    files.extend(changed);
+                    let (bundle, parts) = check_files(files, instance, pinned_key, config)?;
+                    // Files the new manifest no longer lists are not
+                    // cached: the pack holds exactly its lines.
+                    cache.replace(&bundle, &parts, None, &etag)?;
+                    (bundle, Transfer::Delta, received)
+                }
+            }
         }
         Fetched::NotModified => {
             return Err(ClientError::Unexpected {
@@ -947,37 +1198,22 @@ pub async fn pull_verified(
             });
         }
     };
-    // Verified: replace the cache. The etag and manifest hash go first and
-    // are written last, so a crash in between only costs a download.
-    fs::create_dir_all(&cache).map_err(io_err(&cache))?;
-    let _ = fs::remove_file(&etag_path);
-    let _ = fs::remove_file(&sha_path);
-    let old = cache.join(OLD_CACHE_BUNDLE);
-    if old.is_dir() {
-        fs::remove_dir_all(&old).map_err(io_err(&old))?;
-    }
-    write_atomically(&archive_path, &archive)?;
-    write_atomically(
-        &sha_path,
-        format!("{}\n", bundle.manifest_sha256).as_bytes(),
-    )?;
-    write_atomically(&etag_path, format!("{etag}\n").as_bytes())?;
     Ok(Pulled {
         bundle,
         downloaded: true,
         transfer,
         bytes_received,
-        archive,
-        limits: config.limits.clone(),
+        cache,
+        limits: limits.clone(),
     })
 }
 
-/// The bundle a delta archive rebuilds from the cached archive, not yet
-/// verified: the manifest rebuilt (and checked against the hash the delta
-/// names), the files of unchanged lines from the cache, those of changed
-/// lines from the delta, the signature and rotation chain from the delta.
+/// The update a delta archive describes against the cached manifest
+/// `base`, not yet verified: the manifest rebuilt (and checked against the
+/// hash the delta names), the signature and rotation chain, and the files
+/// of the changed lines — every one of which the delta must carry.
 fn apply_delta(
-    cached: &[u8],
+    base: &[u8],
     delta_archive: &[u8],
     instance: &str,
     config: &ClientConfig,
@@ -999,15 +1235,9 @@ fn apply_delta(
         .and_then(|json| {
             ManifestDelta::from_json(&json, config.limits.max_manifest_bytes).map_err(refused)
         })?;
-    let mut files = read_archive(cached, instance, config)?;
-    let base = files.remove(MANIFEST_FILE_NAME).unwrap_or_default();
-    let (manifest_bytes, manifest) =
-        delta::apply(&base, &delta, config.limits.max_manifest_bytes).map_err(refused)?;
-    files.remove(SIGNATURE_FILE_NAME);
-    files.remove(KEY_ROTATIONS_FILE_NAME);
-    for path in &delta.removed {
-        files.remove(path);
-    }
+    let (manifest_bytes, _) =
+        delta::apply(base, &delta, config.limits.max_manifest_bytes).map_err(refused)?;
+    let mut files = BTreeMap::new();
     for entry in delta.changed_entries().map_err(refused)? {
         let content = sent.remove(&entry.path).ok_or_else(|| {
             refused(DeltaError::Malformed(format!(
@@ -1027,27 +1257,8 @@ fn apply_delta(
             "the delta carries {extra}, which no changed line names"
         ))));
     }
-    if files.len()
-        != manifest.files.len() + 1 + usize::from(files.contains_key(KEY_ROTATIONS_FILE_NAME))
-    {
-        return Err(refused(DeltaError::Malformed(
-            "the files do not match the rebuilt manifest".to_owned(),
-        )));
-    }
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
     Ok(files)
-}
-
-/// The cached archive, if it is within the download limit.
-fn read_cached(path: &Path, config: &ClientConfig) -> Result<Vec<u8>, ClientError> {
-    let size = fs::metadata(path).map_err(io_err(path))?.len();
-    if size > config.max_download_bytes {
-        return Err(ClientError::TooLarge {
-            url: path.display().to_string(),
-            limit: config.max_download_bytes,
-        });
-    }
-    fs::read(path).map_err(io_err(path))
 }
 
 /// Reads `bytes` as an archive within the limits, in memory.
@@ -1069,7 +1280,7 @@ fn check_files(
     instance: &str,
     pinned_key: &str,
     config: &ClientConfig,
-) -> Result<VerifiedBundle, ClientError> {
+) -> Result<(VerifiedBundle, BundleParts), ClientError> {
     verify_files(files, instance, pinned_key, &config.limits).map_err(|source| {
         ClientError::Verify {
             instance: instance.to_owned(),

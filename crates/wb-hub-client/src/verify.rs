@@ -14,9 +14,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wb_engine::sync::NoProgress;
-use wb_engine::sync::verify::{KeyDecision, KeyPolicy, Refusal, verify_bundle as verify_reader};
+use wb_engine::sync::verify::{
+    KeyDecision, KeyPolicy, Refusal, SignedBundle, UpdateVerdict, check_signature,
+    verify_update as engine_verify_update,
+};
 use wb_syncfmt::Manifest;
-use wb_syncfmt::bundle::{BundleReader, Limits};
+use wb_syncfmt::bundle::{BundleParts, BundleReader, Limits};
 
 use crate::ErrorCode;
 
@@ -89,12 +92,15 @@ pub fn verify_bundle(
     limits: &Limits,
 ) -> Result<VerifiedBundle, VerifyError> {
     let reader = BundleReader::open(dir, limits).map_err(Refusal::from)?;
-    verify(&reader, instance, pinned_key)
+    let signed = check(&reader, instance, pinned_key)?;
+    signed.check_files(&reader, &NoProgress)?;
+    Ok(verified(&reader, signed))
 }
 
 /// [`verify_bundle`] of a bundle held in memory: `files` maps each path in
 /// the bundle (`manifest.sync.txt`, `bundle.sig`, `user/….sync.txt`) to its
-/// bytes.
+/// bytes. The files come back, checked, in [`BundleParts`]; no parsed row
+/// is kept while checking, so memory stays at the files plus one row.
 ///
 /// # Errors
 ///
@@ -104,16 +110,63 @@ pub fn verify_files(
     instance: &str,
     pinned_key: &str,
     limits: &Limits,
-) -> Result<VerifiedBundle, VerifyError> {
+) -> Result<(VerifiedBundle, BundleParts), VerifyError> {
     let reader = BundleReader::from_files(files, limits).map_err(Refusal::from)?;
-    verify(&reader, instance, pinned_key)
+    let signed = check(&reader, instance, pinned_key)?;
+    signed.check_files(&reader, &NoProgress)?;
+    Ok((verified(&reader, signed), reader.into_parts()))
 }
 
-fn verify(
-    reader: &BundleReader,
+/// [`verify_files`] of a bundle given as an update of `base`, the manifest
+/// of a bundle of `instance` this side verified before
+/// ([`BundleReader::from_update`]: `files` holds the new manifest, the
+/// signature, the rotation chain and the files of the lines `base` does not
+/// have), through `wb_engine::sync::verify::verify_update`: only the
+/// changed files are read. [`UpdateChecked::NeedsWhole`] (with what was
+/// given, back) when the update cannot be checked without the base's files
+/// (another key, a user gone, …): verify the whole bundle with
+/// [`verify_files`].
+///
+/// # Errors
+///
+/// The first check that fails.
+pub fn verify_update(
+    base: &Manifest,
+    files: BTreeMap<String, Vec<u8>>,
     instance: &str,
     pinned_key: &str,
-) -> Result<VerifiedBundle, VerifyError> {
+    limits: &Limits,
+) -> Result<UpdateChecked, VerifyError> {
+    let reader = BundleReader::from_update(base, files, limits).map_err(Refusal::from)?;
+    check_instance(&reader, instance)?;
+    Ok(
+        match engine_verify_update(base, &reader, &policy(pinned_key), &NoProgress)? {
+            UpdateVerdict::Verified(signed) => {
+                UpdateChecked::Verified(verified(&reader, *signed), reader.into_parts())
+            }
+            _ => UpdateChecked::NeedsWhole(reader.into_parts()),
+        },
+    )
+}
+
+/// What [`verify_update`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UpdateChecked {
+    /// The update passed; its parts (the changed files only).
+    Verified(VerifiedBundle, BundleParts),
+    /// It must be verified whole; what was given, back.
+    NeedsWhole(BundleParts),
+}
+
+fn policy(pinned_key: &str) -> KeyPolicy {
+    KeyPolicy {
+        pinned: Some(pinned_key.to_owned()),
+        ..KeyPolicy::default()
+    }
+}
+
+fn check_instance(reader: &BundleReader, instance: &str) -> Result<(), VerifyError> {
     let manifest = reader.manifest();
     if manifest.instance != instance {
         return Err(VerifyError::WrongInstance {
@@ -121,14 +174,23 @@ fn verify(
             found: manifest.instance.clone(),
         });
     }
-    let policy = KeyPolicy {
-        pinned: Some(pinned_key.to_owned()),
-        ..KeyPolicy::default()
-    };
-    let (signed, _rows) = verify_reader(reader, &policy, &NoProgress)?;
-    Ok(VerifiedBundle {
-        manifest: manifest.clone(),
+    Ok(())
+}
+
+/// The instance, the key and the signature (steps 1–3).
+fn check(
+    reader: &BundleReader,
+    instance: &str,
+    pinned_key: &str,
+) -> Result<SignedBundle, VerifyError> {
+    check_instance(reader, instance)?;
+    Ok(check_signature(reader, &policy(pinned_key))?)
+}
+
+fn verified(reader: &BundleReader, signed: SignedBundle) -> VerifiedBundle {
+    VerifiedBundle {
+        manifest: reader.manifest().clone(),
         manifest_sha256: signed.manifest_sha256,
         rotated: matches!(signed.key_decision, KeyDecision::Rotated { .. }),
-    })
+    }
 }

@@ -35,19 +35,17 @@ use wb_model::text::escape_control;
 use wb_model::{InstanceName, Timestamp};
 
 use wb_store::hub::{BundleInfo, HubFile, HubStore, NewBundle, PublishOutcome, StoredManifest};
-use wb_syncfmt::bundle::Limits;
-use wb_syncfmt::{
-    KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME, sha256_hex,
-};
+use wb_syncfmt::bundle::{BundleParts, Limits};
+use wb_syncfmt::{KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME};
 
 use crate::api::{
     API_PREFIX, API_VERSION, DELTA_CONTENT_TYPE, Health, InstanceList, InstanceSummary,
-    UploadReceipt,
+    UploadReceipt, bundle_etag,
 };
 use crate::archive::{self, ArchiveError};
 use crate::delta::{self, DELTA_FILE_NAME, ManifestDelta};
 use crate::token::IssuedToken;
-use crate::verify::{VerifiedBundle, verify_files};
+use crate::verify::{UpdateChecked, VerifiedBundle, VerifyError, verify_files, verify_update};
 use crate::{ErrorBody, ErrorCode};
 
 pub use crate::api::ARCHIVE_CONTENT_TYPE;
@@ -393,11 +391,12 @@ async fn download(
         }
         // The hub no longer holds that manifest: the whole archive.
     }
-    let archive = rebuild_archive(&state.store, stored, limits).await?;
+    let (size, chunks) = archive_stream(state.store.clone(), stored, limits)?;
     Ok(with_bundle_headers(HttpResponse::Ok(), &info)
         .insert_header(("X-Wb-Transfer", "full"))
         .content_type(ARCHIVE_CONTENT_TYPE)
-        .body(archive))
+        .no_chunking(size)
+        .streaming(chunks))
 }
 
 /// The delta archive from the kept manifest `base` to the latest bundle
@@ -477,38 +476,96 @@ async fn files_of(
     Ok(Ok(files))
 }
 
-/// The canonical archive of a stored bundle: its manifest, signature and
-/// rotations, and the files its manifest names, read from the
-/// content-addressed store and packed as `archive::pack_files` packs them
-/// (so the bytes, and the `ETag`, are those computed at publication).
-async fn rebuild_archive(
-    store: &HubStore,
+/// How many files one chunk of a streamed archive reads from the store.
+const FILES_PER_CHUNK: usize = 1_000;
+
+/// The canonical archive of a stored bundle, streamed: its size, and its
+/// chunks — its manifest, signature and rotations, and the files its
+/// manifest names, read from the content-addressed store a chunk at a time
+/// and packed as `archive::pack_files` packs them. The hub never holds the
+/// whole archive. A file missing from the store ends the stream with an
+/// error (the client sees a cut-off body).
+fn archive_stream(
+    store: HubStore,
     stored: StoredManifest,
     limits: &Limits,
-) -> Result<Vec<u8>, Rejection> {
+) -> Result<
+    (
+        u64,
+        impl futures_util::Stream<Item = Result<bytes::Bytes, actix_web::Error>> + 'static,
+    ),
+    Rejection,
+> {
     let manifest = Manifest::parse_with_limit(
         &stored.manifest,
         MANIFEST_FILE_NAME,
         limits.max_manifest_bytes,
     )
     .map_err(|e| Rejection::internal("reading a stored manifest", &e))?;
-    let entries: Vec<(String, String)> = manifest
+    // Every entry in bytewise path order: the top files among the
+    // manifest's (already sorted) lines.
+    let mut entries: Vec<(String, Part)> = manifest
         .files
-        .iter()
-        .map(|e| (e.path.clone(), e.sha256_hex()))
+        .into_iter()
+        .map(|e| {
+            let hash = e.sha256_hex();
+            (e.path, Part::Stored(hash))
+        })
         .collect();
-    let mut files = files_of(store, &entries).await?.map_err(|hash| {
+    entries.push((MANIFEST_FILE_NAME.to_owned(), Part::Top(stored.manifest)));
+    entries.push((SIGNATURE_FILE_NAME.to_owned(), Part::Top(stored.signature)));
+    if let Some(rotations) = stored.key_rotations {
+        entries.push((KEY_ROTATIONS_FILE_NAME.to_owned(), Part::Top(rotations)));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let size = stored.info.size;
+    let chunks =
+        futures_util::stream::unfold(Some((store, entries.into_iter())), |state| async move {
+            let (store, mut entries) = state?;
+            let batch: Vec<(String, Part)> = entries.by_ref().take(FILES_PER_CHUNK).collect();
+            let last = entries.len() == 0;
+            let chunk = chunk_of(&store, batch, last).await;
+            let next = (!last && chunk.is_ok()).then_some((store, entries));
+            Some((chunk, next))
+        });
+    Ok((size, chunks))
+}
+
+/// One entry of a streamed archive: bytes at hand, or a stored file.
+enum Part {
+    Top(Vec<u8>),
+    Stored(String),
+}
+
+/// The archive bytes of `batch`, and the archive's end after the last.
+async fn chunk_of(
+    store: &HubStore,
+    batch: Vec<(String, Part)>,
+    last: bool,
+) -> Result<bytes::Bytes, actix_web::Error> {
+    let wanted: Vec<(String, String)> = batch
+        .iter()
+        .filter_map(|(path, part)| match part {
+            Part::Stored(hash) => Some((path.clone(), hash.clone())),
+            Part::Top(_) => None,
+        })
+        .collect();
+    let mut stored = files_of(store, &wanted).await?.map_err(|hash| {
         Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
     })?;
-    files.insert(MANIFEST_FILE_NAME.to_owned(), stored.manifest);
-    files.insert(SIGNATURE_FILE_NAME.to_owned(), stored.signature);
-    if let Some(rotations) = stored.key_rotations {
-        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+    let mut out = Vec::new();
+    for (path, part) in batch {
+        let bytes = match part {
+            Part::Top(bytes) => bytes,
+            Part::Stored(_) => stored.remove(&path).unwrap_or_default(),
+        };
+        archive::append_entry(&mut out, &path, &bytes)
+            .map_err(|e| Rejection::internal("packing a bundle", &e))?;
     }
-    web::block(move || archive::pack_files(&files))
-        .await
-        .map_err(|e| Rejection::internal("packing a bundle", &e))?
-        .map_err(|e| Rejection::internal("packing a bundle", &e))
+    if last {
+        archive::finish(&mut out);
+    }
+    Ok(bytes::Bytes::from(out))
 }
 
 fn with_bundle_headers(
@@ -589,18 +646,30 @@ fn too_large(limit: u64) -> Rejection {
     )
 }
 
+fn incomplete(err: &dyn std::fmt::Display) -> Rejection {
+    Rejection::new(
+        ErrorCode::IncompleteBody,
+        format!("the upload was cut off before its end ({err}); nothing was changed"),
+    )
+}
+
+fn body_timeout(config: &HubConfig) -> Rejection {
+    Rejection::new(
+        ErrorCode::Timeout,
+        format!(
+            "the upload body did not arrive within {} s; nothing was changed",
+            config.body_timeout.as_secs_f64()
+        ),
+    )
+}
+
 /// Reads the body, counting bytes against the limit, within the deadline.
 async fn read_body(payload: &mut web::Payload, config: &HubConfig) -> Result<Vec<u8>, Rejection> {
     let limit = config.max_bundle_bytes;
     let read = async {
         let mut body = Vec::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                Rejection::new(
-                    ErrorCode::IncompleteBody,
-                    format!("the upload was cut off before its end ({e}); nothing was changed"),
-                )
-            })?;
+            let chunk = chunk.map_err(|e| incomplete(&e))?;
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(too_large(limit));
             }
@@ -610,15 +679,45 @@ async fn read_body(payload: &mut web::Payload, config: &HubConfig) -> Result<Vec
     };
     actix_web::rt::time::timeout(config.body_timeout, read)
         .await
-        .map_err(|_| {
-            Rejection::new(
-                ErrorCode::Timeout,
-                format!(
-                    "the upload body did not arrive within {} s; nothing was changed",
-                    config.body_timeout.as_secs_f64()
-                ),
-            )
-        })?
+        .map_err(|_| body_timeout(config))?
+}
+
+/// Reads an archive body as it streams in — counted against the limit,
+/// within the deadline — into its entries (`archive::read_entries_from`
+/// on a blocking thread): the hub holds the files, never the archive.
+async fn read_archive_body(
+    payload: &mut web::Payload,
+    config: &HubConfig,
+) -> Result<BTreeMap<String, Vec<u8>>, Rejection> {
+    let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+    let limits = config.limits.clone();
+    let reading =
+        web::block(move || archive::read_entries_from(archive::ChunkReader::new(chunks), &limits));
+    let limit = config.max_bundle_bytes;
+    let feeding = async move {
+        let mut total = 0u64;
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| incomplete(&e))?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(too_large(limit));
+            }
+            if sender.send(chunk).await.is_err() {
+                // The reader stopped at a bad entry: its error answers.
+                break;
+            }
+        }
+        Ok(())
+    };
+    let feeding = async {
+        actix_web::rt::time::timeout(config.body_timeout, feeding)
+            .await
+            .map_err(|_| body_timeout(config))?
+    };
+    let (fed, read) = futures_util::future::join(feeding, reading).await;
+    fed?;
+    read.map_err(|e| Rejection::internal("reading an upload", &e))?
+        .map_err(|e| archive_rejection(&e))
 }
 
 fn archive_rejection(err: &ArchiveError) -> Rejection {
@@ -630,74 +729,118 @@ fn archive_rejection(err: &ArchiveError) -> Rejection {
     Rejection::new(code, err.to_string())
 }
 
-/// A verified upload: its canonical archive, its files (path → bytes) and
-/// what the verification found.
-type Checked = (Vec<u8>, BTreeMap<String, Vec<u8>>, VerifiedBundle);
+/// Maps a refusal of the shared verification to the API's.
+fn verify_rejection(err: &VerifyError) -> Rejection {
+    let code = err.code();
+    if code == ErrorCode::Internal {
+        Rejection::internal("verifying an upload", err)
+    } else {
+        Rejection::new(code, err.to_string())
+    }
+}
 
-/// Verifies the bundle `files` in memory against the registered key (the
-/// one verification path the importer takes too), and packs it
-/// canonically. Nothing touches the disk. Blocking. The verified files
-/// come back for storing (path → bytes).
-fn check_upload(
-    files: BTreeMap<String, Vec<u8>>,
+/// An upload, read and not yet verified.
+enum Upload {
+    /// A whole bundle: every file, path → bytes.
+    Whole(BTreeMap<String, Vec<u8>>),
+    /// A delta: the kept base manifest, and the update's files (the
+    /// rebuilt manifest, the signature, the rotation chain and the files of
+    /// the changed lines).
+    Update {
+        base: Manifest,
+        files: BTreeMap<String, Vec<u8>>,
+    },
+}
+
+/// Verifies an upload against the registered key, in memory, through the
+/// one verification path: a whole bundle whole; a delta from its changed
+/// files (`verify_update`), or — when that is not enough (another key, a
+/// user gone) — whole, with the files of its unchanged lines read from the
+/// store. Gives back the verified parts: every file of a whole bundle, the
+/// changed files of a delta.
+async fn verify_upload(
+    store: &HubStore,
+    upload: Upload,
     instance: &str,
     key: &str,
     limits: &Limits,
-) -> Result<Checked, Rejection> {
-    let canonical = archive::pack_files(&files).map_err(|e| archive_rejection(&e))?;
-    let verified = verify_files(files.clone(), instance, key, limits).map_err(|e| {
-        let code = e.code();
-        if code == ErrorCode::Internal {
-            Rejection::internal("verifying an upload", &e)
-        } else {
-            Rejection::new(code, e.to_string())
+) -> Result<(VerifiedBundle, BundleParts), Rejection> {
+    let whole = |files: BTreeMap<String, Vec<u8>>| {
+        let (instance, key, limits) = (instance.to_owned(), key.to_owned(), limits.clone());
+        web::block(move || verify_files(files, &instance, &key, &limits))
+    };
+    let files = match upload {
+        Upload::Whole(files) => files,
+        Upload::Update { base, files } => {
+            let (name, owned_key, owned_limits) =
+                (instance.to_owned(), key.to_owned(), limits.clone());
+            let checked =
+                web::block(move || verify_update(&base, files, &name, &owned_key, &owned_limits))
+                    .await
+                    .map_err(|e| Rejection::internal("verifying an upload", &e))?
+                    .map_err(|e| verify_rejection(&e))?;
+            let parts = match checked {
+                UpdateChecked::Verified(verified, parts) => return Ok((verified, parts)),
+                UpdateChecked::NeedsWhole(parts) => parts,
+                _ => {
+                    return Err(Rejection::internal(
+                        "verifying an upload",
+                        &"unexpected verdict",
+                    ));
+                }
+            };
+            let manifest = Manifest::parse_with_limit(
+                &parts.manifest,
+                MANIFEST_FILE_NAME,
+                limits.max_manifest_bytes,
+            )
+            .map_err(|e| Rejection::new(ErrorCode::BadBundle, e.to_string()))?;
+            let kept: Vec<(String, String)> = manifest
+                .files
+                .iter()
+                .filter(|e| !parts.files.contains_key(&e.path))
+                .map(|e| (e.path.clone(), e.sha256_hex()))
+                .collect();
+            let stored = files_of(store, &kept).await?.map_err(|hash| {
+                Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
+            })?;
+            let mut files = parts.into_files();
+            files.extend(stored);
+            files
         }
-    })?;
-    Ok((canonical, files, verified))
+    };
+    whole(files)
+        .await
+        .map_err(|e| Rejection::internal("verifying an upload", &e))?
+        .map_err(|e| verify_rejection(&e))
 }
 
-/// The verified bundle `files` as the store keeps it: the signed part, and
-/// the entity files the content-addressed store lacks.
-async fn content_addressed(
-    store: &HubStore,
-    info: BundleInfo,
-    verified: &VerifiedBundle,
-    mut files: BTreeMap<String, Vec<u8>>,
-) -> Result<NewBundle, Rejection> {
-    let mut take = |name: &str| files.remove(name);
-    let (Some(manifest), Some(signature)) = (take(MANIFEST_FILE_NAME), take(SIGNATURE_FILE_NAME))
-    else {
-        return Err(Rejection::internal(
-            "storing a bundle",
-            &"a verified bundle lacks its manifest",
-        ));
-    };
-    let key_rotations = take(KEY_ROTATIONS_FILE_NAME);
-    let hashes: Vec<String> = verified
-        .manifest
-        .files
-        .iter()
-        .map(|e| e.sha256_hex())
-        .collect();
-    let mut missing: std::collections::HashSet<String> = store
-        .missing_files(&hashes)
-        .await
-        .map_err(|e| Rejection::internal("storing a bundle", &e))?
-        .into_iter()
-        .collect();
-    let mut new_files = Vec::with_capacity(missing.len());
-    for (entry, hash) in verified.manifest.files.iter().zip(hashes) {
-        // The first path of each missing content gives it.
-        if missing.remove(&hash)
+/// The verified bundle as the store keeps it: the signed part, and the
+/// files of `parts` (each content once; the store keeps a content it
+/// already holds as it is).
+fn content_addressed(info: BundleInfo, verified: &VerifiedBundle, parts: BundleParts) -> NewBundle {
+    let BundleParts {
+        manifest,
+        signature,
+        key_rotations,
+        mut files,
+        ..
+    } = parts;
+    let mut seen = std::collections::HashSet::new();
+    let mut new_files = Vec::with_capacity(files.len());
+    for entry in &verified.manifest.files {
+        let hash = entry.sha256_hex();
+        if !seen.contains(&hash)
             && let Some(content) = files.remove(&entry.path)
         {
+            seen.insert(hash.clone());
             new_files.push(HubFile {
                 sha256: hash,
                 content,
             });
         }
     }
-    Ok(NewBundle {
+    NewBundle {
         manifest: StoredManifest {
             info,
             manifest,
@@ -705,7 +848,7 @@ async fn content_addressed(
             key_rotations,
         },
         files: new_files,
-    })
+    }
 }
 
 async fn upload(
@@ -734,17 +877,17 @@ async fn upload_delta(
         .map_err(Rejection::closing)
 }
 
-/// The whole bundle a delta upload describes, in memory, not yet
-/// verified: the manifest rebuilt from the kept base and checked against
-/// the hash the delta names, the files of changed lines from the upload
-/// (or the store, when the client left out a file the hub holds), the
-/// others from the store.
-async fn delta_upload_files(
+/// A delta upload, read: the kept base manifest it names, and the
+/// update's files — the manifest rebuilt from the base and checked against
+/// the hash the delta names, the signature, the rotation chain, and the
+/// files of the changed lines (from the upload, or from the store when the
+/// client left out a file the hub holds). Not yet verified.
+async fn delta_upload(
     store: &HubStore,
     instance: &InstanceName,
     body: Vec<u8>,
     limits: &Limits,
-) -> Result<BTreeMap<String, Vec<u8>>, Rejection> {
+) -> Result<Upload, Rejection> {
     let read_limits = limits.clone();
     let mut sent = web::block(move || archive::read_delta_entries_within(&body, &read_limits))
         .await
@@ -769,38 +912,32 @@ async fn delta_upload_files(
                 ),
             )
         })?;
-    let (manifest_bytes, manifest) =
-        delta::apply(&base.manifest, &delta, limits.max_manifest_bytes)
-            .map_err(|e| bad(e.to_string()))?;
-    if manifest.files.len() as u64 > limits.max_files {
-        return Err(Rejection::new(
-            ErrorCode::TooLarge,
-            format!(
-                "the bundle lists {} files, more than this hub's limit of {}",
-                manifest.files.len(),
-                limits.max_files
-            ),
-        ));
-    }
-    let changed: std::collections::BTreeSet<String> = delta
-        .changed_entries()
-        .map_err(|e| bad(e.to_string()))?
-        .into_iter()
-        .map(|e| e.path)
-        .collect();
+    let max_manifest = limits.max_manifest_bytes;
+    let (base, manifest_bytes, changed) = web::block(move || {
+        let (manifest_bytes, _) = delta::apply(&base.manifest, &delta, max_manifest)?;
+        let base = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
+        Ok::<_, delta::DeltaError>((base, manifest_bytes, delta.changed_entries()?))
+    })
+    .await
+    .map_err(|e| Rejection::internal("reading an upload", &e))?
+    .map_err(|e| bad(e.to_string()))?;
+    let changed_paths: std::collections::BTreeSet<&str> =
+        changed.iter().map(|e| e.path.as_str()).collect();
     let mut files = BTreeMap::new();
     for name in [SIGNATURE_FILE_NAME, KEY_ROTATIONS_FILE_NAME] {
         if let Some(content) = sent.remove(name) {
             files.insert(name.to_owned(), content);
         }
     }
-    if let Some(extra) = sent.keys().find(|path| !changed.contains(*path)) {
+    if let Some(extra) = sent
+        .keys()
+        .find(|path| !changed_paths.contains(path.as_str()))
+    {
         return Err(bad(format!(
             "the delta carries {extra}, which no changed line names"
         )));
     }
-    let from_store: Vec<(String, String)> = manifest
-        .files
+    let from_store: Vec<(String, String)> = changed
         .iter()
         .filter(|e| !sent.contains_key(&e.path))
         .map(|e| (e.path.clone(), e.sha256_hex()))
@@ -813,7 +950,7 @@ async fn delta_upload_files(
     files.extend(stored);
     files.extend(sent);
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
-    Ok(files)
+    Ok(Upload::Update { base, files })
 }
 
 /// Checks, verifies and publishes one upload: a whole archive, or with
@@ -836,7 +973,6 @@ async fn publish(
     if declared.is_some_and(|len| len > config.max_bundle_bytes) {
         return Err(too_large(config.max_bundle_bytes));
     }
-    let body = read_body(&mut payload, config).await?;
     let registered = state
         .store
         .instance(&instance)
@@ -849,21 +985,21 @@ async fn publish(
             )
         })?;
     let limits = config.limits.clone();
-    let files = if delta {
-        delta_upload_files(&state.store, &instance, body, &limits).await?
+    let upload = if delta {
+        let body = read_body(&mut payload, config).await?;
+        delta_upload(&state.store, &instance, body, &limits).await?
     } else {
-        let read_limits = limits.clone();
-        web::block(move || archive::read_entries_within(&body, &read_limits))
-            .await
-            .map_err(|e| Rejection::internal("reading an upload", &e))?
-            .map_err(|e| archive_rejection(&e))?
+        Upload::Whole(read_archive_body(&mut payload, config).await?)
     };
-    let name_text = instance.to_string();
     let registered_key = registered.public_key.clone();
-    let (archive, files, verified) =
-        web::block(move || check_upload(files, &name_text, &registered.public_key, &limits))
-            .await
-            .map_err(|e| Rejection::internal("verifying an upload", &e))??;
+    let (verified, parts) = verify_upload(
+        &state.store,
+        upload,
+        instance.as_str(),
+        &registered.public_key,
+        &limits,
+    )
+    .await?;
     let sequence = verified.manifest.sequence;
     if i64::try_from(sequence).is_err() {
         return Err(Rejection::new(
@@ -871,16 +1007,29 @@ async fn publish(
             format!("sequence {sequence} is larger than this hub can store (2^63 - 1)"),
         ));
     }
-    let etag = sha256_hex(&archive);
+    let etag = bundle_etag(
+        &verified.manifest_sha256,
+        &parts.signature,
+        parts.key_rotations.as_deref(),
+    );
+    let size = archive::packed_size(
+        verified
+            .manifest
+            .files
+            .iter()
+            .map(|e| e.len)
+            .chain([parts.manifest.len() as u64, parts.signature.len() as u64])
+            .chain(parts.key_rotations.as_ref().map(|r| r.len() as u64)),
+    );
     let info = BundleInfo {
         instance: instance.clone(),
         sequence,
         manifest_sha256: verified.manifest_sha256.clone(),
-        size: archive.len() as u64,
+        size,
         etag: etag.clone(),
         published_at: Timestamp::now(),
     };
-    let bundle = content_addressed(&state.store, info, &verified, files).await?;
+    let bundle = content_addressed(info, &verified, parts);
     // A rotation moves the registered key in the same transaction.
     let stored = if verified.rotated {
         state

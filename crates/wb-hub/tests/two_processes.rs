@@ -26,7 +26,7 @@ use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_engine::sync::{NoProgress, export_bundle};
 use wb_engine::{Instance, fixtures};
 use wb_hub::archive::{pack_dir, pack_files, read_entries};
-use wb_hub::client::{ClientConfig, Fetched, HubClient, Transfer, pull_verified, push_bundle};
+use wb_hub::client::{ClientConfig, Fetched, HubClient, Transfer, pull_verified};
 use wb_hub::verify::verify_files;
 use wb_model::InstanceName;
 use wb_store::hub::HubStore;
@@ -118,7 +118,7 @@ fn resigned(
 /// bundle of alpha (it verifies against alpha's key) whose manifest is the
 /// one published under its sequence.
 fn whole(archive: &[u8], key: &str, manifests: &BTreeMap<u64, String>) -> u64 {
-    let verified = verify_files(
+    let (verified, _) = verify_files(
         read_entries(archive).unwrap(),
         "alpha.example",
         key,
@@ -221,7 +221,7 @@ async fn two_hub_processes_on_one_postgres_agree_and_never_serve_a_mix() {
                 for client in &clients {
                     match client.fetch("alpha.example", None, None).await.unwrap() {
                         Fetched::Archive { bytes, etag } => {
-                            assert_eq!(wb_syncfmt::sha256_hex(&bytes), etag);
+                            assert_eq!(etag_of(&bytes), etag);
                             seen.push(whole(&bytes, &key, &manifests));
                         }
                         other => panic!("expected an archive, got {other:?}"),
@@ -290,7 +290,7 @@ async fn two_hub_processes_on_one_postgres_agree_and_never_serve_a_mix() {
     let ten = resigned(&keys, nine.clone(), 10, |f| {
         f.remove(&comments[0]);
     });
-    let pushed = push_bundle(&hubs[0], "alpha.example", &token, &ten, push_cache.path())
+    let pushed = push_files(&hubs[0], "alpha.example", &token, &ten, push_cache.path())
         .await
         .unwrap();
     assert_eq!(pushed.transfer, Transfer::Delta);
@@ -310,4 +310,29 @@ async fn two_hub_processes_on_one_postgres_agree_and_never_serve_a_mix() {
         "the rebuilt bundle is the pushed one"
     );
     store.close().await;
+}
+
+/// Pushes the bundle `files` (path → bytes) as `wb sync push` pushes a
+/// bundle directory: written into a fresh directory, then `push_dir`.
+async fn push_files(
+    client: &wb_hub::client::HubClient,
+    instance: &str,
+    token: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    cache: &std::path::Path,
+) -> Result<wb_hub::client::Pushed, wb_hub::client::ClientError> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    wb_hub::archive::write_entries(files, dir.path()).expect("the bundle is written");
+    wb_hub::client::push_dir(client, instance, token, dir.path(), cache).await
+}
+
+/// The `ETag` of the bundle in a downloaded archive (`docs/hub.md`,
+/// "Storage and `ETag`").
+fn etag_of(archive: &[u8]) -> String {
+    let files = wb_hub::archive::read_entries(archive).expect("a readable archive");
+    wb_hub::api::bundle_etag(
+        &wb_syncfmt::sha256_hex(&files["manifest.sync.txt"]),
+        &files["bundle.sig"],
+        files.get("key-rotations.txt").map(Vec::as_slice),
+    )
 }

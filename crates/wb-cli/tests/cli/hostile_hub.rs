@@ -353,12 +353,18 @@ async fn a_pulled_bundle_with_a_bad_hash_or_signature_changes_nothing() {
         let before = snapshot(&beta).await;
         assert_eq!(high_water(&beta).await, Some(1));
         let cache = cached(&beta);
+        let pack = format!(
+            "alpha.example/{}.pack",
+            wb_syncfmt::sha256_hex(&files["manifest.sync.txt"])
+        );
         assert_eq!(
             cache.keys().collect::<Vec<_>>(),
             [
-                "alpha.example/archive.tar",
+                pack.as_str(),
+                "alpha.example/bundle.sig",
                 "alpha.example/etag",
-                "alpha.example/manifest.sha256"
+                "alpha.example/manifest.sha256",
+                "alpha.example/manifest.sync.txt",
             ]
         );
 

@@ -33,15 +33,16 @@
 //! path inside the bundle it is about, never a path of the machine that
 //! checks it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wb_crypto::{PublicKey, RotationError, parse_bundle_trusted_comment, verify_minisign};
 use wb_model::{Comment, InstanceName, Invite, InviteStatus, Request, User, Uuid, Vouch};
 use wb_syncfmt::bundle::{BundleError, BundleReader};
 use wb_syncfmt::{
-    EntityKind, KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, SIGNATURE_FILE_NAME,
-    SyncFile, sha256_hex,
+    EntityKind, KEY_ROTATIONS_FILE_NAME, MANIFEST_FILE_NAME, Manifest, ManifestEntry,
+    SIGNATURE_FILE_NAME, SyncFile, sha256_hex,
 };
 
 use super::Progress;
@@ -421,24 +422,128 @@ impl SignedBundle {
         progress: &dyn Progress,
     ) -> Result<BundleRows, Refusal> {
         let mut rows = BundleRows::default();
-        progress.start("verifying files", reader.manifest().files.len() as u64);
-        for entry in reader.entries() {
-            let file = entry?;
-            self.add_row(&mut rows, &file).map_err(|(code, message)| {
-                Refusal::new(code, Some(&file.relative_path()), message)
-            })?;
-            progress.step();
-        }
-        progress.finish();
-        check_actor_origins(&self.origin, &rows)?;
+        self.visit(reader, progress, true, |row| rows.push(row))?;
         Ok(rows)
     }
 
-    fn add_row(
+    /// [`SignedBundle::rows`] without keeping the rows: every file is read,
+    /// checked and dropped, so memory stays bounded by one file (and the
+    /// actors to check). For a reader made by
+    /// [`BundleReader::from_update`] only the files it holds are read: see
+    /// [`verify_update`].
+    ///
+    /// # Errors
+    ///
+    /// The first file that breaks a rule, as a [`Refusal`] naming it.
+    pub fn check_files(
         &self,
-        rows: &mut BundleRows,
-        file: &SyncFile,
-    ) -> Result<(), (&'static str, String)> {
+        reader: &BundleReader,
+        progress: &dyn Progress,
+    ) -> Result<(), Refusal> {
+        self.visit(reader, progress, false, |_| {})
+    }
+
+    /// Reads and checks every file the reader yields, hands each row to
+    /// `sink` in manifest order, then checks the actors of those rows
+    /// against the users the manifest lists.
+    ///
+    /// A large bundle is read by several threads, each taking the next
+    /// run of [`FILES_PER_RUN`] files; the rows and the refusal are those
+    /// of reading it in order: the first file that breaks a rule, in
+    /// manifest order, is the one refused.
+    fn visit(
+        &self,
+        reader: &BundleReader,
+        progress: &dyn Progress,
+        keep_rows: bool,
+        mut sink: impl FnMut(Row),
+    ) -> Result<(), Refusal> {
+        let entries: Vec<&ManifestEntry> = reader.to_read().collect();
+        progress.start("verifying files", entries.len() as u64);
+        let runs: Vec<&[&ManifestEntry]> = entries.chunks(FILES_PER_RUN).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, MAX_THREADS)
+            .min(runs.len());
+        let mut actors = Vec::new();
+        let mut take = |run: Run| -> Result<(), Refusal> {
+            let (read, rows, run_actors) = run?;
+            for _ in 0..read {
+                progress.step();
+            }
+            actors.extend(run_actors);
+            rows.into_iter().for_each(&mut sink);
+            Ok(())
+        };
+        if threads <= 1 {
+            for run in &runs {
+                take(self.check_run(reader, run, keep_rows))?;
+            }
+        } else {
+            let next = AtomicUsize::new(0);
+            // The first run that failed: runs after it are not read.
+            let failed = AtomicUsize::new(usize::MAX);
+            let (sender, results) = std::sync::mpsc::channel::<(usize, Run)>();
+            let mut done: BTreeMap<usize, Run> = BTreeMap::new();
+            let mut outcome = Ok(());
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    let sender = sender.clone();
+                    let (next, failed, runs) = (&next, &failed, &runs);
+                    scope.spawn(move || {
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            if index >= runs.len() || index > failed.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let run = self.check_run(reader, runs[index], keep_rows);
+                            if run.is_err() {
+                                failed.fetch_min(index, Ordering::Relaxed);
+                            }
+                            if sender.send((index, run)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                drop(sender);
+                // In manifest order, as the runs arrive.
+                let mut expected = 0;
+                for (index, run) in results {
+                    done.insert(index, run);
+                    while let Some(run) = done.remove(&expected) {
+                        expected += 1;
+                        if outcome.is_ok() {
+                            outcome = take(run);
+                        }
+                    }
+                }
+            });
+            outcome?;
+        }
+        progress.finish();
+        check_actor_origins(&self.origin, reader.manifest(), &actors)
+    }
+
+    /// Reads and checks one run of files: their rows (when kept) and the
+    /// actors they name, or the first refusal.
+    fn check_run(&self, reader: &BundleReader, run: &[&ManifestEntry], keep_rows: bool) -> Run {
+        let mut rows = Vec::with_capacity(if keep_rows { run.len() } else { 0 });
+        let mut actors = Vec::new();
+        for entry in run {
+            let file = reader.read_entry(entry)?;
+            let row = self.check_row(&file).map_err(|(code, message)| {
+                Refusal::new(code, Some(&file.relative_path()), message)
+            })?;
+            row.actors(&mut actors);
+            if keep_rows {
+                rows.push(row);
+            }
+        }
+        Ok((run.len(), rows, actors))
+    }
+
+    fn check_row(&self, file: &SyncFile) -> Result<Row, (&'static str, String)> {
         let body = |message: String| ("invalid-body", message);
         let text = |e: crate::EngineError| ("invalid-text", format!("body: {e}"));
         match file.entity {
@@ -446,18 +551,18 @@ impl SignedBundle {
                 let user = user_from(file).map_err(body)?;
                 check_text("display name", &user.display_name, 200).map_err(text)?;
                 check_text("bio", &user.bio, MAX_TEXT_BYTES).map_err(text)?;
-                rows.users.push(user);
+                Ok(Row::User(user))
             }
             EntityKind::Request => {
                 let request = request_from(file).map_err(body)?;
                 check_title(&request.title).map_err(text)?;
                 check_text("body", &request.body, MAX_TEXT_BYTES).map_err(text)?;
-                rows.requests.push(request);
+                Ok(Row::Request(request))
             }
             EntityKind::Comment => {
                 let comment = comment_from(file).map_err(body)?;
                 check_text("body", &comment.body, MAX_TEXT_BYTES).map_err(text)?;
-                rows.comments.push(comment);
+                Ok(Row::Comment(comment))
             }
             EntityKind::Invite => {
                 let invite = invite_from(file).map_err(body)?;
@@ -477,7 +582,7 @@ impl SignedBundle {
                         ),
                     ));
                 }
-                rows.invites.push(invite);
+                Ok(Row::Invite(invite))
             }
             EntityKind::Vouch => {
                 let vouch = vouch_from(file).map_err(body)?;
@@ -486,10 +591,74 @@ impl SignedBundle {
                 }
                 crate::vouch::verify(&vouch, &self.key)
                     .map_err(|e| ("bad-vouch-signature", e.to_string()))?;
-                rows.vouches.push(vouch);
+                Ok(Row::Vouch(vouch))
             }
         }
-        Ok(())
+    }
+}
+
+/// Files one thread reads at a time.
+const FILES_PER_RUN: usize = 512;
+
+/// At most this many threads read a bundle.
+const MAX_THREADS: usize = 8;
+
+/// How many files of a run were read, their rows (when kept) and actors,
+/// or the run's refusal.
+type Run = Result<(usize, Vec<Row>, Vec<ActorRef>), Refusal>;
+
+/// One checked row of a bundle.
+enum Row {
+    User(User),
+    Request(Request),
+    Comment(Comment),
+    Invite(Invite),
+    Vouch(Vouch),
+}
+
+/// An actor a row names: the row's kind and id, the field, the user.
+struct ActorRef {
+    kind: EntityKind,
+    id: Uuid,
+    field: &'static str,
+    actor: Uuid,
+}
+
+impl Row {
+    /// Adds the actors this row names to `out`.
+    fn actors(&self, out: &mut Vec<ActorRef>) {
+        let mut add = |kind, id, field, actor| {
+            out.push(ActorRef {
+                kind,
+                id,
+                field,
+                actor,
+            });
+        };
+        match self {
+            Row::User(_) => {}
+            Row::Request(r) => add(EntityKind::Request, r.id, "author_id", r.author_id),
+            Row::Comment(c) => add(EntityKind::Comment, c.id, "author_id", c.author_id),
+            Row::Invite(i) => {
+                add(EntityKind::Invite, i.id, "inviter_id", i.inviter_id);
+                if let Some(invitee) = i.invitee_id {
+                    add(EntityKind::Invite, i.id, "invitee_id", invitee);
+                }
+            }
+            Row::Vouch(v) => add(EntityKind::Vouch, v.id, "voucher_id", v.voucher_id),
+        }
+    }
+}
+
+impl BundleRows {
+    fn push(&mut self, row: Row) {
+        match row {
+            Row::User(u) => self.users.push(u),
+            Row::Request(r) => self.requests.push(r),
+            Row::Comment(c) => self.comments.push(c),
+            Row::Invite(i) => self.invites.push(i),
+            Row::Vouch(v) => self.vouches.push(v),
+        }
     }
 }
 
@@ -509,40 +678,112 @@ pub fn verify_bundle(
     Ok((signed, rows))
 }
 
+/// What [`verify_update`] found.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum UpdateVerdict {
+    /// The update passed: the new manifest and signature (steps 2–3), every
+    /// changed file (step 4) and the actors of the changed files (step 5).
+    /// With the base's files, which passed before under the same instance,
+    /// key and schema, the whole bundle passes.
+    Verified(Box<SignedBundle>),
+    /// The update cannot be checked from its changed files alone: the
+    /// bundle must be verified whole ([`verify_bundle`]). Says why.
+    NeedsWhole(&'static str),
+}
+
+/// Verifies a bundle given as an update of `base` (a reader made by
+/// [`BundleReader::from_update`]): `base` is the manifest of a bundle the
+/// caller verified completely before, under the same rules, for the same
+/// origin. The checks are those of [`verify_bundle`], with the files the
+/// base already had (same path, length and SHA-256, so the same bytes)
+/// taken as checked: every rule about one file depends only on its bytes,
+/// its path, the instance, the schema version and the key (a vouch's
+/// signature), and the one rule across files — every actor is a user the
+/// bundle lists — still holds for them while no user the base listed is
+/// gone.
+///
+/// So when the instance, the key or the schema version differ from the
+/// base's, or a user of the base is no longer listed, the answer is
+/// [`UpdateVerdict::NeedsWhole`]: the caller verifies the whole bundle.
+///
+/// # Errors
+///
+/// The first check that fails, as a [`Refusal`]; a reader that is not an
+/// update is refused as `internal`.
+pub fn verify_update(
+    base: &Manifest,
+    reader: &BundleReader,
+    policy: &KeyPolicy,
+    progress: &dyn Progress,
+) -> Result<UpdateVerdict, Refusal> {
+    if !reader.is_update() {
+        return Err(Refusal::new(
+            "internal",
+            None,
+            "verify_update needs a reader made by BundleReader::from_update",
+        ));
+    }
+    let manifest = reader.manifest();
+    if manifest.instance != base.instance {
+        return Ok(UpdateVerdict::NeedsWhole(
+            "another instance than the base's",
+        ));
+    }
+    if manifest.public_key != base.public_key {
+        return Ok(UpdateVerdict::NeedsWhole("another key than the base's"));
+    }
+    if manifest.schema_version != base.schema_version {
+        return Ok(UpdateVerdict::NeedsWhole(
+            "another schema version than the base's",
+        ));
+    }
+    if !listed_users(base).is_subset(&listed_users(manifest)) {
+        return Ok(UpdateVerdict::NeedsWhole("a user of the base is gone"));
+    }
+    let signed = check_signature(reader, policy)?;
+    signed.check_files(reader, progress)?;
+    Ok(UpdateVerdict::Verified(Box::new(signed)))
+}
+
 /// Each origin speaks only for itself: every actor is one of the bundle's
 /// own users. A bundle is a whole snapshot of its instance's public rows,
 /// and its instance exports a row only with the users it references, so a
 /// user of that instance that is not in the bundle is not public there
 /// (or not a user of it at all).
-fn check_actor_origins(origin: &InstanceName, rows: &BundleRows) -> Result<(), Refusal> {
-    let users: HashSet<Uuid> = rows.users.iter().map(|u| u.id).collect();
-    let check = |kind: EntityKind, id: Uuid, field: &str, actor: Uuid| {
-        if users.contains(&actor) {
-            return Ok(());
-        }
-        Err(Refusal::new(
+///
+/// The users are those the manifest lists (`user/<id>.sync.txt`): each
+/// listed file's id is checked against its path, so for a bundle read
+/// whole they are exactly its user rows, and for an update they include
+/// the users kept from the base.
+fn check_actor_origins(
+    origin: &InstanceName,
+    manifest: &Manifest,
+    actors: &[ActorRef],
+) -> Result<(), Refusal> {
+    let users = listed_users(manifest);
+    match actors.iter().find(|a| !users.contains(&a.actor)) {
+        None => Ok(()),
+        Some(a) => Err(Refusal::new(
             "actor-origin",
-            Some(&format!("{kind}/{id}.sync.txt")),
+            Some(&format!("{}/{}.sync.txt", a.kind, a.id)),
             format!(
-                "{field} names user {actor}, who is not a user of {origin} in this bundle; a \
-                 bundle speaks only for its own instance's users (SPEC §5)"
+                "{} names user {}, who is not a user of {origin} in this bundle; a \
+                 bundle speaks only for its own instance's users (SPEC §5)",
+                a.field, a.actor
             ),
-        ))
-    };
-    for r in &rows.requests {
-        check(EntityKind::Request, r.id, "author_id", r.author_id)?;
+        )),
     }
-    for c in &rows.comments {
-        check(EntityKind::Comment, c.id, "author_id", c.author_id)?;
-    }
-    for i in &rows.invites {
-        check(EntityKind::Invite, i.id, "inviter_id", i.inviter_id)?;
-        if let Some(invitee) = i.invitee_id {
-            check(EntityKind::Invite, i.id, "invitee_id", invitee)?;
-        }
-    }
-    for v in &rows.vouches {
-        check(EntityKind::Vouch, v.id, "voucher_id", v.voucher_id)?;
-    }
-    Ok(())
+}
+
+/// The ids of the users a manifest lists.
+fn listed_users(manifest: &Manifest) -> HashSet<Uuid> {
+    let prefix = format!("{}/", EntityKind::User);
+    manifest
+        .files
+        .iter()
+        .filter_map(|e| e.path.strip_prefix(&prefix))
+        .filter_map(|rest| rest.strip_suffix(wb_syncfmt::SYNC_FILE_SUFFIX))
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect()
 }

@@ -7,7 +7,7 @@ use sqlx::Row as _;
 use wb_model::{InstanceName, Timestamp};
 
 use super::{
-    BundleInfo, HubFile, HubInstance, HubToken, InstanceListing, KEPT_MANIFESTS, NewBundle,
+    BundleInfo, HubInstance, HubToken, InstanceListing, KEPT_MANIFESTS, NewBundle,
     PublishOutcome, StoredManifest,
 };
 use crate::{Result, StoreError};
@@ -64,13 +64,6 @@ fn token_from_row(row: &DbRow) -> Result<HubToken> {
             .try_get::<Option<i64>, _>("revoked_at")?
             .map(|t| Timestamp::from_unix_micros(t).map_err(|e| corrupt("revoked_at", e)))
             .transpose()?,
-    })
-}
-
-fn file_from_row(row: &DbRow) -> Result<HubFile> {
-    Ok(HubFile {
-        sha256: row.try_get("sha256")?,
-        content: row.try_get("content")?,
     })
 }
 

@@ -141,7 +141,8 @@ pub struct HubFile {
 pub struct NewBundle {
     /// The manifest, signature and rotations, with the bundle's description.
     pub manifest: StoredManifest,
-    /// Entity files, by hash.
+    /// Entity files, by hash; a content the store already holds is kept
+    /// as it is.
     pub files: Vec<HubFile>,
 }
 
@@ -334,23 +335,41 @@ mod sqlite {
 
     include!("backend.rs");
 
-    /// Stores `files` the store lacks: one prepared insert per file, in
-    /// the caller's transaction (SQLite runs in process: a statement costs
-    /// microseconds).
+    /// How many bytes of file contents one insert carries.
+    const BYTES_PER_INSERT: usize = 16 << 20;
+
+    /// Stores `files` the store lacks, in the caller's transaction; a file
+    /// already stored is left as it is. Each statement carries many files
+    /// as two parameters — their contents end to end, and a JSON array of
+    /// `[sha256, offset, length]` — so that binding costs nothing per file.
     async fn insert_files(
         conn: &mut sqlx::SqliteConnection,
         files: &[super::HubFile],
     ) -> Result<()> {
-        for file in files {
+        let mut start = 0;
+        while start < files.len() {
+            let mut blob = Vec::new();
+            let mut index = Vec::new();
+            let mut end = start;
+            while end < files.len() && (end == start || blob.len() < BYTES_PER_INSERT) {
+                let file = &files[end];
+                // substr() counts from 1.
+                index.push((file.sha256.as_str(), blob.len() + 1, file.content.len()));
+                blob.extend_from_slice(&file.content);
+                end += 1;
+            }
+            let index = serde_json::to_string(&index).map_err(|e| corrupt("sha256", e))?;
             sqlx::query(
-                "INSERT INTO hub_files (sha256, content, size) VALUES ($1, $2, $3) \
+                "INSERT INTO hub_files (sha256, content, size) \
+                 SELECT f.value ->> 0, substr($2, f.value ->> 1, f.value ->> 2), f.value ->> 2 \
+                 FROM json_each($1) AS f WHERE true \
                  ON CONFLICT (sha256) DO NOTHING",
             )
-            .bind(&file.sha256)
-            .bind(&file.content)
-            .bind(to_i64("size", file.content.len() as u64)?)
+            .bind(index)
+            .bind(blob)
             .execute(&mut *conn)
             .await?;
+            start = end;
         }
         Ok(())
     }
@@ -359,21 +378,38 @@ mod sqlite {
         serde_json::to_string(hashes).map_err(|e| corrupt("sha256", e))
     }
 
+    /// The stored files among `sha256s`. Each query answers one row: the
+    /// files' hashes and lengths as JSON, and their contents end to end,
+    /// so that decoding costs nothing per file.
     pub(super) async fn files(
         pool: &sqlx::Pool<Db>,
         sha256s: &[String],
     ) -> Result<Vec<super::HubFile>> {
         let mut found = Vec::with_capacity(sha256s.len());
         for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
-            let rows = sqlx::query(
-                "SELECT sha256, content FROM hub_files \
-                 WHERE sha256 IN (SELECT value FROM json_each($1))",
+            let row = sqlx::query(
+                "SELECT json_group_array(json_array(sha, size)) AS idx, \
+                        CAST(group_concat(content, '') AS BLOB) AS contents \
+                 FROM (SELECT f.sha256 AS sha, f.size AS size, f.content AS content \
+                       FROM (SELECT DISTINCT value FROM json_each($1)) AS h \
+                       JOIN hub_files AS f ON f.sha256 = h.value)",
             )
             .bind(json_array(chunk)?)
-            .fetch_all(pool)
+            .fetch_one(pool)
             .await?;
-            for row in &rows {
-                found.push(file_from_row(row)?);
+            let index: String = row.try_get("idx")?;
+            let index: Vec<(String, usize)> =
+                serde_json::from_str(&index).map_err(|e| corrupt("hub_files", e))?;
+            let contents: Option<Vec<u8>> = row.try_get("contents")?;
+            let contents = contents.unwrap_or_default();
+            let mut offset = 0;
+            for (sha256, size) in index {
+                let content = contents
+                    .get(offset..offset + size)
+                    .ok_or_else(|| corrupt("hub_files", "contents shorter than their sizes"))?
+                    .to_vec();
+                offset += size;
+                found.push(super::HubFile { sha256, content });
             }
         }
         Ok(found)
@@ -404,6 +440,13 @@ mod postgres {
     type Db = sqlx::Postgres;
 
     include!("backend.rs");
+
+    fn file_from_row(row: &DbRow) -> Result<super::HubFile> {
+        Ok(super::HubFile {
+            sha256: row.try_get("sha256")?,
+            content: row.try_get("content")?,
+        })
+    }
 
     /// How many files one insert carries (as arrays: one round trip each).
     const FILES_PER_INSERT: usize = 2_000;

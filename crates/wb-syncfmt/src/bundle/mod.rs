@@ -17,7 +17,7 @@ mod writer;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use reader::BundleReader;
+pub use reader::{BundleParts, BundleReader};
 pub use updater::BundleUpdater;
 pub use writer::{BundleWriter, WrittenBundle, write_key_rotations, write_signature};
 

@@ -34,6 +34,39 @@ pub struct BundleReader {
     manifest_bytes: Vec<u8>,
     signature_bytes: Vec<u8>,
     key_rotations_bytes: Option<Vec<u8>>,
+    /// For [`BundleReader::from_update`]: it holds only the changed files.
+    update: bool,
+}
+
+/// The bytes a [`BundleReader`] held, given back by
+/// [`BundleReader::into_parts`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct BundleParts {
+    /// `manifest.sync.txt`.
+    pub manifest: Vec<u8>,
+    /// `bundle.sig`.
+    pub signature: Vec<u8>,
+    /// `key-rotations.txt`, if the bundle has one.
+    pub key_rotations: Option<Vec<u8>>,
+    /// The entity files held in memory, path → bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl BundleParts {
+    /// Every part under its path in the bundle (`manifest.sync.txt`,
+    /// `bundle.sig`, `key-rotations.txt`, `<entity>/<id>.sync.txt`): the
+    /// map [`BundleReader::from_files`] takes.
+    #[must_use]
+    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = self.files;
+        files.insert(MANIFEST_FILE_NAME.to_owned(), self.manifest);
+        files.insert(SIGNATURE_FILE_NAME.to_owned(), self.signature);
+        if let Some(rotations) = self.key_rotations {
+            files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+        }
+        files
+    }
 }
 
 /// Where the files of a [`BundleReader`] are.
@@ -92,6 +125,7 @@ impl BundleReader {
             manifest_bytes,
             signature_bytes,
             key_rotations_bytes,
+            update: false,
         })
     }
 
@@ -105,8 +139,16 @@ impl BundleReader {
     ///
     /// As [`BundleReader::open`], naming paths inside the bundle.
     pub fn from_files(
+        files: BTreeMap<String, Vec<u8>>,
+        limits: &Limits,
+    ) -> Result<BundleReader, BundleError> {
+        Self::from_memory(files, limits, None)
+    }
+
+    fn from_memory(
         mut files: BTreeMap<String, Vec<u8>>,
         limits: &Limits,
+        base: Option<&Manifest>,
     ) -> Result<BundleReader, BundleError> {
         let dir = PathBuf::new();
         let manifest_bytes = files
@@ -131,7 +173,7 @@ impl BundleReader {
         if let Some(bytes) = &key_rotations_bytes {
             check_top_size(bytes, KEY_ROTATIONS_FILE_NAME, MAX_KEY_ROTATIONS_BYTES)?;
         }
-        check_files(&files, &manifest, limits)?;
+        check_files(&files, &manifest, limits, base)?;
         Ok(BundleReader {
             source: Source::Memory(files),
             limits: limits.clone(),
@@ -139,7 +181,56 @@ impl BundleReader {
             manifest_bytes,
             signature_bytes,
             key_rotations_bytes,
+            update: base.is_some(),
         })
+    }
+
+    /// Checks a bundle given as an update of `base`, a manifest whose
+    /// bundle the caller verified before: `files` holds the new
+    /// `manifest.sync.txt`, `bundle.sig`, `key-rotations.txt` (if any) and
+    /// the files of exactly those lines of the new manifest that `base`
+    /// does not have byte for byte (same path, length and SHA-256); every
+    /// other line must be a line of `base`. The rules of
+    /// [`BundleReader::from_files`] apply to what is given.
+    ///
+    /// [`BundleReader::entries`] of such a reader yields only the files it
+    /// holds: the caller vouches for the others, which are `base`'s.
+    ///
+    /// # Errors
+    ///
+    /// As [`BundleReader::from_files`]; a line of the new manifest that is
+    /// neither given nor `base`'s is [`BundleError::MissingFile`], a given
+    /// file whose line is `base`'s is [`BundleError::UnlistedFile`].
+    pub fn from_update(
+        base: &Manifest,
+        files: BTreeMap<String, Vec<u8>>,
+        limits: &Limits,
+    ) -> Result<BundleReader, BundleError> {
+        Self::from_memory(files, limits, Some(base))
+    }
+
+    /// Whether this reader was made by [`BundleReader::from_update`] and
+    /// holds only the files that changed since its base.
+    #[must_use]
+    pub fn is_update(&self) -> bool {
+        self.update
+    }
+
+    /// Gives back what the reader holds: the manifest, the signature and
+    /// the rotation chain, and the files held in memory (all of the
+    /// bundle's for [`BundleReader::from_files`], the changed ones for
+    /// [`BundleReader::from_update`], none for a directory).
+    #[must_use]
+    pub fn into_parts(self) -> BundleParts {
+        BundleParts {
+            manifest: self.manifest_bytes,
+            signature: self.signature_bytes,
+            key_rotations: self.key_rotations_bytes,
+            files: match self.source {
+                Source::Memory(files) => files,
+                Source::Dir(_) => BTreeMap::new(),
+            },
+        }
     }
 
     /// The bundle directory; empty for a bundle held in memory.
@@ -179,11 +270,24 @@ impl BundleReader {
 
     /// Reads, verifies and parses every listed file in manifest order, one
     /// at a time (memory stays bounded by one file).
+    /// For a reader made by [`BundleReader::from_update`], only the files
+    /// it holds (the changed ones).
     pub fn entries(&self) -> impl Iterator<Item = Result<SyncFile, BundleError>> + '_ {
+        self.to_read().map(|entry| self.read_entry(entry))
+    }
+
+    /// The manifest entries [`BundleReader::entries`] reads, in manifest
+    /// order: every one, or for a reader made by
+    /// [`BundleReader::from_update`] those of the files it holds. Read them
+    /// with [`BundleReader::read_entry`] (from several threads, if need be).
+    pub fn to_read(&self) -> impl Iterator<Item = &ManifestEntry> + '_ {
         self.manifest
             .files
             .iter()
-            .map(|entry| self.read_entry(entry))
+            .filter(|entry| match &self.source {
+                Source::Memory(files) if self.update => files.contains_key(&entry.path),
+                _ => true,
+            })
     }
 
     /// Reads, verifies and parses one listed file: its length and SHA-256
@@ -313,12 +417,18 @@ fn check_top_size(bytes: &[u8], name: &str, limit: u64) -> Result<(), BundleErro
 }
 
 /// The in-memory counterpart of [`check_tree`]: only the layout's paths,
-/// exactly the listed files, each of its listed length.
+/// exactly the listed files, each of its listed length. With `base`, only
+/// the files of the lines `base` does not have byte for byte.
 fn check_files(
     files: &BTreeMap<String, Vec<u8>>,
     manifest: &Manifest,
     limits: &Limits,
+    base: Option<&Manifest>,
 ) -> Result<(), BundleError> {
+    let kept: HashMap<&str, &ManifestEntry> = base
+        .map(|base| base.files.iter().map(|e| (e.path.as_str(), e)).collect())
+        .unwrap_or_default();
+    let is_kept = |entry: &ManifestEntry| kept.get(entry.path.as_str()) == Some(&entry);
     let count = u64::try_from(files.len()).unwrap_or(u64::MAX);
     if count > limits.max_files {
         return Err(BundleError::TooManyFiles {
@@ -329,6 +439,7 @@ fn check_files(
     let listed: HashMap<&str, u64> = manifest
         .files
         .iter()
+        .filter(|e| !is_kept(e))
         .map(|e| (e.path.as_str(), e.len))
         .collect();
     for (path, bytes) in files {
@@ -351,7 +462,11 @@ fn check_files(
             });
         }
     }
-    if let Some(missing) = manifest.files.iter().find(|e| !files.contains_key(&e.path)) {
+    if let Some(missing) = manifest
+        .files
+        .iter()
+        .find(|e| !files.contains_key(&e.path) && !is_kept(e))
+    {
         return Err(BundleError::MissingFile {
             path: missing.path.clone(),
         });
