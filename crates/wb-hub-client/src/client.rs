@@ -1174,15 +1174,22 @@ pub async fn pull_verified(
                     (bundle, Transfer::Delta, received)
                 }
                 UpdateChecked::NeedsWhole(parts) => {
+                    // The new manifest's other lines are the base's: their
+                    // files come from the cache, and only theirs.
+                    let manifest = Manifest::parse_with_limit(
+                        &parts.manifest,
+                        MANIFEST_FILE_NAME,
+                        limits.max_manifest_bytes,
+                    )
+                    .map_err(|e| ClientError::Delta {
+                        instance: instance.to_owned(),
+                        source: DeltaError::Manifest(e),
+                    })?;
+                    let listed: std::collections::HashSet<&str> =
+                        manifest.files.iter().map(|e| e.path.as_str()).collect();
                     let mut files = cache.read_all(limits)?;
-                    let changed = parts.into_files();
-                    files.retain(|path, _| {
-                        !matches!(
-                            path.as_str(),
-                            MANIFEST_FILE_NAME | SIGNATURE_FILE_NAME | KEY_ROTATIONS_FILE_NAME
-                        )
-                    });
-                    files.extend(changed);
+                    files.retain(|path, _| listed.contains(path.as_str()));
+                    files.extend(parts.into_files());
                     let (bundle, parts) = check_files(files, instance, pinned_key, config)?;
                     // Files the new manifest no longer lists are not
                     // cached: the pack holds exactly its lines.

@@ -1469,3 +1469,92 @@ fn etag_of(archive: &[u8]) -> String {
         files.get("key-rotations.txt").map(Vec::as_slice),
     )
 }
+
+/// An attacker holding alpha's real key pushes deltas that verify from
+/// their changed lines alone: a comment by nobody in the bundle, and a
+/// bundle without the user whose comment stays unchanged. The hub checks
+/// the changed files, and — when a user of the base is gone — the whole
+/// rebuilt bundle; both are refused and change nothing. An honest delta
+/// after them is published and served whole.
+#[actix_rt::test]
+async fn a_validly_signed_delta_is_checked_as_the_whole_bundle_it_rebuilds() {
+    use wb_hub::client::Transfer;
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let good = files(&s.alpha.path("out"));
+        let push_cache = s.alpha.path(".sync/push");
+        let as_files =
+            |archive: Vec<u8>| wb_hub::archive::read_entries(&archive).expect("an archive");
+        let base = as_files(resigned(&s.alpha, good.clone(), 2, |_| {}));
+        let pushed = push_files(&client, "alpha.example", &s.alpha_token, &base, &push_cache)
+            .await
+            .unwrap();
+        assert_eq!(pushed.transfer, Transfer::Full);
+
+        let (path, comment) = base
+            .iter()
+            .find(|(p, _)| p.starts_with("comment/"))
+            .map(|(p, b)| (p.clone(), wb_syncfmt::SyncFile::parse(b, p).unwrap()))
+            .unwrap();
+        let author = comment.body["author_id"].as_str().unwrap().to_owned();
+        let mut stranger = comment.clone();
+        stranger.body.insert(
+            "author_id".to_owned(),
+            serde_json::json!("00000000-0000-4000-8000-00000000abcd"),
+        );
+        let before = db.snapshot().await;
+        for (bundle, expected) in [
+            (
+                resigned(&s.alpha, base.clone(), 3, |f| {
+                    f.insert(path.clone(), stranger.to_text().unwrap().into_bytes());
+                }),
+                "author_id names user 00000000-0000-4000-8000-00000000abcd".to_owned(),
+            ),
+            (
+                resigned(&s.alpha, base.clone(), 3, |f| {
+                    f.remove(&format!("user/{author}.sync.txt"));
+                }),
+                format!("author_id names user {author}"),
+            ),
+        ] {
+            let err = push_files(
+                &client,
+                "alpha.example",
+                &s.alpha_token,
+                &as_files(bundle),
+                &push_cache,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(code(&err), "bad-bundle", "{err}");
+            assert!(err.to_string().contains(&expected), "{expected}: {err}");
+            assert_eq!(
+                db.snapshot().await,
+                before,
+                "a refused delta changes nothing"
+            );
+        }
+
+        let honest = as_files(resigned(&s.alpha, base.clone(), 3, |f| {
+            f.remove(&path);
+        }));
+        let pushed = push_files(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &honest,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.transfer, Transfer::Delta);
+        let pull_cache = s.beta.path(".sync/pull");
+        let pulled = pull_verified(&client, "alpha.example", &s.alpha.public_key(), &pull_cache)
+            .await
+            .unwrap();
+        assert_eq!(pulled.files().unwrap(), honest);
+        hub.stop().await;
+    }
+}

@@ -589,7 +589,7 @@ async fn a_pulled_delta_that_does_not_rebuild_the_signed_bundle_changes_nothing(
         let new = resigned(&alpha, files.clone(), 2, |f| {
             f.remove(&comment);
         });
-        let refuse = |body: Vec<u8>, expected: &'static str| {
+        let refuse = |body: Vec<u8>, expected: &str| {
             hub.answer(Answer::Delta { body });
             let err = fails_cleanly(&beta, &["sync", "pull"]);
             assert!(err.contains(expected), "{expected}: {err}");
@@ -642,6 +642,36 @@ async fn a_pulled_delta_that_does_not_rebuild_the_signed_bundle_changes_nothing(
         refuse(
             delta_archive(&files, &forged, |_| {}, |_| {}),
             "the bundle of alpha.example from the hub is refused",
+        );
+        // Signed with alpha's real key, checked from its changed files:
+        // a comment whose author is nobody in the bundle.
+        let (path, comment) = files
+            .iter()
+            .find(|(p, _)| p.starts_with("comment/"))
+            .map(|(p, b)| (p.clone(), wb_syncfmt::SyncFile::parse(b, p).unwrap()))
+            .unwrap();
+        let mut stranger = comment.clone();
+        stranger.body.insert(
+            "author_id".to_owned(),
+            serde_json::json!("00000000-0000-4000-8000-00000000abcd"),
+        );
+        let strangers = resigned(&alpha, files.clone(), 4, |f| {
+            f.insert(path.clone(), stranger.to_text().unwrap().into_bytes());
+        });
+        refuse(
+            delta_archive(&files, &strangers, |_| {}, |_| {}),
+            "author_id names user 00000000-0000-4000-8000-00000000abcd",
+        );
+        // Signed with alpha's real key, the comment unchanged, its author's
+        // file gone: the delta alone looks harmless, so the whole rebuilt
+        // bundle is checked, and refused.
+        let author = comment.body["author_id"].as_str().unwrap().to_owned();
+        let orphaned = resigned(&alpha, files.clone(), 5, |f| {
+            f.remove(&format!("user/{author}.sync.txt"));
+        });
+        refuse(
+            delta_archive(&files, &orphaned, |_| {}, |_| {}),
+            &format!("author_id names user {author}"),
         );
         assert_eq!(cached(&beta), cache, "the cache is as it was");
         assert_eq!(snapshot(&beta).await, before, "nothing was imported");
