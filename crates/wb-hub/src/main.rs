@@ -24,6 +24,7 @@ Examples:
   wb-hub instance rekey alpha.example --key RWQ…   (revoke a compromised key)
   wb-hub token issue alpha.example          (prints the token once)
   wb-hub serve --bind 127.0.0.1:8440
+  wb-hub gc                                 (remove files no kept bundle names)
   WB_HUB_DATABASE_URL=postgres://hub@db/hub wb-hub serve --bind 0.0.0.0:8440"
 )]
 struct Cli {
@@ -81,6 +82,16 @@ Examples:
   wb-hub token revoke 0a1b2c3d4e5f"
     )]
     Token(TokenCommand),
+    /// Remove stored files that no kept bundle names any more.
+    #[command(after_help = "\
+Examples:
+  wb-hub gc
+  WB_HUB_DATABASE_URL=postgres://hub@db/hub wb-hub gc   (from cron, e.g. daily)
+
+The hub keeps each instance's latest four manifests and every file they
+name; files only older bundles named stay until this runs. Safe while the
+hub serves: publishing waits for it, and it for publishing (docs/hub.md).")]
+    Gc,
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +284,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(TokenCommand::Revoke { id }) => {
             let id = wb_hub::admin::revoke_token(&store, &id).await?;
             println!("revoked token {id}");
+        }
+        Command::Gc => {
+            let report = store.collect_garbage().await?;
+            println!(
+                "removed {} files ({} bytes) that no kept bundle names; kept {} files",
+                report.removed_files, report.removed_bytes, report.kept_files
+            );
         }
     }
     store.close().await;

@@ -748,6 +748,7 @@ enum Upload {
     /// the changed lines).
     Update {
         base: Manifest,
+        base_sha256: String,
         files: BTreeMap<String, Vec<u8>>,
     },
 }
@@ -756,22 +757,27 @@ enum Upload {
 /// one verification path: a whole bundle whole; a delta from its changed
 /// files (`verify_update`), or — when that is not enough (another key, a
 /// user gone) — whole, with the files of its unchanged lines read from the
-/// store. Gives back the verified parts: every file of a whole bundle, the
-/// changed files of a delta.
+/// store. Gives back the verified parts — every file of a whole bundle, the
+/// changed files of a delta — and for a delta verified from its changed
+/// files, the base manifest whose files it relies on.
 async fn verify_upload(
     store: &HubStore,
     upload: Upload,
     instance: &str,
     key: &str,
     limits: &Limits,
-) -> Result<(VerifiedBundle, BundleParts), Rejection> {
+) -> Result<(VerifiedBundle, BundleParts, Option<String>), Rejection> {
     let whole = |files: BTreeMap<String, Vec<u8>>| {
         let (instance, key, limits) = (instance.to_owned(), key.to_owned(), limits.clone());
         web::block(move || verify_files(files, &instance, &key, &limits))
     };
     let files = match upload {
         Upload::Whole(files) => files,
-        Upload::Update { base, files } => {
+        Upload::Update {
+            base,
+            base_sha256,
+            files,
+        } => {
             let (name, owned_key, owned_limits) =
                 (instance.to_owned(), key.to_owned(), limits.clone());
             let checked =
@@ -780,7 +786,9 @@ async fn verify_upload(
                     .map_err(|e| Rejection::internal("verifying an upload", &e))?
                     .map_err(|e| verify_rejection(&e))?;
             let parts = match checked {
-                UpdateChecked::Verified(verified, parts) => return Ok((verified, parts)),
+                UpdateChecked::Verified(verified, parts) => {
+                    return Ok((verified, parts, Some(base_sha256)));
+                }
                 UpdateChecked::NeedsWhole(parts) => parts,
                 _ => {
                     return Err(Rejection::internal(
@@ -809,16 +817,22 @@ async fn verify_upload(
             files
         }
     };
-    whole(files)
+    let (verified, parts) = whole(files)
         .await
         .map_err(|e| Rejection::internal("verifying an upload", &e))?
-        .map_err(|e| verify_rejection(&e))
+        .map_err(|e| verify_rejection(&e))?;
+    Ok((verified, parts, None))
 }
 
 /// The verified bundle as the store keeps it: the signed part, and the
 /// files of `parts` (each content once; the store keeps a content it
 /// already holds as it is).
-fn content_addressed(info: BundleInfo, verified: &VerifiedBundle, parts: BundleParts) -> NewBundle {
+fn content_addressed(
+    info: BundleInfo,
+    verified: &VerifiedBundle,
+    parts: BundleParts,
+    base: Option<String>,
+) -> NewBundle {
     let BundleParts {
         manifest,
         signature,
@@ -848,6 +862,7 @@ fn content_addressed(info: BundleInfo, verified: &VerifiedBundle, parts: BundleP
             key_rotations,
         },
         files: new_files,
+        base,
     }
 }
 
@@ -913,6 +928,7 @@ async fn delta_upload(
             )
         })?;
     let max_manifest = limits.max_manifest_bytes;
+    let delta_base = delta.base.clone();
     let (base, manifest_bytes, changed) = web::block(move || {
         let (manifest_bytes, _) = delta::apply(&base.manifest, &delta, max_manifest)?;
         let base = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
@@ -950,7 +966,11 @@ async fn delta_upload(
     files.extend(stored);
     files.extend(sent);
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
-    Ok(Upload::Update { base, files })
+    Ok(Upload::Update {
+        base,
+        base_sha256: delta_base,
+        files,
+    })
 }
 
 /// Checks, verifies and publishes one upload: a whole archive, or with
@@ -992,7 +1012,7 @@ async fn publish(
         Upload::Whole(read_archive_body(&mut payload, config).await?)
     };
     let registered_key = registered.public_key.clone();
-    let (verified, parts) = verify_upload(
+    let (verified, parts, base) = verify_upload(
         &state.store,
         upload,
         instance.as_str(),
@@ -1029,7 +1049,7 @@ async fn publish(
         etag: etag.clone(),
         published_at: Timestamp::now(),
     };
-    let bundle = content_addressed(info, &verified, parts);
+    let bundle = content_addressed(info, &verified, parts, base);
     // A rotation moves the registered key in the same transaction.
     let stored = if verified.rotated {
         state
@@ -1047,6 +1067,14 @@ async fn publish(
                 ErrorCode::StaleSequence,
                 format!(
                     "{instance} sequence {sequence} is not newer than the stored sequence {stored_sequence} (and differs from it); export again to get a higher sequence"
+                ),
+            ));
+        }
+        PublishOutcome::BaseGone => {
+            return Err(Rejection::new(
+                ErrorCode::UnknownBase,
+                format!(
+                    "this hub no longer holds the manifest of {instance} this delta was made against; upload the whole bundle"
                 ),
             ));
         }

@@ -1441,6 +1441,27 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
             .unwrap();
         assert_eq!(pulled.transfer, Transfer::Full);
         assert_eq!(pulled.files().unwrap(), ninth);
+
+        // The operator's garbage collection, while the hub serves: every
+        // stored file is still named by a kept bundle here, so it keeps
+        // them all, and the latest bundle still pulls whole.
+        let stored = hub.store.file_count().await.unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wb-hub"))
+            .arg("gc")
+            .env("WB_HUB_DATABASE_URL", &db.url)
+            .env_remove("WB_HUB_LOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("removed 0 files (0 bytes) that no kept bundle names; kept {stored} files\n")
+        );
+        let fresh = s.beta.path(".sync/pull-fresh");
+        let pulled = pull_verified(&client, "alpha.example", &pin, &fresh)
+            .await
+            .unwrap();
+        assert_eq!(pulled.files().unwrap(), ninth);
         hub.stop().await;
     }
 }

@@ -48,6 +48,7 @@ fn bundle_with(sequence: u64, manifest: &str, files: &[&str]) -> NewBundle {
             key_rotations: None,
         },
         files: files.iter().map(|f| file(f)).collect(),
+        base: None,
     }
 }
 
@@ -423,6 +424,82 @@ async fn concurrent_publishers_on_one_database_the_highest_sequence_wins() {
                 );
             }
         }
+        hub.close().await;
+    }
+}
+
+/// A bundle of alpha at `sequence` whose manifest (hash: the stand-in of
+/// `m<sequence>`) names `named` by their stand-in hashes, as the hub stores
+/// a real one — headers, an empty line, one line per file — and which
+/// brings `given`.
+fn naming(sequence: u64, named: &[&str], given: &[&str]) -> NewBundle {
+    let mut text = format!("Format: wb-sync-manifest\nSequence: {sequence}\n\n");
+    for f in named {
+        text.push_str(&format!("{} {} user/{f}.sync.txt\n", hash(f), f.len()));
+    }
+    let mut bundle = bundle_with(sequence, &format!("m{sequence}"), given);
+    bundle.manifest.manifest = text.into_bytes();
+    bundle
+}
+
+#[tokio::test]
+async fn garbage_collection_removes_only_files_no_kept_manifest_names() {
+    for db in TestDb::all().await {
+        let hub = registered_hub(&db).await;
+        let alpha = InstanceName::parse("alpha.example").unwrap();
+        // Sequence 1 names a and b; sequences 2..=5 name b and c: once
+        // sequence 5 is published, sequence 1 is no longer kept.
+        hub.publish(&naming(1, &["a", "b"], &["a", "b"]))
+            .await
+            .unwrap();
+        for sequence in 2..=5 {
+            hub.publish(&naming(sequence, &["b", "c"], &["c"]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(hub.file_count().await.unwrap(), 3);
+        assert!(hub.manifest(&alpha, &hash("m1")).await.unwrap().is_none());
+
+        let before = db.snapshot().await;
+        let report = hub.collect_garbage().await.unwrap();
+        assert_eq!(
+            (
+                report.removed_files,
+                report.removed_bytes,
+                report.kept_files
+            ),
+            (1, 1, 2)
+        );
+        let left: Vec<String> = hub
+            .files(&[hash("a"), hash("b"), hash("c")])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.sha256)
+            .collect();
+        assert_eq!(left.len(), 2);
+        assert!(
+            !left.contains(&hash("a")),
+            "a was named by no kept manifest"
+        );
+        assert_ne!(db.snapshot().await, before);
+        // Nothing more to collect.
+        let again = hub.collect_garbage().await.unwrap();
+        assert_eq!((again.removed_files, again.kept_files), (0, 2));
+
+        // A delta against a manifest no longer kept is not published: the
+        // files it names without giving them may be gone.
+        let before = db.snapshot().await;
+        let mut delta = naming(6, &["a", "c"], &["a"]);
+        delta.base = Some(hash("m1"));
+        assert_eq!(hub.publish(&delta).await.unwrap(), PublishOutcome::BaseGone);
+        assert_eq!(db.snapshot().await, before, "nothing changed");
+        // Against a kept manifest it is.
+        delta.base = Some(hash("m5"));
+        assert_eq!(
+            hub.publish(&delta).await.unwrap(),
+            PublishOutcome::Published
+        );
         hub.close().await;
     }
 }

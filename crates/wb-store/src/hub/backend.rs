@@ -186,6 +186,7 @@ pub(super) async fn publish(
     let info = &stored.info;
     let sequence = to_i64("sequence", info.sequence)?;
     let mut tx = pool.begin().await?;
+    lock_for_publish(&mut tx).await?;
     if let Some((from_key, to_key)) = rotation {
         // A write first: on SQLite it takes the write lock for the whole
         // transaction (waiting out the busy timeout rather than failing
@@ -201,6 +202,19 @@ pub(super) async fn publish(
         if moved.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(PublishOutcome::KeyChanged);
+        }
+    }
+    if let Some(base) = &bundle.base {
+        let kept = sqlx::query(
+            "SELECT 1 FROM hub_manifests WHERE instance = $1 AND manifest_sha256 = $2",
+        )
+        .bind(info.instance.as_str())
+        .bind(base)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if kept.is_none() {
+            tx.rollback().await?;
+            return Ok(PublishOutcome::BaseGone);
         }
     }
     // The manifest row first (the pointer references it). A row of this
@@ -377,4 +391,51 @@ pub(super) async fn listing(pool: &sqlx::Pool<Db>) -> Result<Vec<InstanceListing
             })
         })
         .collect()
+}
+
+/// The hashes a stored manifest names: the first field of each file line
+/// (the lines after the empty line that ends the headers).
+fn add_named_hashes(manifest: &[u8], into: &mut std::collections::HashSet<String>) {
+    let text = String::from_utf8_lossy(manifest);
+    let Some((_, lines)) = text.split_once("\n\n") else {
+        return;
+    };
+    for line in lines.lines() {
+        if let Some(hash) = line.split(' ').next()
+            && !into.contains(hash)
+        {
+            into.insert(hash.to_owned());
+        }
+    }
+}
+
+pub(super) async fn collect_garbage(pool: &sqlx::Pool<Db>) -> Result<super::GarbageReport> {
+    use futures_util::TryStreamExt as _;
+    let mut tx = pool.begin().await?;
+    lock_for_garbage(&mut tx).await?;
+    let mut named = std::collections::HashSet::new();
+    {
+        let mut manifests = sqlx::query_scalar::<_, Vec<u8>>("SELECT manifest FROM hub_manifests")
+            .fetch(&mut *tx);
+        while let Some(manifest) = manifests.try_next().await? {
+            add_named_hashes(&manifest, &mut named);
+        }
+    }
+    let stored: Vec<(String, i64)> = sqlx::query_as("SELECT sha256, size FROM hub_files")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut report = super::GarbageReport::default();
+    let mut garbage = Vec::new();
+    for (sha256, size) in stored {
+        if named.contains(&sha256) {
+            report.kept_files += 1;
+        } else {
+            report.removed_files += 1;
+            report.removed_bytes += u64::try_from(size).unwrap_or(0);
+            garbage.push(sha256);
+        }
+    }
+    delete_files(&mut tx, &garbage).await?;
+    tx.commit().await?;
+    Ok(report)
 }

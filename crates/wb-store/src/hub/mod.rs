@@ -144,6 +144,24 @@ pub struct NewBundle {
     /// Entity files, by hash; a content the store already holds is kept
     /// as it is.
     pub files: Vec<HubFile>,
+    /// For a bundle published as a delta: the SHA-256 of the kept manifest
+    /// of the same instance it was rebuilt from, whose files it names
+    /// without giving them. It is published only if that manifest is still
+    /// kept when the transaction runs (so no garbage collection removed
+    /// those files meanwhile); otherwise [`PublishOutcome::BaseGone`].
+    pub base: Option<String>,
+}
+
+/// What [`HubStore::collect_garbage`] removed and kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GarbageReport {
+    /// Files removed: no kept manifest names them.
+    pub removed_files: u64,
+    /// Their bytes.
+    pub removed_bytes: u64,
+    /// Files kept.
+    pub kept_files: u64,
 }
 
 /// A registered instance with its latest bundle, if any (the hub's listing).
@@ -174,6 +192,9 @@ pub enum PublishOutcome {
     /// the one the rotation starts from (the operator or another upload
     /// changed it meanwhile): nothing changed.
     KeyChanged,
+    /// A bundle published as a delta ([`NewBundle::base`]) whose base
+    /// manifest is no longer kept: nothing changed; publish it whole.
+    BaseGone,
 }
 
 /// Runs the same backend function on whichever pool the store holds.
@@ -315,6 +336,18 @@ impl HubStore {
         }
     }
 
+    /// Removes the files no kept manifest of any instance names, in one
+    /// transaction that publishing waits for (and that waits for
+    /// publishing): a bundle being published either committed first (its
+    /// files are named) or starts after (it stores what it needs, or finds
+    /// its delta's base gone).
+    ///
+    /// Every kept manifest is read once, one at a time; memory grows with
+    /// the number of distinct files stored, not with the manifests.
+    pub async fn collect_garbage(&self) -> Result<GarbageReport> {
+        on_hub_backend!(self, collect_garbage())
+    }
+
     /// How many distinct files the content-addressed store holds.
     pub async fn file_count(&self) -> Result<u64> {
         on_hub_backend!(self, file_count())
@@ -370,6 +403,36 @@ mod sqlite {
             .execute(&mut *conn)
             .await?;
             start = end;
+        }
+        Ok(())
+    }
+
+    /// Takes the lock that orders publishing and garbage collection: on
+    /// SQLite, the database's one write lock, taken by a first write.
+    async fn lock_for_garbage(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+        sqlx::query("UPDATE hub_bundles SET sequence = sequence WHERE 0")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Publishing needs no lock of its own on SQLite: its first write takes
+    /// the database's one write lock.
+    #[expect(
+        clippy::unused_async,
+        reason = "the same signature as Postgres's, which takes a lock"
+    )]
+    async fn lock_for_publish(_conn: &mut sqlx::SqliteConnection) -> Result<()> {
+        Ok(())
+    }
+
+    /// Deletes the files `sha256s`.
+    async fn delete_files(conn: &mut sqlx::SqliteConnection, sha256s: &[String]) -> Result<()> {
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            sqlx::query("DELETE FROM hub_files WHERE sha256 IN (SELECT value FROM json_each($1))")
+                .bind(json_array(chunk)?)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }
@@ -440,6 +503,37 @@ mod postgres {
     type Db = sqlx::Postgres;
 
     include!("backend.rs");
+
+    /// The advisory lock that orders publishing (shared) and garbage
+    /// collection (exclusive) across every hub process on the database.
+    const GARBAGE_LOCK: i64 = 0x7762_6875_6267_6300; // "wbhubgc\0"
+
+    async fn lock_for_garbage(conn: &mut sqlx::PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(GARBAGE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_for_publish(conn: &mut sqlx::PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(GARBAGE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the files `sha256s`.
+    async fn delete_files(conn: &mut sqlx::PgConnection, sha256s: &[String]) -> Result<()> {
+        for chunk in sha256s.chunks(super::HASHES_PER_QUERY) {
+            sqlx::query("DELETE FROM hub_files WHERE sha256 = ANY($1::text[])")
+                .bind(chunk)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
 
     fn file_from_row(row: &DbRow) -> Result<super::HubFile> {
         Ok(super::HubFile {
