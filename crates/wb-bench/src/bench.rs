@@ -226,9 +226,10 @@ impl Bench {
             note("hub scenarios skipped (--skip-hub)");
         } else {
             note("hub_push_pull");
-            scenarios.push(self.hub_push_pull(bytes.total_bytes() as u64).await?);
+            let bundle_bytes = bytes.total_bytes() as u64;
+            scenarios.push(self.hub_push_pull(backend, bundle_bytes).await?);
             note("hub_delta");
-            scenarios.push(self.hub_delta(bytes.total_bytes() as u64).await?);
+            scenarios.push(self.hub_delta(backend, bundle_bytes).await?);
         }
 
         Ok(Report {
@@ -429,7 +430,7 @@ impl Bench {
     /// server in its own process) and pulled into an empty cache, beside
     /// curl moving the same archive through a trivial server. Also the
     /// hub's peak RSS during the push.
-    async fn hub_push_pull(&mut self, bundle_bytes: u64) -> Result<Scenario> {
+    async fn hub_push_pull(&mut self, backend: &Backend, bundle_bytes: u64) -> Result<Scenario> {
         let runs = self.config.runs.max(1);
         let archive = wb_hub::archive::pack_dir(&self.bundle)?;
         let tar = self.work.join("bundle.tar");
@@ -438,7 +439,7 @@ impl Bench {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut peak = 0;
         for run in 0..runs {
-            let (elapsed, push_peak) = self.full_push_pull(&self.bundle, run).await?;
+            let (elapsed, push_peak) = self.full_push_pull(backend, &self.bundle, run).await?;
             a.push(elapsed);
             peak = peak.max(push_peak);
 
@@ -461,17 +462,27 @@ impl Bench {
             Some(3.0),
         );
         scenario.peak_rss_bytes = Some(peak);
-        scenario.rss_goal_bytes = Some(2 * bundle_bytes);
+        // Issue 13 sets the goal for a 100k-row instance; below that, the
+        // hub's own footprint (runtime, SQLite) outweighs the bundle.
+        scenario.rss_goal_bytes = (self.config.rows >= 100_000).then_some(2 * bundle_bytes);
         scenario.rss_of = "hub during the push";
+        scenario.rss_note = true;
         Ok(scenario)
     }
 
     /// Pushes the bundle directory `bundle` into a new, empty hub process
     /// and pulls it into an empty cache; the time of both, and the hub's
     /// peak RSS during the push.
-    async fn full_push_pull(&self, bundle: &Path, run: usize) -> Result<(Duration, u64)> {
+    async fn full_push_pull(
+        &self,
+        backend: &Backend,
+        bundle: &Path,
+        run: usize,
+    ) -> Result<(Duration, u64)> {
         let instance = self.source.name().to_string();
-        let hub_db = self.work.join(format!("hub-full-{run}.db"));
+        let hub_db = backend
+            .fresh(&self.work, &format!("hub-full-{run}"))
+            .await?;
         let hub = HubProcess::start(&hub_db, &instance, &self.public_key).await?;
         let push_cache = self.work.join(format!("hub-push-full-{run}"));
         let cache = self.work.join(format!("hub-cache-full-{run}"));
@@ -488,7 +499,8 @@ impl Bench {
             pushed.transfer,
             pulled.transfer
         );
-        hub.stop()?;
+        hub.stop();
+        backend.remove(&hub_db).await?;
         clear(&cache)?;
         clear(&push_cache)?;
         Ok((elapsed, push_peak))
@@ -498,7 +510,7 @@ impl Bench {
     /// a full push and pull of the same bundle (issue 13: each moves at
     /// most 0.1 % of the bundle, and both take at most 0.05× the full
     /// transfer).
-    async fn hub_delta(&mut self, bundle_bytes: u64) -> Result<Scenario> {
+    async fn hub_delta(&mut self, backend: &Backend, bundle_bytes: u64) -> Result<Scenario> {
         let runs = self.config.runs.max(1);
         let instance = self.source.name().to_string();
         let tree = self.work.join("export-delta");
@@ -506,8 +518,8 @@ impl Bench {
         for _ in 0..2 {
             export_bundle(&self.source, &self.source_keys, &tree, &NoProgress).await?;
         }
-        let hub =
-            HubProcess::start(&self.work.join("hub-delta.db"), &instance, &self.public_key).await?;
+        let hub_db = backend.fresh(&self.work, "hub-delta").await?;
+        let hub = HubProcess::start(&hub_db, &instance, &self.public_key).await?;
         let push_cache = self.work.join("hub-push-delta");
         let cache = self.work.join("hub-cache-delta");
         hub.push(&tree, &instance, &push_cache).await?;
@@ -553,10 +565,11 @@ impl Bench {
             sent = sent.max(pushed.bytes_sent);
             received = received.max(pulled.bytes_received);
 
-            let (full, _) = self.full_push_pull(&tree, run).await?;
+            let (full, _) = self.full_push_pull(backend, &tree, run).await?;
             b.push(full);
         }
-        hub.stop()?;
+        hub.stop();
+        backend.remove(&hub_db).await?;
         clear(&cache)?;
         clear(&push_cache)?;
         let mut scenario = Scenario::new(

@@ -1,5 +1,6 @@
 //! The hub scenarios' subject: a real `wb-hub` server in a process of its
-//! own (the bench runs itself again with the hidden `__hub` subcommand,
+//! own, over a fresh hub database on the bench's backend (a SQLite file, or
+//! a Postgres schema with `--database-url`) (the bench runs itself again with the hidden `__hub` subcommand,
 //! which serves a hub database exactly as `wb-hub serve` does), so that its
 //! peak resident set size is the hub's alone, read from
 //! `/proc/<pid>/status` (`VmHWM`) and reset through `/proc/<pid>/clear_refs`
@@ -10,7 +11,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context as _, Result, bail};
@@ -18,6 +19,8 @@ use clap::Args;
 use wb_hub::client::{ClientConfig, HubClient, Pulled, Pushed, pull_verified, push_dir};
 use wb_hub::server::{HubConfig, bind};
 use wb_store::hub::HubStore;
+
+use crate::db::Database;
 
 /// The prefix of the `__hub` child's first line of output.
 const LISTENING: &str = "listening=";
@@ -48,18 +51,17 @@ pub async fn serve(args: HubArgs) -> Result<()> {
 /// token for it.
 #[derive(Debug)]
 pub struct HubProcess {
-    addr: SocketAddr,
     token: String,
     child: Child,
-    db: PathBuf,
+    client: HubClient,
 }
 
 impl HubProcess {
-    /// Creates a SQLite hub database at `db`, registers `instance` with
+    /// Migrates the empty hub database `db`, registers `instance` with
     /// `public_key`, issues a token for it and starts serving it in a child
     /// process.
-    pub async fn start(db: &Path, instance: &str, public_key: &str) -> Result<Self> {
-        let url = format!("sqlite://{}", db.display());
+    pub async fn start(db: &Database, instance: &str, public_key: &str) -> Result<Self> {
+        let url = db.url.clone();
         let store = HubStore::connect(&url, true)
             .await
             .context("creating the hub database")?;
@@ -85,36 +87,31 @@ impl HubProcess {
             let _ = child.kill();
             bail!("the hub process did not start: {line:?}");
         };
-        let addr = addr.parse().context("the hub's address")?;
+        let addr: SocketAddr = addr.parse().context("the hub's address")?;
+        // One client for every transfer, as one `wb sync push` or `pull`
+        // has (making one costs a few milliseconds: TLS roots).
+        let client = HubClient::new(
+            &format!("http://{addr}"),
+            ClientConfig::default().with_max_download_bytes(1 << 30),
+        )?;
         Ok(Self {
-            addr,
             token,
             child,
-            db: db.to_owned(),
+            client,
         })
-    }
-
-    /// A client of this hub.
-    pub fn client(&self) -> Result<HubClient> {
-        Ok(HubClient::new(
-            &format!("http://{}", self.addr),
-            ClientConfig::default().with_max_download_bytes(1 << 30),
-        )?)
     }
 
     /// Pushes the bundle directory `bundle` as `instance`'s, remembering
     /// the pushed manifest in `push_cache` (so the next push can be a
     /// delta).
     pub async fn push(&self, bundle: &Path, instance: &str, push_cache: &Path) -> Result<Pushed> {
-        let client = self.client()?;
-        Ok(push_dir(&client, instance, &self.token, bundle, push_cache).await?)
+        Ok(push_dir(&self.client, instance, &self.token, bundle, push_cache).await?)
     }
 
     /// Pulls `instance`'s latest bundle into the cache `cache`, verified
     /// against `public_key`.
     pub async fn pull(&self, instance: &str, public_key: &str, cache: &Path) -> Result<Pulled> {
-        let client = self.client()?;
-        Ok(pull_verified(&client, instance, public_key, cache).await?)
+        Ok(pull_verified(&self.client, instance, public_key, cache).await?)
     }
 
     /// Forgets the hub's peak RSS so far (`clear_refs`), so that
@@ -129,16 +126,10 @@ impl HubProcess {
         crate::rss::peak_rss_of(&format!("/proc/{}/status", self.child.id()))
     }
 
-    /// Stops the hub and removes its database.
-    pub fn stop(mut self) -> Result<()> {
+    /// Stops the hub (its database is the caller's to remove).
+    pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.db.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(())
     }
 }
 

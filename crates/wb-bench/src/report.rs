@@ -26,6 +26,9 @@ pub struct Scenario {
     pub rss_of: &'static str,
     /// The goal for `peak_rss_bytes` (default [`RSS_GOAL_BYTES`]).
     pub rss_goal_bytes: Option<u64>,
+    /// Whether `peak_rss_bytes` is another process's (`rss_of`), judged by
+    /// `rss_goal_bytes` only.
+    pub rss_note: bool,
     /// Bytes on the wire, for a transfer scenario.
     pub wire: Option<Wire>,
     /// The goal for `ratio` (issue 7), if there is one.
@@ -71,6 +74,7 @@ impl Scenario {
             peak_rss_bytes: None,
             rss_of: "",
             rss_goal_bytes: None,
+            rss_note: false,
             wire: None,
             goal_ratio,
             runs: runs.iter().map(Duration::as_secs_f64).collect(),
@@ -149,7 +153,7 @@ impl Report {
                 None => String::new(),
             };
             let rss_goal = s.rss_goal_bytes.unwrap_or(RSS_GOAL_BYTES);
-            let rss = s.peak_rss_bytes.map(|b| {
+            let rss = s.peak_rss_bytes.filter(|_| !s.rss_note).map(|b| {
                 let verdict = if b <= rss_goal { "" } else { " MISS" };
                 format!("{}{verdict}", mib(b))
             });
@@ -164,15 +168,18 @@ impl Report {
                 goal,
                 rss.unwrap_or_default()
             );
-            if let (Some(peak), Some(goal)) = (s.peak_rss_bytes, s.rss_goal_bytes) {
-                let verdict = if peak <= goal { "ok" } else { "MISS" };
+            if let (Some(peak), true) = (s.peak_rss_bytes, s.rss_note) {
+                let goal = match s.rss_goal_bytes {
+                    Some(goal) if peak <= goal => format!(" (goal <= {}: ok)", mib(goal)),
+                    Some(goal) => format!(" (goal <= {}: MISS)", mib(goal)),
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "  {}: peak RSS of the {} {} (goal <= {}: {verdict})",
+                    "  {}: peak RSS of the {} {}{goal}",
                     s.name,
                     s.rss_of,
-                    mib(peak),
-                    mib(goal)
+                    mib(peak)
                 );
             }
             if let Some(w) = &s.wire {

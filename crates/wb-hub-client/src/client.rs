@@ -1242,7 +1242,7 @@ fn apply_delta(
         .and_then(|json| {
             ManifestDelta::from_json(&json, config.limits.max_manifest_bytes).map_err(refused)
         })?;
-    let (manifest_bytes, _) =
+    let manifest_bytes =
         delta::apply(base, &delta, config.limits.max_manifest_bytes).map_err(refused)?;
     let mut files = BTreeMap::new();
     for entry in delta.changed_entries().map_err(refused)? {

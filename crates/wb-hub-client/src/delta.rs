@@ -10,10 +10,8 @@
 //! delta names, so a rebuilt manifest is exactly the one that was signed —
 //! the signature is then checked over it like over any manifest.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-use wb_syncfmt::{Manifest, ManifestEntry, sha256_hex};
+use wb_syncfmt::{ManifestEntry, sha256_hex};
 
 /// The `format` of a delta this client writes and reads.
 pub const DELTA_FORMAT: &str = "wb-manifest-delta/1";
@@ -96,25 +94,48 @@ fn excerpt(text: &str) -> String {
 }
 
 /// The delta from `base` to `new` (both canonical manifests of one
-/// instance, as their bytes).
+/// instance, as their bytes: the sender's own, so not parsed again), found
+/// by walking both sorted line lists once.
 ///
 /// # Errors
 ///
-/// A manifest that does not parse.
+/// A manifest that is not UTF-8, has no header block, or a line without a
+/// path.
 pub fn diff(base: &[u8], new: &[u8], max_manifest_bytes: u64) -> Result<ManifestDelta, DeltaError> {
-    Manifest::parse_with_limit(base, "base manifest", max_manifest_bytes)?;
-    Manifest::parse_with_limit(new, "manifest.sync.txt", max_manifest_bytes)?;
+    for manifest in [base, new] {
+        if manifest.len() as u64 > max_manifest_bytes {
+            return Err(DeltaError::Malformed(format!(
+                "a manifest is larger than the limit of {max_manifest_bytes} bytes"
+            )));
+        }
+    }
     let (_, old_lines) = split(base)?;
     let (headers, new_lines) = split(new)?;
-    let mut old: BTreeMap<&str, &str> = BTreeMap::new();
-    for line in old_lines {
-        old.insert(path_of(line)?, line);
-    }
-    let mut lines = Vec::new();
-    for line in new_lines {
-        let path = path_of(line)?;
-        if old.remove(path) != Some(line) {
-            lines.push(line.to_owned());
+    let (mut removed, mut lines) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old_lines.len() || j < new_lines.len() {
+        let old = old_lines.get(i).map(|l| path_of(l)).transpose()?;
+        let new = new_lines.get(j).map(|l| path_of(l)).transpose()?;
+        match (old, new) {
+            (Some(o), Some(n)) if o == n => {
+                if old_lines[i] != new_lines[j] {
+                    lines.push(new_lines[j].to_owned());
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o < n => {
+                removed.push(o.to_owned());
+                i += 1;
+            }
+            (Some(o), None) => {
+                removed.push(o.to_owned());
+                i += 1;
+            }
+            _ => {
+                lines.push(new_lines[j].to_owned());
+                j += 1;
+            }
         }
     }
     Ok(ManifestDelta {
@@ -122,7 +143,7 @@ pub fn diff(base: &[u8], new: &[u8], max_manifest_bytes: u64) -> Result<Manifest
         base: sha256_hex(base),
         manifest_sha256: sha256_hex(new),
         headers: headers.to_owned(),
-        removed: old.into_keys().map(str::to_owned).collect(),
+        removed,
         lines,
     })
 }
@@ -191,20 +212,23 @@ impl ManifestDelta {
 }
 
 /// Rebuilds the manifest `delta` describes from `base` (the bytes of the
-/// manifest whose SHA-256 is `delta.base`), and checks it: it must parse
-/// as a canonical manifest within `max_manifest_bytes` and hash to
-/// `delta.manifest_sha256`. Returns its bytes and its parsed form.
+/// manifest whose SHA-256 is `delta.base`) in one walk of the sorted lines,
+/// and checks that it hashes to `delta.manifest_sha256` — so it is exactly
+/// the manifest that was signed, byte for byte. Returns its bytes; the
+/// caller parses them as any manifest (`BundleReader`), which checks the
+/// canonical form.
 ///
 /// # Errors
 ///
 /// [`DeltaError::WrongBase`], [`DeltaError::Malformed`] (a removed path
-/// the base lacks, a line twice), [`DeltaError::Manifest`] (the result is
-/// not canonical), [`DeltaError::Mismatch`].
+/// the base lacks, a changed path also removed, lines out of order or a
+/// path twice, a result over `max_manifest_bytes`),
+/// [`DeltaError::Mismatch`].
 pub fn apply(
     base: &[u8],
     delta: &ManifestDelta,
     max_manifest_bytes: u64,
-) -> Result<(Vec<u8>, Manifest), DeltaError> {
+) -> Result<Vec<u8>, DeltaError> {
     let found = sha256_hex(base);
     if found != delta.base {
         return Err(DeltaError::WrongBase {
@@ -213,42 +237,63 @@ pub fn apply(
         });
     }
     let (_, old_lines) = split(base)?;
-    let mut lines: BTreeMap<&str, &str> = BTreeMap::new();
-    for line in old_lines {
-        lines.insert(path_of(line)?, line);
+    let changed = delta
+        .lines
+        .iter()
+        .map(|line| Ok((path_of(line)?, line.as_str())))
+        .collect::<Result<Vec<(&str, &str)>, DeltaError>>()?;
+    if let Some(pair) = changed.windows(2).find(|w| w[0].0 >= w[1].0) {
+        return Err(DeltaError::Malformed(format!(
+            "path {:?} has two lines, or the lines are not sorted by path",
+            excerpt(pair[1].0)
+        )));
     }
-    for path in &delta.removed {
-        if lines.remove(path.as_str()).is_none() {
-            return Err(DeltaError::Malformed(format!(
-                "removed path {:?} is not in the base manifest",
-                excerpt(path)
-            )));
+    if let Some(pair) = delta.removed.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(DeltaError::Malformed(format!(
+            "removed path {:?} is listed twice, or the removed paths are not sorted",
+            excerpt(&pair[1])
+        )));
+    }
+    let mut out: Vec<&str> = Vec::with_capacity(old_lines.len() + changed.len());
+    let (mut removed, mut lines) = (delta.removed.iter().peekable(), changed.iter().peekable());
+    for old in old_lines {
+        let path = path_of(old)?;
+        while let Some((_, line)) = lines.next_if(|(p, _)| *p < path) {
+            out.push(line);
+        }
+        if removed.next_if(|r| r.as_str() == path).is_some() {
+            if lines.peek().is_some_and(|(p, _)| *p == path) {
+                return Err(DeltaError::Malformed(format!(
+                    "path {:?} is both removed and changed",
+                    excerpt(path)
+                )));
+            }
+            continue;
+        }
+        match lines.next_if(|(p, _)| *p == path) {
+            Some((_, line)) => out.push(line),
+            None => out.push(old),
         }
     }
-    let mut changed: BTreeMap<&str, &str> = BTreeMap::new();
-    for line in &delta.lines {
-        if changed.insert(path_of(line)?, line).is_some() {
-            return Err(DeltaError::Malformed(format!(
-                "path {:?} has two lines",
-                excerpt(path_of(line)?)
-            )));
-        }
+    out.extend(lines.map(|(_, line)| *line));
+    if let Some(path) = removed.next() {
+        return Err(DeltaError::Malformed(format!(
+            "removed path {:?} is not in the base manifest",
+            excerpt(path)
+        )));
     }
-    lines.extend(changed);
-    let size = delta.headers.len() + lines.values().map(|l| l.len() + 1).sum::<usize>();
+    let size = delta.headers.len() + out.iter().map(|l| l.len() + 1).sum::<usize>();
     if size as u64 > max_manifest_bytes {
         return Err(DeltaError::Malformed(format!(
             "the rebuilt manifest would be larger than the limit of {max_manifest_bytes} bytes"
         )));
     }
-    let mut text = String::with_capacity(size);
-    text.push_str(&delta.headers);
-    for line in lines.values() {
-        text.push_str(line);
-        text.push('\n');
+    let mut bytes = Vec::with_capacity(size);
+    bytes.extend_from_slice(delta.headers.as_bytes());
+    for line in out {
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
     }
-    let bytes = text.into_bytes();
-    let manifest = Manifest::parse_with_limit(&bytes, "manifest.sync.txt", max_manifest_bytes)?;
     let found = sha256_hex(&bytes);
     if found != delta.manifest_sha256 {
         return Err(DeltaError::Mismatch {
@@ -256,7 +301,7 @@ pub fn apply(
             found,
         });
     }
-    Ok((bytes, manifest))
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -264,6 +309,7 @@ mod tests {
     #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
     use super::*;
+    use wb_syncfmt::Manifest;
 
     const KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 
@@ -298,9 +344,8 @@ mod tests {
         assert!(delta.removed.is_empty());
         let json = delta.to_json().unwrap();
         let read = ManifestDelta::from_json(&json, 1 << 20).unwrap();
-        let (rebuilt, parsed) = apply(&base, &read, 1 << 20).unwrap();
+        let rebuilt = apply(&base, &read, 1 << 20).unwrap();
         assert_eq!(rebuilt, new);
-        assert_eq!(parsed.sequence, 2);
         let paths: Vec<String> = read
             .changed_entries()
             .unwrap()
@@ -311,7 +356,7 @@ mod tests {
 
         let back = diff(&new, &base, 1 << 20).unwrap();
         assert_eq!(back.removed, [C]);
-        assert_eq!(apply(&new, &back, 1 << 20).unwrap().0, base);
+        assert_eq!(apply(&new, &back, 1 << 20).unwrap(), base);
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub fn verify_bundle(
     let reader = BundleReader::open(dir, limits).map_err(Refusal::from)?;
     let signed = check(&reader, instance, pinned_key)?;
     signed.check_files(&reader, &NoProgress)?;
-    Ok(verified(&reader, signed))
+    Ok(verified(reader, signed).0)
 }
 
 /// [`verify_bundle`] of a bundle held in memory: `files` maps each path in
@@ -114,7 +114,7 @@ pub fn verify_files(
     let reader = BundleReader::from_files(files, limits).map_err(Refusal::from)?;
     let signed = check(&reader, instance, pinned_key)?;
     signed.check_files(&reader, &NoProgress)?;
-    Ok((verified(&reader, signed), reader.into_parts()))
+    Ok(verified(reader, signed))
 }
 
 /// [`verify_files`] of a bundle given as an update of `base`, the manifest
@@ -142,7 +142,8 @@ pub fn verify_update(
     Ok(
         match engine_verify_update(base, &reader, &policy(pinned_key), &NoProgress)? {
             UpdateVerdict::Verified(signed) => {
-                UpdateChecked::Verified(verified(&reader, *signed), reader.into_parts())
+                let (bundle, parts) = verified(reader, *signed);
+                UpdateChecked::Verified(bundle, parts)
             }
             _ => UpdateChecked::NeedsWhole(reader.into_parts()),
         },
@@ -187,10 +188,12 @@ fn check(
     Ok(check_signature(reader, &policy(pinned_key))?)
 }
 
-fn verified(reader: &BundleReader, signed: SignedBundle) -> VerifiedBundle {
-    VerifiedBundle {
-        manifest: reader.manifest().clone(),
+fn verified(reader: BundleReader, signed: SignedBundle) -> (VerifiedBundle, BundleParts) {
+    let (manifest, parts) = reader.into_manifest_and_parts();
+    let bundle = VerifiedBundle {
+        manifest,
         manifest_sha256: signed.manifest_sha256,
         rotated: matches!(signed.key_decision, KeyDecision::Rotated { .. }),
-    }
+    };
+    (bundle, parts)
 }

@@ -840,16 +840,16 @@ fn content_addressed(
         mut files,
         ..
     } = parts;
-    let mut seen = std::collections::HashSet::new();
+    // Each content once per bundle is enough; the store keeps a content it
+    // already holds as it is, so a repeat costs only its bytes.
     let mut new_files = Vec::with_capacity(files.len());
     for entry in &verified.manifest.files {
-        let hash = entry.sha256_hex();
-        if !seen.contains(&hash)
-            && let Some(content) = files.remove(&entry.path)
-        {
-            seen.insert(hash.clone());
+        if files.is_empty() {
+            break;
+        }
+        if let Some(content) = files.remove(&entry.path) {
             new_files.push(HubFile {
-                sha256: hash,
+                sha256: entry.sha256_hex(),
                 content,
             });
         }
@@ -930,7 +930,7 @@ async fn delta_upload(
     let max_manifest = limits.max_manifest_bytes;
     let delta_base = delta.base.clone();
     let (base, manifest_bytes, changed) = web::block(move || {
-        let (manifest_bytes, _) = delta::apply(&base.manifest, &delta, max_manifest)?;
+        let manifest_bytes = delta::apply(&base.manifest, &delta, max_manifest)?;
         let base = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
         Ok::<_, delta::DeltaError>((base, manifest_bytes, delta.changed_entries()?))
     })
@@ -1050,14 +1050,24 @@ async fn publish(
         published_at: Timestamp::now(),
     };
     let bundle = content_addressed(info, &verified, parts, base);
+    // The parsed manifest is not needed any more: its memory goes before
+    // the files are stored.
+    let VerifiedBundle {
+        manifest,
+        manifest_sha256,
+        rotated,
+        ..
+    } = verified;
+    let new_key = manifest.public_key;
+    drop(manifest.files);
     // A rotation moves the registered key in the same transaction.
-    let stored = if verified.rotated {
+    let stored = if rotated {
         state
             .store
-            .publish_rotated(&bundle, &registered_key, &verified.manifest.public_key)
+            .publish_rotated(bundle, &registered_key, &new_key)
             .await
     } else {
-        state.store.publish(&bundle).await
+        state.store.publish(bundle).await
     };
     let status = match stored.map_err(|e| Rejection::internal("storing a bundle", &e))? {
         PublishOutcome::Published => "published",
@@ -1093,12 +1103,12 @@ async fn publish(
             ));
         }
     };
-    tracing::info!(target: "wb_hub", %instance, sequence, status, delta, rotated = verified.rotated, "upload");
+    tracing::info!(target: "wb_hub", %instance, sequence, status, delta, rotated, "upload");
     Ok(HttpResponse::Ok().json(UploadReceipt {
         status: status.to_owned(),
         instance: instance.to_string(),
         sequence,
-        manifest_sha256: verified.manifest_sha256,
+        manifest_sha256,
         etag,
     }))
 }

@@ -396,6 +396,12 @@ fn origin_lock_key(origin: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
+/// KiB of SQLite page cache per connection of an instance's store: 32 MiB
+/// (the default is 2 MiB): a filtered list's count looks up a referenced
+/// row for every row, and beyond the cache each lookup is a read from the
+/// OS.
+const INSTANCE_CACHE_KIB: u32 = 32 * 1024;
+
 /// Runs the same backend function on whichever pool the store holds.
 macro_rules! on_backend {
     ($self:ident, $f:ident($($arg:expr),*)) => {
@@ -411,18 +417,30 @@ impl Store {
     pub async fn open_sqlite(path: &Path, create: bool) -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(create);
+            .create_if_missing(create)
+            .pragma("cache_size", format!("-{INSTANCE_CACHE_KIB}"));
         Self::open_sqlite_with(options, &path.display().to_string()).await
     }
 
     /// Connects to `sqlite://…` or `postgres://…`. With `create`, a missing
     /// SQLite file is created; a Postgres database must already exist.
     pub async fn connect(url: &str, create: bool) -> Result<Self> {
+        Self::connect_with_cache(url, create, INSTANCE_CACHE_KIB).await
+    }
+
+    /// [`Store::connect`] with `cache_kib` KiB of SQLite page cache per
+    /// connection (Postgres ignores it).
+    pub(crate) async fn connect_with_cache(
+        url: &str,
+        create: bool,
+        cache_kib: u32,
+    ) -> Result<Self> {
         let shown = redact_url(url);
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| connect_error(&shown, e))?
-                .create_if_missing(create);
+                .create_if_missing(create)
+                .pragma("cache_size", format!("-{cache_kib}"));
             Self::open_sqlite_with(options, &shown).await
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
@@ -451,11 +469,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // 32 MiB of page cache per connection (the default is 2 MiB): a
-            // filtered list's count looks up a referenced row for every row,
-            // and beyond the cache each lookup is a read from the OS.
-            .pragma("cache_size", "-32768");
+            .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -155,26 +155,26 @@ async fn the_hub_stores_instances_tokens_and_publishes_only_newer_bundles() {
         assert_eq!(hub.listing().await.unwrap()[0].bundle, None);
         let first = bundle(3, "m3", b"three");
         assert_eq!(
-            hub.publish(&first).await.unwrap(),
+            hub.publish(first.clone()).await.unwrap(),
             PublishOutcome::Published
         );
         assert_eq!(
-            hub.publish(&first).await.unwrap(),
+            hub.publish(first.clone()).await.unwrap(),
             PublishOutcome::Unchanged
         );
         assert_eq!(
-            hub.publish(&bundle(3, "other", b"x")).await.unwrap(),
+            hub.publish(bundle(3, "other", b"x")).await.unwrap(),
             PublishOutcome::Stale { stored_sequence: 3 }
         );
         assert_eq!(
-            hub.publish(&bundle(2, "m2", b"two")).await.unwrap(),
+            hub.publish(bundle(2, "m2", b"two")).await.unwrap(),
             PublishOutcome::Stale { stored_sequence: 3 }
         );
         let stored = hub.latest_manifest(&alpha).await.unwrap().unwrap();
         assert_eq!(stored, first.manifest);
         assert_eq!(hub.files(&[hash("three")]).await.unwrap(), first.files);
         assert_eq!(
-            hub.publish(&bundle(4, "m4", b"four")).await.unwrap(),
+            hub.publish(bundle(4, "m4", b"four")).await.unwrap(),
             PublishOutcome::Published
         );
         let info = hub.bundle_info(&alpha).await.unwrap().unwrap();
@@ -204,11 +204,11 @@ async fn a_rotated_bundle_moves_the_registered_key_with_it_or_not_at_all() {
             let alpha = alpha.clone();
             async move { hub.instance(&alpha).await.unwrap().unwrap().public_key }
         };
-        hub.publish(&bundle(3, "m3", b"three")).await.unwrap();
+        hub.publish(bundle(3, "m3", b"three")).await.unwrap();
 
         // From a key that is not the registered one: nothing changes.
         assert_eq!(
-            hub.publish_rotated(&bundle(4, "m4", b"four"), "RWQother", "RWQnew")
+            hub.publish_rotated(bundle(4, "m4", b"four"), "RWQother", "RWQnew")
                 .await
                 .unwrap(),
             PublishOutcome::KeyChanged
@@ -218,7 +218,7 @@ async fn a_rotated_bundle_moves_the_registered_key_with_it_or_not_at_all() {
 
         // A stale bundle: neither published nor does the key move.
         assert_eq!(
-            hub.publish_rotated(&bundle(2, "m2", b"two"), "RWQold", "RWQnew")
+            hub.publish_rotated(bundle(2, "m2", b"two"), "RWQold", "RWQnew")
                 .await
                 .unwrap(),
             PublishOutcome::Stale { stored_sequence: 3 }
@@ -227,7 +227,7 @@ async fn a_rotated_bundle_moves_the_registered_key_with_it_or_not_at_all() {
 
         // The rotation: published, and the key moved, together.
         assert_eq!(
-            hub.publish_rotated(&bundle(4, "m4", b"four"), "RWQold", "RWQnew")
+            hub.publish_rotated(bundle(4, "m4", b"four"), "RWQold", "RWQnew")
                 .await
                 .unwrap(),
             PublishOutcome::Published
@@ -250,7 +250,7 @@ async fn each_distinct_file_is_stored_once_and_the_last_few_manifests_are_kept()
         let hub = registered_hub(&db).await;
         let alpha = InstanceName::parse("alpha.example").unwrap();
         assert_eq!(
-            hub.publish(&bundle_with(1, "m1", &["a", "b", "c"]))
+            hub.publish(bundle_with(1, "m1", &["a", "b", "c"]))
                 .await
                 .unwrap(),
             PublishOutcome::Published
@@ -259,7 +259,7 @@ async fn each_distinct_file_is_stored_once_and_the_last_few_manifests_are_kept()
         // The next bundle shares two files and brings one: stored once each
         // (files offered again are ignored).
         assert_eq!(
-            hub.publish(&bundle_with(2, "m2", &["a", "b", "d"]))
+            hub.publish(bundle_with(2, "m2", &["a", "b", "d"]))
                 .await
                 .unwrap(),
             PublishOutcome::Published
@@ -290,7 +290,7 @@ async fn each_distinct_file_is_stored_once_and_the_last_few_manifests_are_kept()
 
         // Only the latest KEPT_MANIFESTS are kept.
         for sequence in 3..=7 {
-            hub.publish(&bundle_with(sequence, &format!("m{sequence}"), &[]))
+            hub.publish(bundle_with(sequence, &format!("m{sequence}"), &[]))
                 .await
                 .unwrap();
         }
@@ -325,29 +325,29 @@ async fn a_refused_publish_writes_nothing() {
     for db in TestDb::all().await {
         let hub = registered_hub(&db).await;
         let alpha = InstanceName::parse("alpha.example").unwrap();
-        hub.publish(&bundle_with(5, "m5", &["a"])).await.unwrap();
+        hub.publish(bundle_with(5, "m5", &["a"])).await.unwrap();
         let before = db.snapshot().await;
         let before_files = hub.file_count().await.unwrap();
         // Stale: a lower sequence with new files; equal sequence, other content.
         assert_eq!(
-            hub.publish(&bundle_with(4, "m4", &["new1", "new2"]))
+            hub.publish(bundle_with(4, "m4", &["new1", "new2"]))
                 .await
                 .unwrap(),
             PublishOutcome::Stale { stored_sequence: 5 }
         );
         assert_eq!(
-            hub.publish(&bundle_with(5, "other", &["new3"]))
+            hub.publish(bundle_with(5, "other", &["new3"]))
                 .await
                 .unwrap(),
             PublishOutcome::Stale { stored_sequence: 5 }
         );
         assert_eq!(
-            hub.publish(&bundle_with(5, "m5", &["a"])).await.unwrap(),
+            hub.publish(bundle_with(5, "m5", &["a"])).await.unwrap(),
             PublishOutcome::Unchanged
         );
         // A rotation from a key that is no longer registered.
         assert_eq!(
-            hub.publish_rotated(&bundle_with(6, "m6", &["new4"]), "RWQgone", "RWQnew")
+            hub.publish_rotated(bundle_with(6, "m6", &["new4"]), "RWQgone", "RWQnew")
                 .await
                 .unwrap(),
             PublishOutcome::KeyChanged
@@ -380,7 +380,7 @@ async fn concurrent_publishers_on_one_database_the_highest_sequence_wins() {
                     let files = [format!("{name}-x"), format!("{name}-y")];
                     let files: Vec<&str> = files.iter().map(String::as_str).collect();
                     let outcome = other
-                        .publish(&bundle_with(sequence, &name, &files))
+                        .publish(bundle_with(sequence, &name, &files))
                         .await
                         .unwrap();
                     other.close().await;
@@ -449,11 +449,11 @@ async fn garbage_collection_removes_only_files_no_kept_manifest_names() {
         let alpha = InstanceName::parse("alpha.example").unwrap();
         // Sequence 1 names a and b; sequences 2..=5 name b and c: once
         // sequence 5 is published, sequence 1 is no longer kept.
-        hub.publish(&naming(1, &["a", "b"], &["a", "b"]))
+        hub.publish(naming(1, &["a", "b"], &["a", "b"]))
             .await
             .unwrap();
         for sequence in 2..=5 {
-            hub.publish(&naming(sequence, &["b", "c"], &["c"]))
+            hub.publish(naming(sequence, &["b", "c"], &["c"]))
                 .await
                 .unwrap();
         }
@@ -492,14 +492,14 @@ async fn garbage_collection_removes_only_files_no_kept_manifest_names() {
         let before = db.snapshot().await;
         let mut delta = naming(6, &["a", "c"], &["a"]);
         delta.base = Some(hash("m1"));
-        assert_eq!(hub.publish(&delta).await.unwrap(), PublishOutcome::BaseGone);
+        assert_eq!(
+            hub.publish(delta.clone()).await.unwrap(),
+            PublishOutcome::BaseGone
+        );
         assert_eq!(db.snapshot().await, before, "nothing changed");
         // Against a kept manifest it is.
         delta.base = Some(hash("m5"));
-        assert_eq!(
-            hub.publish(&delta).await.unwrap(),
-            PublishOutcome::Published
-        );
+        assert_eq!(hub.publish(delta).await.unwrap(), PublishOutcome::Published);
         hub.close().await;
     }
 }

@@ -179,7 +179,7 @@ pub(super) async fn set_instance_key(
 /// moves the registered key from `from` to `to` in it too.
 pub(super) async fn publish(
     pool: &sqlx::Pool<Db>,
-    bundle: &NewBundle,
+    bundle: NewBundle,
     rotation: Option<(&str, &str)>,
 ) -> Result<PublishOutcome> {
     let stored = &bundle.manifest;
@@ -256,7 +256,7 @@ pub(super) async fn publish(
         tx.rollback().await?;
         return not_published(pool, info).await;
     }
-    insert_files(&mut tx, &bundle.files).await?;
+    insert_files(&mut tx, bundle.files).await?;
     sqlx::query(
         "DELETE FROM hub_manifests WHERE instance = $1 AND sequence NOT IN \
          (SELECT sequence FROM hub_manifests WHERE instance = $1 \

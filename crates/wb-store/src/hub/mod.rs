@@ -211,9 +211,11 @@ impl HubStore {
     /// Connects to `sqlite://…` or `postgres://…`. With `create`, a missing
     /// SQLite file is created; a Postgres database must already exist.
     /// SQLite is opened as [`Store`] opens it (WAL, `synchronous=FULL`,
-    /// busy timeout, foreign keys).
+    /// busy timeout, foreign keys), with SQLite's default page cache of
+    /// 2 MiB per connection: the hub writes and reads each file once, and
+    /// its memory is counted in bundles (issue 13).
     pub async fn connect(url: &str, create: bool) -> Result<Self> {
-        let store = Store::connect(url, create).await?;
+        let store = Store::connect_with_cache(url, create, 2 * 1024).await?;
         Ok(Self { pool: store.pool })
     }
 
@@ -264,7 +266,7 @@ impl HubStore {
     /// across processes sharing the database): the manifest, the new
     /// files, the pointer; then forgets manifests beyond the latest
     /// [`KEPT_MANIFESTS`].
-    pub async fn publish(&self, bundle: &NewBundle) -> Result<PublishOutcome> {
+    pub async fn publish(&self, bundle: NewBundle) -> Result<PublishOutcome> {
         on_hub_backend!(self, publish(bundle, None))
     }
 
@@ -276,7 +278,7 @@ impl HubStore {
     /// the key does not move either.
     pub async fn publish_rotated(
         &self,
-        bundle: &NewBundle,
+        bundle: NewBundle,
         from_key: &str,
         to_key: &str,
     ) -> Result<PublishOutcome> {
@@ -369,7 +371,7 @@ mod sqlite {
     include!("backend.rs");
 
     /// How many bytes of file contents one insert carries.
-    const BYTES_PER_INSERT: usize = 16 << 20;
+    const BYTES_PER_INSERT: usize = 4 << 20;
 
     /// Stores `files` the store lacks, in the caller's transaction; a file
     /// already stored is left as it is. Each statement carries many files
@@ -377,19 +379,20 @@ mod sqlite {
     /// `[sha256, offset, length]` — so that binding costs nothing per file.
     async fn insert_files(
         conn: &mut sqlx::SqliteConnection,
-        files: &[super::HubFile],
+        files: Vec<super::HubFile>,
     ) -> Result<()> {
-        let mut start = 0;
-        while start < files.len() {
-            let mut blob = Vec::new();
+        // Each file's bytes are freed as they are copied into a statement:
+        // the bundle is held once, not twice.
+        let mut files = files.into_iter().peekable();
+        while files.peek().is_some() {
+            let mut blob = Vec::with_capacity(BYTES_PER_INSERT + (64 << 10));
             let mut index = Vec::new();
-            let mut end = start;
-            while end < files.len() && (end == start || blob.len() < BYTES_PER_INSERT) {
-                let file = &files[end];
+            while let Some(file) =
+                files.next_if(|_| index.is_empty() || blob.len() < BYTES_PER_INSERT)
+            {
                 // substr() counts from 1.
-                index.push((file.sha256.as_str(), blob.len() + 1, file.content.len()));
+                index.push((file.sha256, blob.len() + 1, file.content.len()));
                 blob.extend_from_slice(&file.content);
-                end += 1;
             }
             let index = serde_json::to_string(&index).map_err(|e| corrupt("sha256", e))?;
             sqlx::query(
@@ -402,7 +405,6 @@ mod sqlite {
             .bind(blob)
             .execute(&mut *conn)
             .await?;
-            start = end;
         }
         Ok(())
     }
@@ -546,14 +548,17 @@ mod postgres {
     const FILES_PER_INSERT: usize = 2_000;
 
     /// Stores `files` the store lacks, a batch of arrays per statement.
-    async fn insert_files(conn: &mut sqlx::PgConnection, files: &[super::HubFile]) -> Result<()> {
-        for chunk in files.chunks(FILES_PER_INSERT) {
-            let hashes: Vec<&str> = chunk.iter().map(|f| f.sha256.as_str()).collect();
-            let contents: Vec<&[u8]> = chunk.iter().map(|f| f.content.as_slice()).collect();
+    async fn insert_files(conn: &mut sqlx::PgConnection, files: Vec<super::HubFile>) -> Result<()> {
+        // A batch at a time, each freed once sent.
+        let mut files = files.into_iter().peekable();
+        while files.peek().is_some() {
+            let chunk: Vec<super::HubFile> = files.by_ref().take(FILES_PER_INSERT).collect();
             let sizes = chunk
                 .iter()
                 .map(|f| to_i64("size", f.content.len() as u64))
                 .collect::<Result<Vec<i64>>>()?;
+            let (hashes, contents): (Vec<String>, Vec<Vec<u8>>) =
+                chunk.into_iter().map(|f| (f.sha256, f.content)).unzip();
             sqlx::query(
                 "INSERT INTO hub_files (sha256, content, size) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[]) \

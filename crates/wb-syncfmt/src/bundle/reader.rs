@@ -222,7 +222,13 @@ impl BundleReader {
     /// [`BundleReader::from_update`], none for a directory).
     #[must_use]
     pub fn into_parts(self) -> BundleParts {
-        BundleParts {
+        self.into_manifest_and_parts().1
+    }
+
+    /// [`BundleReader::into_parts`], with the parsed manifest too.
+    #[must_use]
+    pub fn into_manifest_and_parts(self) -> (Manifest, BundleParts) {
+        let parts = BundleParts {
             manifest: self.manifest_bytes,
             signature: self.signature_bytes,
             key_rotations: self.key_rotations_bytes,
@@ -230,7 +236,8 @@ impl BundleReader {
                 Source::Memory(files) => files,
                 Source::Dir(_) => BTreeMap::new(),
             },
-        }
+        };
+        (self.manifest, parts)
     }
 
     /// The bundle directory; empty for a bundle held in memory.
