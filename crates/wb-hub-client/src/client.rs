@@ -1,5 +1,5 @@
 //! The hub client (`awc`): push an archive, list instances, fetch a
-//! bundle with `If-None-Match`; [`push_bundle`], which sends only what
+//! bundle with `If-None-Match`; [`push_dir`], which sends only what
 //! changed since the manifest the hub holds, and [`pull_verified`], which
 //! keeps a small cache per instance, asks for what changed since it, and
 //! verifies what it rebuilt against the pinned key (`docs/hub.md`,
@@ -662,7 +662,7 @@ impl HubClient {
     }
 }
 
-/// What [`push_bundle`] did.
+/// What [`push_dir`] did.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Pushed {
