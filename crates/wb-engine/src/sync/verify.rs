@@ -465,19 +465,24 @@ impl SignedBundle {
             .map_or(1, std::num::NonZeroUsize::get)
             .clamp(1, MAX_THREADS)
             .min(runs.len());
-        let mut actors = Vec::new();
+        let users = listed_users(reader.manifest());
+        // The first actor, in manifest order, who is not a listed user:
+        // refused once every file passed its own checks.
+        let mut stranger: Option<ActorRef> = None;
         let mut take = |run: Run| -> Result<(), Refusal> {
-            let (read, rows, run_actors) = run?;
+            let (read, rows, run_stranger) = run?;
             for _ in 0..read {
                 progress.step();
             }
-            actors.extend(run_actors);
+            if stranger.is_none() {
+                stranger = run_stranger;
+            }
             rows.into_iter().for_each(&mut sink);
             Ok(())
         };
         if threads <= 1 {
             for run in &runs {
-                take(self.check_run(reader, run, keep_rows))?;
+                take(self.check_run(reader, run, keep_rows, &users))?;
             }
         } else {
             let next = AtomicUsize::new(0);
@@ -489,14 +494,14 @@ impl SignedBundle {
             std::thread::scope(|scope| {
                 for _ in 0..threads {
                     let sender = sender.clone();
-                    let (next, failed, runs) = (&next, &failed, &runs);
+                    let (next, failed, runs, users) = (&next, &failed, &runs, &users);
                     scope.spawn(move || {
                         loop {
                             let index = next.fetch_add(1, Ordering::Relaxed);
                             if index >= runs.len() || index > failed.load(Ordering::Relaxed) {
                                 break;
                             }
-                            let run = self.check_run(reader, runs[index], keep_rows);
+                            let run = self.check_run(reader, runs[index], keep_rows, users);
                             if run.is_err() {
                                 failed.fetch_min(index, Ordering::Relaxed);
                             }
@@ -522,25 +527,40 @@ impl SignedBundle {
             outcome?;
         }
         progress.finish();
-        check_actor_origins(&self.origin, reader.manifest(), &actors)
+        match stranger {
+            Some(actor) => Err(actor_refusal(&self.origin, &actor)),
+            None => Ok(()),
+        }
     }
 
     /// Reads and checks one run of files: their rows (when kept) and the
-    /// actors they name, or the first refusal.
-    fn check_run(&self, reader: &BundleReader, run: &[&ManifestEntry], keep_rows: bool) -> Run {
+    /// first actor they name who is not one of `users`, or the first
+    /// refusal.
+    fn check_run(
+        &self,
+        reader: &BundleReader,
+        run: &[&ManifestEntry],
+        keep_rows: bool,
+        users: &HashSet<Uuid>,
+    ) -> Run {
         let mut rows = Vec::with_capacity(if keep_rows { run.len() } else { 0 });
         let mut actors = Vec::new();
+        let mut stranger = None;
         for entry in run {
             let file = reader.read_entry(entry)?;
             let row = self.check_row(&file).map_err(|(code, message)| {
                 Refusal::new(code, Some(&file.relative_path()), message)
             })?;
             row.actors(&mut actors);
+            if stranger.is_none() {
+                stranger = actors.drain(..).find(|a| !users.contains(&a.actor));
+            }
+            actors.clear();
             if keep_rows {
                 rows.push(row);
             }
         }
-        Ok((run.len(), rows, actors))
+        Ok((run.len(), rows, stranger))
     }
 
     fn check_row(&self, file: &SyncFile) -> Result<Row, (&'static str, String)> {
@@ -603,9 +623,9 @@ const FILES_PER_RUN: usize = 512;
 /// At most this many threads read a bundle.
 const MAX_THREADS: usize = 8;
 
-/// How many files of a run were read, their rows (when kept) and actors,
-/// or the run's refusal.
-type Run = Result<(usize, Vec<Row>, Vec<ActorRef>), Refusal>;
+/// How many files of a run were read, their rows (when kept) and the first
+/// actor who is not a listed user, or the run's refusal.
+type Run = Result<(usize, Vec<Row>, Option<ActorRef>), Refusal>;
 
 /// One checked row of a bundle.
 enum Row {
@@ -746,8 +766,9 @@ pub fn verify_update(
     Ok(UpdateVerdict::Verified(Box::new(signed)))
 }
 
-/// Each origin speaks only for itself: every actor is one of the bundle's
-/// own users. A bundle is a whole snapshot of its instance's public rows,
+/// The refusal of the rule that each origin speaks only for itself: every
+/// actor is one of the bundle's own users. A bundle is a whole snapshot of
+/// its instance's public rows,
 /// and its instance exports a row only with the users it references, so a
 /// user of that instance that is not in the bundle is not public there
 /// (or not a user of it at all).
@@ -756,24 +777,16 @@ pub fn verify_update(
 /// listed file's id is checked against its path, so for a bundle read
 /// whole they are exactly its user rows, and for an update they include
 /// the users kept from the base.
-fn check_actor_origins(
-    origin: &InstanceName,
-    manifest: &Manifest,
-    actors: &[ActorRef],
-) -> Result<(), Refusal> {
-    let users = listed_users(manifest);
-    match actors.iter().find(|a| !users.contains(&a.actor)) {
-        None => Ok(()),
-        Some(a) => Err(Refusal::new(
-            "actor-origin",
-            Some(&format!("{}/{}.sync.txt", a.kind, a.id)),
-            format!(
-                "{} names user {}, who is not a user of {origin} in this bundle; a \
-                 bundle speaks only for its own instance's users (SPEC §5)",
-                a.field, a.actor
-            ),
-        )),
-    }
+fn actor_refusal(origin: &InstanceName, a: &ActorRef) -> Refusal {
+    Refusal::new(
+        "actor-origin",
+        Some(&format!("{}/{}.sync.txt", a.kind, a.id)),
+        format!(
+            "{} names user {}, who is not a user of {origin} in this bundle; a \
+             bundle speaks only for its own instance's users (SPEC §5)",
+            a.field, a.actor
+        ),
+    )
 }
 
 /// The ids of the users a manifest lists.

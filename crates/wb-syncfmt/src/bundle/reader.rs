@@ -432,10 +432,6 @@ fn check_files(
     limits: &Limits,
     base: Option<&Manifest>,
 ) -> Result<(), BundleError> {
-    let kept: HashMap<&str, &ManifestEntry> = base
-        .map(|base| base.files.iter().map(|e| (e.path.as_str(), e)).collect())
-        .unwrap_or_default();
-    let is_kept = |entry: &ManifestEntry| kept.get(entry.path.as_str()) == Some(&entry);
     let count = u64::try_from(files.len()).unwrap_or(u64::MAX);
     if count > limits.max_files {
         return Err(BundleError::TooManyFiles {
@@ -443,12 +439,21 @@ fn check_files(
             limit: limits.max_files,
         });
     }
-    let listed: HashMap<&str, u64> = manifest
+    // The manifest's lines, the base's and the files are all sorted by
+    // path: one walk over the three, without building a map.
+    let mut base_lines = base
+        .map_or(&[][..], |b| b.files.as_slice())
+        .iter()
+        .peekable();
+    let mut listed = manifest
         .files
         .iter()
-        .filter(|e| !is_kept(e))
-        .map(|e| (e.path.as_str(), e.len))
-        .collect();
+        .filter(move |entry| {
+            while base_lines.next_if(|b| b.path < entry.path).is_some() {}
+            base_lines.peek() != Some(entry)
+        })
+        .peekable();
+    let mut first_missing: Option<&ManifestEntry> = None;
     for (path, bytes) in files {
         if let Err(reason) = check_bundle_path(path) {
             return Err(BundleError::UnexpectedPath {
@@ -457,23 +462,22 @@ fn check_files(
                 reason,
             });
         }
-        let Some(&len) = listed.get(path.as_str()) else {
+        while let Some(missing) = listed.next_if(|e| e.path < *path) {
+            first_missing.get_or_insert(missing);
+        }
+        let Some(entry) = listed.next_if(|e| e.path == *path) else {
             return Err(BundleError::UnlistedFile { path: path.clone() });
         };
         let found = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        if found != len {
+        if found != entry.len {
             return Err(BundleError::LengthMismatch {
                 path: path.clone(),
-                expected: len,
+                expected: entry.len,
                 found,
             });
         }
     }
-    if let Some(missing) = manifest
-        .files
-        .iter()
-        .find(|e| !files.contains_key(&e.path) && !is_kept(e))
-    {
+    if let Some(missing) = first_missing.or_else(|| listed.next()) {
         return Err(BundleError::MissingFile {
             path: missing.path.clone(),
         });
