@@ -384,12 +384,7 @@ impl Bench {
             settle();
         }
         let store = self.source.store();
-        let user = store
-            .users()
-            .await?
-            .into_iter()
-            .find(|u| u.origin == *self.source.name() && u.scope == SyncScope::Public)
-            .context("the synthetic instance has no public user")?;
+        let user = self.public_user().await?;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let bio = format!("{} (edited {run})", user.bio);
@@ -424,6 +419,18 @@ impl Bench {
         ));
 
         Ok(())
+    }
+
+    /// A public user of the source instance: the row the incremental
+    /// scenarios edit.
+    async fn public_user(&self) -> Result<wb_model::User> {
+        self.source
+            .store()
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.origin == *self.source.name() && u.scope == SyncScope::Public)
+            .context("the synthetic instance has no public user")
     }
 
     /// A full transfer: the bundle pushed into an empty hub (a `wb-hub`
@@ -526,12 +533,7 @@ impl Bench {
         hub.pull(&instance, &self.public_key, &cache).await?;
 
         let store = self.source.store();
-        let user = store
-            .users()
-            .await?
-            .into_iter()
-            .find(|u| u.origin == *self.source.name() && u.scope == SyncScope::Public)
-            .context("the synthetic instance has no public user")?;
+        let user = self.public_user().await?;
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut sent, mut received) = (0, 0);
         let (mut push_runs, mut pull_runs) = (Vec::new(), Vec::new());

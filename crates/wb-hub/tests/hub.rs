@@ -24,6 +24,9 @@ use wb_model::InstanceName;
 use wb_store::hub::HubStore;
 use wb_store::testing::TestDb;
 
+mod common;
+use common::{etag_of, push_files};
+
 /// An instance with its own directory (keys, bundles) and database.
 struct Node {
     instance: Instance,
@@ -1464,31 +1467,6 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
         assert_eq!(pulled.files().unwrap(), ninth);
         hub.stop().await;
     }
-}
-
-/// Pushes the bundle `files` (path → bytes) as `wb sync push` pushes a
-/// bundle directory: written into a fresh directory, then `push_dir`.
-async fn push_files(
-    client: &wb_hub::client::HubClient,
-    instance: &str,
-    token: &str,
-    files: &BTreeMap<String, Vec<u8>>,
-    cache: &std::path::Path,
-) -> Result<wb_hub::client::Pushed, wb_hub::client::ClientError> {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    wb_hub::archive::write_entries(files, dir.path()).expect("the bundle is written");
-    wb_hub::client::push_dir(client, instance, token, dir.path(), cache).await
-}
-
-/// The `ETag` of the bundle in a downloaded archive (`docs/hub.md`,
-/// "Storage and `ETag`").
-fn etag_of(archive: &[u8]) -> String {
-    let files = wb_hub::archive::read_entries(archive).expect("a readable archive");
-    wb_hub::api::bundle_etag(
-        &wb_syncfmt::sha256_hex(&files["manifest.sync.txt"]),
-        &files["bundle.sig"],
-        files.get("key-rotations.txt").map(Vec::as_slice),
-    )
 }
 
 /// An attacker holding alpha's real key pushes deltas that verify from

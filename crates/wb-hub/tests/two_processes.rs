@@ -32,6 +32,9 @@ use wb_model::InstanceName;
 use wb_store::hub::HubStore;
 use wb_store::testing::TestDb;
 
+mod common;
+use common::{etag_of, push_files};
+
 /// A `wb-hub serve` process on a loopback port; killed when dropped.
 struct HubProcess {
     child: Child,
@@ -310,29 +313,4 @@ async fn two_hub_processes_on_one_postgres_agree_and_never_serve_a_mix() {
         "the rebuilt bundle is the pushed one"
     );
     store.close().await;
-}
-
-/// Pushes the bundle `files` (path → bytes) as `wb sync push` pushes a
-/// bundle directory: written into a fresh directory, then `push_dir`.
-async fn push_files(
-    client: &wb_hub::client::HubClient,
-    instance: &str,
-    token: &str,
-    files: &BTreeMap<String, Vec<u8>>,
-    cache: &std::path::Path,
-) -> Result<wb_hub::client::Pushed, wb_hub::client::ClientError> {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    wb_hub::archive::write_entries(files, dir.path()).expect("the bundle is written");
-    wb_hub::client::push_dir(client, instance, token, dir.path(), cache).await
-}
-
-/// The `ETag` of the bundle in a downloaded archive (`docs/hub.md`,
-/// "Storage and `ETag`").
-fn etag_of(archive: &[u8]) -> String {
-    let files = wb_hub::archive::read_entries(archive).expect("a readable archive");
-    wb_hub::api::bundle_etag(
-        &wb_syncfmt::sha256_hex(&files["manifest.sync.txt"]),
-        &files["bundle.sig"],
-        files.get("key-rotations.txt").map(Vec::as_slice),
-    )
 }
