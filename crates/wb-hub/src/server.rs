@@ -450,7 +450,7 @@ async fn files_of(
         .await
         .map_err(|e| Rejection::internal("reading a bundle", &e))?
         .into_iter()
-        .map(|f| (f.sha256, f.content))
+        .map(|f| (hex::encode(f.sha256), f.content))
         .collect();
     // Two paths may name the same content: each takes a copy but the last.
     let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -849,7 +849,7 @@ fn content_addressed(
         }
         if let Some(content) = files.remove(&entry.path) {
             new_files.push(HubFile {
-                sha256: entry.sha256_hex(),
+                sha256: entry.sha256,
                 content,
             });
         }

@@ -18,14 +18,17 @@ use wb_store::hub::{
 };
 use wb_store::testing::TestDb;
 
-/// A 64-hex-digit stand-in for a hash (the store trusts what it is given).
+/// A 64-hex-digit stand-in for a hash (the store trusts what it is given),
+/// one per short label.
 fn hash(label: &str) -> String {
-    format!("{label:0>64}")
+    format!("{:0>64}", hex::encode(label))
 }
 
 fn file(content: &str) -> HubFile {
+    let mut sha256 = [0; 32];
+    hex::decode_to_slice(hash(content), &mut sha256).unwrap();
     HubFile {
-        sha256: hash(content),
+        sha256,
         content: content.as_bytes().to_vec(),
     }
 }
@@ -475,7 +478,7 @@ async fn garbage_collection_removes_only_files_no_kept_manifest_names() {
             .await
             .unwrap()
             .into_iter()
-            .map(|f| f.sha256)
+            .map(|f| hex::encode(f.sha256))
             .collect();
         assert_eq!(left.len(), 2);
         assert!(

@@ -26,6 +26,14 @@ fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt { what, detail: detail.to_string() }
 }
 
+/// A stored file's key (64 hex digits) as the bytes of its SHA-256.
+fn digest(hex_digits: &str) -> Result<[u8; 32]> {
+    let mut digest = [0; 32];
+    hex::decode_to_slice(hex_digits, &mut digest)
+        .map_err(|e| corrupt("hub_files.sha256", format!("{hex_digits:?}: {e}")))?;
+    Ok(digest)
+}
+
 fn to_i64(what: &'static str, value: u64) -> Result<i64> {
     i64::try_from(value).map_err(|_| corrupt(what, format!("{value} is too large to store")))
 }
@@ -182,8 +190,18 @@ pub(super) async fn publish(
     bundle: NewBundle,
     rotation: Option<(&str, &str)>,
 ) -> Result<PublishOutcome> {
-    let stored = &bundle.manifest;
-    let info = &stored.info;
+    let NewBundle {
+        manifest: stored,
+        files,
+        base,
+    } = bundle;
+    let StoredManifest {
+        info,
+        manifest,
+        signature,
+        key_rotations,
+    } = stored;
+    let info = &info;
     let sequence = to_i64("sequence", info.sequence)?;
     let mut tx = pool.begin().await?;
     lock_for_publish(&mut tx).await?;
@@ -204,7 +222,7 @@ pub(super) async fn publish(
             return Ok(PublishOutcome::KeyChanged);
         }
     }
-    if let Some(base) = &bundle.base {
+    if let Some(base) = &base {
         let kept = sqlx::query(
             "SELECT 1 FROM hub_manifests WHERE instance = $1 AND manifest_sha256 = $2",
         )
@@ -230,9 +248,11 @@ pub(super) async fn publish(
     .bind(info.instance.as_str())
     .bind(sequence)
     .bind(&info.manifest_sha256)
-    .bind(&stored.manifest)
-    .bind(&stored.signature)
-    .bind(stored.key_rotations.as_deref())
+    // By value: the store's driver copies a borrowed parameter, and a
+    // manifest of 100k rows is several MB.
+    .bind(manifest)
+    .bind(signature)
+    .bind(key_rotations)
     .bind(to_i64("size", info.size)?)
     .bind(&info.etag)
     .bind(info.published_at.unix_micros())
@@ -256,7 +276,7 @@ pub(super) async fn publish(
         tx.rollback().await?;
         return not_published(pool, info).await;
     }
-    insert_files(&mut tx, bundle.files).await?;
+    insert_files(&mut tx, files).await?;
     sqlx::query(
         "DELETE FROM hub_manifests WHERE instance = $1 AND sequence NOT IN \
          (SELECT sequence FROM hub_manifests WHERE instance = $1 \
