@@ -973,12 +973,25 @@ impl Cache {
         }
         let sha = &verified.manifest_sha256;
         let pack_path = self.path(&format!("{sha}.pack"));
-        let tmp = pack_path.with_extension("tmp");
         let old_pack = old_sha
             .as_ref()
-            .map(|old| self.path(&format!("{old}.pack")));
-        self.write_pack(&tmp, verified, parts, base.zip(old_pack.as_deref()))?;
-        fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
+            .map(|old| self.path(&format!("{old}.pack")))
+            .filter(|path| path.is_file());
+        match base.zip(old_pack) {
+            // An update: the old pack becomes the new one in place (the
+            // cache is not valid until `manifest.sha256` is written again).
+            Some((base, old_pack)) => {
+                update_pack(&old_pack, verified, parts, base)?;
+                if old_pack != pack_path {
+                    fs::rename(&old_pack, &pack_path).map_err(io_err(&pack_path))?;
+                }
+            }
+            None => {
+                let tmp = pack_path.with_extension("tmp");
+                write_pack(&tmp, verified, parts)?;
+                fs::rename(&tmp, &pack_path).map_err(io_err(&pack_path))?;
+            }
+        }
         write_atomically(&self.path(MANIFEST_FILE_NAME), &parts.manifest)?;
         write_atomically(&self.path(SIGNATURE_FILE_NAME), &parts.signature)?;
         let rotations = self.path(KEY_ROTATIONS_FILE_NAME);
@@ -1002,86 +1015,108 @@ impl Cache {
         }
         Ok(())
     }
+}
 
-    /// Writes the pack of `verified` into `tmp`: each listed file in
-    /// manifest order, from `parts.files`, or — for a line `base` has —
-    /// copied from the base's pack (runs of such lines in one copy).
-    fn write_pack(
-        &self,
-        tmp: &Path,
-        verified: &VerifiedBundle,
-        parts: &BundleParts,
-        base: Option<(&Manifest, &Path)>,
-    ) -> Result<(), ClientError> {
-        use std::io::{Read as _, Seek as _, Write as _};
-        let mut out =
-            std::io::BufWriter::with_capacity(1 << 20, fs::File::create(tmp).map_err(io_err(tmp))?);
-        let (offsets, old) = match base {
-            Some((base, old_path)) => {
-                let mut offsets = std::collections::HashMap::with_capacity(base.files.len());
-                let mut offset = 0u64;
-                for entry in &base.files {
-                    offsets.insert(entry.path.as_str(), (entry, offset));
-                    offset += entry.len;
-                }
-                (
-                    offsets,
-                    Some(fs::File::open(old_path).map_err(io_err(old_path))?),
-                )
-            }
-            None => (std::collections::HashMap::new(), None),
-        };
-        // A run of lines copied from the old pack: (offset, length).
-        let mut run: Option<(u64, u64)> = None;
-        let flush_run = |out: &mut std::io::BufWriter<fs::File>,
-                         run: &mut Option<(u64, u64)>|
-         -> Result<(), ClientError> {
-            if let (Some((offset, len)), Some(mut old)) = (run.take(), old.as_ref()) {
-                let from = base.map_or(Path::new(""), |(_, p)| p);
-                old.seek(std::io::SeekFrom::Start(offset))
-                    .map_err(io_err(from))?;
-                let copied = std::io::copy(&mut old.take(len), out).map_err(io_err(tmp))?;
-                if copied != len {
-                    return Err(ClientError::Unexpected {
-                        url: from.display().to_string(),
-                        detail: "the cached pack is shorter than its manifest; pull again"
-                            .to_owned(),
-                    });
-                }
-            }
-            Ok(())
-        };
-        for entry in &verified.manifest.files {
-            if let Some(bytes) = parts.files.get(&entry.path) {
-                flush_run(&mut out, &mut run)?;
-                out.write_all(bytes).map_err(io_err(tmp))?;
-                continue;
-            }
-            let Some(&(_, offset)) = offsets
-                .get(entry.path.as_str())
-                .filter(|(e, _)| *e == entry)
-            else {
-                return Err(ClientError::Unexpected {
-                    url: tmp.display().to_string(),
-                    detail: format!("no bytes for {} to cache", entry.path),
-                });
-            };
-            run = match run {
-                Some((start, len)) if start + len == offset => Some((start, len + entry.len)),
-                other => {
-                    let mut pending = other;
-                    flush_run(&mut out, &mut pending)?;
-                    Some((offset, entry.len))
-                }
-            };
-        }
-        flush_run(&mut out, &mut run)?;
-        out.into_inner()
-            .map_err(|e| io_err(tmp)(e.into_error()))?
-            .sync_all()
-            .map_err(io_err(tmp))?;
-        Ok(())
+/// Writes the pack of `verified` into `tmp`: each listed file, from
+/// `parts.files`, end to end in manifest order.
+fn write_pack(
+    tmp: &Path,
+    verified: &VerifiedBundle,
+    parts: &BundleParts,
+) -> Result<(), ClientError> {
+    use std::io::Write as _;
+    let mut out =
+        std::io::BufWriter::with_capacity(1 << 20, fs::File::create(tmp).map_err(io_err(tmp))?);
+    for entry in &verified.manifest.files {
+        let bytes = parts
+            .files
+            .get(&entry.path)
+            .ok_or_else(|| ClientError::Unexpected {
+                url: tmp.display().to_string(),
+                detail: format!("no bytes for {} to cache", entry.path),
+            })?;
+        out.write_all(bytes).map_err(io_err(tmp))?;
     }
+    out.into_inner()
+        .map_err(|e| io_err(tmp)(e.into_error()))?
+        .sync_all()
+        .map_err(io_err(tmp))
+}
+
+/// Turns `pack`, the pack of `base`, into the pack of `verified` in place:
+/// the files of the lines before the first line that differs stay where
+/// they are; from there on, each file comes from `parts.files` or — for a
+/// line `base` has — from the old pack's tail, read first. A change near
+/// the end of a large bundle so rewrites little, and none copies the whole
+/// pack (writing 50 MB costs 40–150 ms even on tmpfs).
+fn update_pack(
+    pack: &Path,
+    verified: &VerifiedBundle,
+    parts: &BundleParts,
+    base: &Manifest,
+) -> Result<(), ClientError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let new = &verified.manifest.files;
+    let same = new
+        .iter()
+        .zip(&base.files)
+        .take_while(|(new, old)| new == old)
+        .count();
+    let kept: u64 = base.files[..same].iter().map(|e| e.len).sum();
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pack)
+        .map_err(io_err(pack))?;
+    let short = || ClientError::Unexpected {
+        url: pack.display().to_string(),
+        detail: "the cached pack does not match its manifest; pull again".to_owned(),
+    };
+    let old_len: u64 = base.files.iter().map(|e| e.len).sum();
+    if file.metadata().map_err(io_err(pack))?.len() != old_len {
+        return Err(short());
+    }
+    let mut tail = Vec::new();
+    file.seek(std::io::SeekFrom::Start(kept))
+        .map_err(io_err(pack))?;
+    file.read_to_end(&mut tail).map_err(io_err(pack))?;
+    file.seek(std::io::SeekFrom::Start(kept))
+        .map_err(io_err(pack))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
+    // One walk over both manifests' remaining lines (each sorted by path)
+    // finds each kept line's bytes in the old tail.
+    let mut old_lines = base.files[same..].iter();
+    let mut old_offset = 0usize;
+    for entry in &new[same..] {
+        if let Some(bytes) = parts.files.get(&entry.path) {
+            out.write_all(bytes).map_err(io_err(pack))?;
+            continue;
+        }
+        let mut found = None;
+        for line in old_lines.by_ref() {
+            let at = old_offset;
+            old_offset += usize::try_from(line.len).map_err(|_| short())?;
+            match line.path.cmp(&entry.path) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => found = Some((line, at)),
+                std::cmp::Ordering::Greater => {}
+            }
+            break;
+        }
+        let Some((_, at)) = found.filter(|(line, _)| *line == entry) else {
+            return Err(ClientError::Unexpected {
+                url: pack.display().to_string(),
+                detail: format!("no bytes for {} to cache", entry.path),
+            });
+        };
+        let bytes = tail.get(at..old_offset).ok_or_else(short)?;
+        out.write_all(bytes).map_err(io_err(pack))?;
+    }
+    out.flush().map_err(io_err(pack))?;
+    drop(out);
+    let new_len: u64 = new.iter().map(|e| e.len).sum();
+    file.set_len(new_len).map_err(io_err(pack))?;
+    file.sync_all().map_err(io_err(pack))
 }
 
 /// Fetches the latest bundle of `instance` and verifies it against

@@ -1557,3 +1557,153 @@ async fn a_validly_signed_delta_is_checked_as_the_whole_bundle_it_rebuilds() {
         hub.stop().await;
     }
 }
+
+/// A delta pull rewrites the cached pack in place from the first changed
+/// line on: changes at the first line, in the middle (a file's content),
+/// and lines added and removed, each pulled as a delta, rebuild exactly
+/// the pushed bundle. A cache left half-updated (no `manifest.sha256`, as
+/// a crash inside the update leaves it) is pulled again whole.
+#[actix_web::test]
+async fn delta_pulls_update_the_cached_pack_in_place() {
+    use wb_hub::client::Transfer;
+    for (db, postgres) in backends().await {
+        let hub = Hub::start(&db.url, HubConfig::default()).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let pin = s.alpha.public_key();
+        let good = files(&s.alpha.path("out"));
+        let push_cache = s.alpha.path(".sync/push");
+        let pull_cache = s.beta.path(".sync/pull");
+        let comments: Vec<String> = good
+            .keys()
+            .filter(|k| k.starts_with("comment/"))
+            .cloned()
+            .collect();
+        let request = good
+            .keys()
+            .find(|k| k.starts_with("request/"))
+            .cloned()
+            .expect("the demo has a public request");
+        assert!(
+            comments.len() >= 2,
+            "the demo has public comments to change"
+        );
+        let edited = |path: &str, body: &str| {
+            let mut comment = wb_syncfmt::SyncFile::parse(&good[path], path).unwrap();
+            comment
+                .body
+                .insert("body".to_owned(), serde_json::json!(body));
+            comment.to_text().unwrap().into_bytes()
+        };
+        // The bundle's first line, a line in the middle (requests sort
+        // after comments and invites), and one to remove and add back.
+        let (first, middle, last) = (
+            comments[0].clone(),
+            request,
+            comments[comments.len() - 1].clone(),
+        );
+        let bundles: Vec<BTreeMap<String, Vec<u8>>> = vec![
+            // Whole: the last comment left out.
+            good.iter()
+                .filter(|(p, _)| **p != last)
+                .map(|(p, b)| (p.clone(), b.clone()))
+                .collect(),
+            // The first line's content changes.
+            {
+                let mut f = good.clone();
+                f.remove(&last);
+                f.insert(first.clone(), edited(&first, "first, edited"));
+                f
+            },
+            // A middle file's content changes, the last comment comes back.
+            {
+                let mut f = good.clone();
+                f.insert(first.clone(), edited(&first, "first, edited"));
+                f.insert(middle.clone(), edited(&middle, "middle, edited"));
+                f
+            },
+            // The first comment goes, the middle one changes again.
+            {
+                let mut f = good.clone();
+                f.remove(&first);
+                f.insert(middle.clone(), edited(&middle, "middle, edited twice"));
+                f
+            },
+        ];
+        for (i, bundle) in bundles.into_iter().enumerate() {
+            let sequence = 2 + u64::try_from(i).unwrap();
+            let bundle =
+                wb_hub::archive::read_entries(&resigned(&s.alpha, bundle, sequence, |_| {}))
+                    .unwrap();
+            push_files(
+                &client,
+                "alpha.example",
+                &s.alpha_token,
+                &bundle,
+                &push_cache,
+            )
+            .await
+            .unwrap();
+            let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+                .await
+                .unwrap();
+            let expected = if i == 0 {
+                Transfer::Full
+            } else {
+                Transfer::Delta
+            };
+            assert_eq!(pulled.transfer, expected, "pull {i}");
+            assert_eq!(
+                pulled.files().unwrap(),
+                bundle,
+                "pull {i} rebuilt the bundle"
+            );
+            let packs: Vec<_> = std::fs::read_dir(pull_cache.join("alpha.example"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".pack"))
+                .collect();
+            assert_eq!(
+                packs,
+                vec![format!("{}.pack", pulled.bundle.manifest_sha256)],
+                "one pack, the latest's"
+            );
+        }
+
+        // A crash inside an update: the hash is gone and the pack is cut.
+        let cache = pull_cache.join("alpha.example");
+        std::fs::remove_file(cache.join("manifest.sha256")).unwrap();
+        for entry in std::fs::read_dir(&cache).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "pack") {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(10)
+                    .unwrap();
+            }
+        }
+        let sixth =
+            wb_hub::archive::read_entries(&resigned(&s.alpha, good.clone(), 6, |_| {})).unwrap();
+        push_files(
+            &client,
+            "alpha.example",
+            &s.alpha_token,
+            &sixth,
+            &push_cache,
+        )
+        .await
+        .unwrap();
+        let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+            .await
+            .unwrap();
+        assert_eq!(
+            pulled.transfer,
+            Transfer::Full,
+            "a broken cache is not a base"
+        );
+        assert_eq!(pulled.files().unwrap(), sixth);
+        hub.stop().await;
+    }
+}
