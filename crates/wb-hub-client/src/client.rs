@@ -713,22 +713,29 @@ pub async fn push_dir(
         Err(err) if err.hub_code() == Some(ErrorCode::NotFound) => None,
         Err(err) => return Err(err),
     };
-    let pushed = fs::read(&cache).ok();
-    let base = held.and_then(|held| {
-        [Some(&manifest), pushed.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|m| sha256_hex(m) == held)
-            .cloned()
-    });
+    // The base is the manifest the hub holds: this one (nothing changed)
+    // or the one last pushed from here. Each is hashed at most once.
+    let manifest_sha256 = sha256_hex(&manifest);
+    let base = match held {
+        Some(held) if held == manifest_sha256 => {
+            Some((std::borrow::Cow::Borrowed(manifest.as_slice()), held))
+        }
+        Some(held) => fs::read(&cache)
+            .ok()
+            .filter(|pushed| sha256_hex(pushed) == held)
+            .map(|pushed| (std::borrow::Cow::Owned(pushed), held)),
+        None => None,
+    };
     let limits = &client.config().limits;
     let mut outcome = None;
-    if let Some(base) = base {
-        let body =
-            delta_archive(&base, &manifest, dir, limits).map_err(|source| ClientError::Delta {
+    if let Some((base, base_sha256)) = base {
+        let new = (manifest.as_slice(), manifest_sha256.as_str());
+        let body = delta_archive((&base, &base_sha256), new, dir, limits).map_err(|source| {
+            ClientError::Delta {
                 instance: instance.to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let bytes_sent = body.len() as u64;
         match client.push_delta(instance, token, body).await {
             Ok(receipt) => {
@@ -769,27 +776,43 @@ pub async fn push_dir(
 }
 
 /// The delta archive from the manifest `base` to the bundle in `dir`
-/// (whose manifest is `manifest`): the delta, `bundle.sig`,
-/// `key-rotations.txt` (when the bundle has one) and the files of the
-/// changed lines whose content `base` does not name (the hub holds those).
+/// (whose manifest is `manifest`), each given with its SHA-256 (hex): the
+/// delta, `bundle.sig`, `key-rotations.txt` (when the bundle has one) and
+/// the files of the changed lines whose content `base` does not name (the
+/// hub holds those).
 fn delta_archive(
-    base: &[u8],
-    manifest: &[u8],
+    (base, base_sha256): (&[u8], &str),
+    (manifest, manifest_sha256): (&[u8], &str),
     dir: &Path,
     limits: &Limits,
 ) -> Result<Vec<u8>, DeltaError> {
-    let delta = delta::diff(base, manifest, limits.max_manifest_bytes)?;
-    let held: std::collections::HashSet<&str> = base
-        .split(|b| *b == b'\n')
-        .filter_map(|line| std::str::from_utf8(line).ok())
-        .filter_map(|line| line.split(' ').next())
-        .collect();
+    let delta = delta::diff_hashed(
+        base,
+        base_sha256,
+        manifest,
+        manifest_sha256,
+        limits.max_manifest_bytes,
+    )?;
+    let changed = delta.changed_entries()?;
+    // Which of the changed contents the base already names: one pass over
+    // its lines, looking each hash up among the few changed ones.
+    let mut held = std::collections::HashSet::new();
+    if !changed.is_empty() {
+        let wanted: std::collections::HashSet<String> =
+            changed.iter().map(|e| e.sha256_hex()).collect();
+        for line in base.split(|b| *b == b'\n') {
+            let hash = line.split(|b| *b == b' ').next().unwrap_or_default();
+            if let Some(hash) = std::str::from_utf8(hash).ok().and_then(|h| wanted.get(h)) {
+                held.insert(hash.clone());
+            }
+        }
+    }
     let unreadable = |path: &Path, e: std::io::Error| {
         DeltaError::Malformed(format!("cannot read {}: {e}", path.display()))
     };
     let mut out = BTreeMap::new();
-    for entry in delta.changed_entries()? {
-        if held.contains(entry.sha256_hex().as_str()) {
+    for entry in changed {
+        if held.contains(&entry.sha256_hex()) {
             continue;
         }
         let path = dir.join(&entry.path);
@@ -894,7 +917,7 @@ impl Cache {
     }
 
     /// The cached manifest, its bytes and parsed, checked against its hash.
-    fn manifest(&self, limits: &Limits) -> Result<(Vec<u8>, Manifest), ClientError> {
+    fn manifest(&self, limits: &Limits) -> Result<(Vec<u8>, String, Manifest), ClientError> {
         let stale = || ClientError::Unexpected {
             url: self.dir.display().to_string(),
             detail: "the cached bundle is incomplete; pull again".to_owned(),
@@ -908,13 +931,12 @@ impl Cache {
         let manifest =
             Manifest::parse_with_limit(&bytes, MANIFEST_FILE_NAME, limits.max_manifest_bytes)
                 .map_err(|_| stale())?;
-        Ok((bytes, manifest))
+        Ok((bytes, sha, manifest))
     }
 
     /// Every file of the cached bundle, path → bytes, within `limits`.
     fn read_all(&self, limits: &Limits) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
-        let (manifest_bytes, manifest) = self.manifest(limits)?;
-        let sha = sha256_hex(&manifest_bytes);
+        let (manifest_bytes, sha, manifest) = self.manifest(limits)?;
         let pack_path = self.path(&format!("{sha}.pack"));
         let pack = fs::read(&pack_path).map_err(io_err(&pack_path))?;
         let total: u64 = manifest.files.iter().map(|e| e.len).sum();
@@ -1197,8 +1219,8 @@ pub async fn pull_verified(
         }
         Fetched::Delta { bytes, etag } => {
             let received = bytes.len() as u64;
-            let (base_bytes, base) = cache.manifest(limits)?;
-            let files = apply_delta(&base_bytes, &bytes, instance, config)?;
+            let (base_bytes, base_sha256, base) = cache.manifest(limits)?;
+            let files = apply_delta((&base_bytes, &base_sha256), &bytes, instance, config)?;
             let refused = |source| ClientError::Verify {
                 instance: instance.to_owned(),
                 source,
@@ -1255,7 +1277,7 @@ pub async fn pull_verified(
 /// hash the delta names), the signature and rotation chain, and the files
 /// of the changed lines — every one of which the delta must carry.
 fn apply_delta(
-    base: &[u8],
+    (base, base_sha256): (&[u8], &str),
     delta_archive: &[u8],
     instance: &str,
     config: &ClientConfig,
@@ -1278,7 +1300,8 @@ fn apply_delta(
             ManifestDelta::from_json(&json, config.limits.max_manifest_bytes).map_err(refused)
         })?;
     let manifest_bytes =
-        delta::apply(base, &delta, config.limits.max_manifest_bytes).map_err(refused)?;
+        delta::apply_hashed(base, base_sha256, &delta, config.limits.max_manifest_bytes)
+            .map_err(refused)?;
     let mut files = BTreeMap::new();
     for entry in delta.changed_entries().map_err(refused)? {
         let content = sent.remove(&entry.path).ok_or_else(|| {

@@ -102,6 +102,31 @@ fn excerpt(text: &str) -> String {
 /// A manifest that is not UTF-8, has no header block, or a line without a
 /// path.
 pub fn diff(base: &[u8], new: &[u8], max_manifest_bytes: u64) -> Result<ManifestDelta, DeltaError> {
+    diff_hashed(
+        base,
+        &sha256_hex(base),
+        new,
+        &sha256_hex(new),
+        max_manifest_bytes,
+    )
+}
+
+/// [`diff`] of manifests whose SHA-256 (hex) the caller already holds —
+/// the hub keys its manifests by hash, the client has hashed its own to
+/// find the base — so 8 MB of manifest at 100k rows are not hashed
+/// again. The hashes go into the delta as they are: a wrong one makes a
+/// delta every receiver refuses ([`apply`] checks both).
+///
+/// # Errors
+///
+/// As [`diff`].
+pub fn diff_hashed(
+    base: &[u8],
+    base_sha256: &str,
+    new: &[u8],
+    new_sha256: &str,
+    max_manifest_bytes: u64,
+) -> Result<ManifestDelta, DeltaError> {
     for manifest in [base, new] {
         if manifest.len() as u64 > max_manifest_bytes {
             return Err(DeltaError::Malformed(format!(
@@ -140,8 +165,8 @@ pub fn diff(base: &[u8], new: &[u8], max_manifest_bytes: u64) -> Result<Manifest
     }
     Ok(ManifestDelta {
         format: DELTA_FORMAT.to_owned(),
-        base: sha256_hex(base),
-        manifest_sha256: sha256_hex(new),
+        base: base_sha256.to_owned(),
+        manifest_sha256: new_sha256.to_owned(),
         headers: headers.to_owned(),
         removed,
         lines,
@@ -229,11 +254,27 @@ pub fn apply(
     delta: &ManifestDelta,
     max_manifest_bytes: u64,
 ) -> Result<Vec<u8>, DeltaError> {
-    let found = sha256_hex(base);
-    if found != delta.base {
+    apply_hashed(base, &sha256_hex(base), delta, max_manifest_bytes)
+}
+
+/// [`apply`] to a base whose SHA-256 (hex) the caller has just checked —
+/// the hub reads its manifests by hash, the client checks its cached one
+/// against `manifest.sha256` — so the base is not hashed again. The
+/// rebuilt manifest is hashed and checked as by [`apply`].
+///
+/// # Errors
+///
+/// As [`apply`].
+pub fn apply_hashed(
+    base: &[u8],
+    base_sha256: &str,
+    delta: &ManifestDelta,
+    max_manifest_bytes: u64,
+) -> Result<Vec<u8>, DeltaError> {
+    if base_sha256 != delta.base {
         return Err(DeltaError::WrongBase {
             expected: delta.base.clone(),
-            found,
+            found: base_sha256.to_owned(),
         });
     }
     let (_, old_lines) = split(base)?;
@@ -375,6 +416,23 @@ mod tests {
             apply(&base, &forged, 1 << 20),
             Err(DeltaError::Mismatch { .. })
         ));
+        // Hashes the caller vouches for are checked all the same: a base
+        // said to be another is refused, a delta naming a wrong hash for
+        // what it rebuilds too.
+        assert!(matches!(
+            apply_hashed(&base, &sha256_hex(&other), &delta, 1 << 20),
+            Err(DeltaError::WrongBase { .. })
+        ));
+        let wrong = diff_hashed(&base, &sha256_hex(&base), &new, &"1".repeat(64), 1 << 20).unwrap();
+        assert!(matches!(
+            apply_hashed(&base, &sha256_hex(&base), &wrong, 1 << 20),
+            Err(DeltaError::Mismatch { .. })
+        ));
+        assert_eq!(
+            diff_hashed(&base, &sha256_hex(&base), &new, &sha256_hex(&new), 1 << 20).unwrap(),
+            delta,
+            "diff_hashed with the true hashes is diff"
+        );
         let mut missing = delta.clone();
         missing.removed.push(C.to_owned());
         assert!(matches!(

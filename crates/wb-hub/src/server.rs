@@ -383,7 +383,7 @@ async fn download(
             .await
             .map_err(|e| Rejection::internal("reading a bundle", &e))?;
         if let Some(base) = base {
-            let body = delta_of(&state.store, &base, stored, limits).await?;
+            let body = delta_of(&state.store, base, stored, limits).await?;
             return Ok(with_bundle_headers(HttpResponse::Ok(), &info)
                 .insert_header(("X-Wb-Transfer", "delta"))
                 .content_type(DELTA_CONTENT_TYPE)
@@ -404,21 +404,36 @@ async fn download(
 /// of the changed lines.
 async fn delta_of(
     store: &HubStore,
-    base: &StoredManifest,
-    latest: StoredManifest,
+    base: StoredManifest,
+    mut latest: StoredManifest,
     limits: &Limits,
 ) -> Result<Vec<u8>, Rejection> {
-    let delta = delta::diff(&base.manifest, &latest.manifest, limits.max_manifest_bytes)
-        .map_err(|e| Rejection::internal("computing a delta", &e))?;
-    let entries: Vec<(String, String)> = delta
-        .changed_entries()
-        .map_err(|e| Rejection::internal("computing a delta", &e))?
-        .into_iter()
-        .map(|e| {
-            let hash = e.sha256_hex();
-            (e.path, hash)
-        })
-        .collect();
+    // Two manifests of 8 MB at 100k rows: walked off the async workers,
+    // and not hashed again (the store keys them by hash).
+    let max_manifest = limits.max_manifest_bytes;
+    let new = std::mem::take(&mut latest.manifest);
+    let new_sha256 = latest.info.manifest_sha256.clone();
+    let (delta, entries) = web::block(move || {
+        let delta = delta::diff_hashed(
+            &base.manifest,
+            &base.info.manifest_sha256,
+            &new,
+            &new_sha256,
+            max_manifest,
+        )?;
+        let entries: Vec<(String, String)> = delta
+            .changed_entries()?
+            .into_iter()
+            .map(|e| {
+                let hash = e.sha256_hex();
+                (e.path, hash)
+            })
+            .collect();
+        Ok::<_, delta::DeltaError>((delta, entries))
+    })
+    .await
+    .map_err(|e| Rejection::internal("computing a delta", &e))?
+    .map_err(|e| Rejection::internal("computing a delta", &e))?;
     let mut files = files_of(store, &entries).await?.map_err(|hash| {
         Rejection::internal("reading a bundle", &format!("file {hash} is missing"))
     })?;
@@ -930,7 +945,13 @@ async fn delta_upload(
     let max_manifest = limits.max_manifest_bytes;
     let delta_base = delta.base.clone();
     let (base, manifest_bytes, changed) = web::block(move || {
-        let manifest_bytes = delta::apply(&base.manifest, &delta, max_manifest)?;
+        // The store read the base by this hash.
+        let manifest_bytes = delta::apply_hashed(
+            &base.manifest,
+            &base.info.manifest_sha256,
+            &delta,
+            max_manifest,
+        )?;
         let base = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
         Ok::<_, delta::DeltaError>((base, manifest_bytes, delta.changed_entries()?))
     })
