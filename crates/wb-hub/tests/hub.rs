@@ -1563,7 +1563,7 @@ async fn a_validly_signed_delta_is_checked_as_the_whole_bundle_it_rebuilds() {
 /// and lines added and removed, each pulled as a delta, rebuild exactly
 /// the pushed bundle. A cache left half-updated (no `manifest.sha256`, as
 /// a crash inside the update leaves it) is pulled again whole.
-#[actix_web::test]
+#[actix_rt::test]
 async fn delta_pulls_update_the_cached_pack_in_place() {
     use wb_hub::client::Transfer;
     for (db, postgres) in backends().await {
