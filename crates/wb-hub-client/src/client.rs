@@ -982,8 +982,16 @@ impl Cache {
     ) -> Result<(), ClientError> {
         fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let old_sha = self.read_line(CACHE_MANIFEST_SHA);
+        // The hash goes first: a cache without it is never a base, so an
+        // update cut short anywhere below is pulled again whole.
         for name in [CACHE_ETAG, CACHE_MANIFEST_SHA] {
-            let _ = fs::remove_file(self.path(name));
+            let path = self.path(name);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&path)(e));
+                }
+                _ => {}
+            }
         }
         for name in OLD_CACHE_ENTRIES {
             let path = self.path(name);
