@@ -118,3 +118,55 @@ async fn run(cli: Cli) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    /// Every `wb-bench …` command the docs quote (in backticks, possibly
+    /// wrapped over lines) is one this binary accepts as written, so the
+    /// figures in `docs/performance.md` say how to measure them again.
+    /// (CI cannot afford to run them: they take minutes at 100k rows.)
+    #[test]
+    fn every_command_the_docs_quote_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+        let mut checked = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for quoted in text.split('`').skip(1).step_by(2) {
+                let words: Vec<&str> = quoted.split_whitespace().collect();
+                // The internal subcommands (`__child`, `__hub`) are named
+                // in prose, with placeholders.
+                if words.first() != Some(&"wb-bench")
+                    || words.len() < 2
+                    || words[1].starts_with("__")
+                {
+                    continue;
+                }
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!(
+                        "{}: `{}` does not parse: {e}",
+                        file.display(),
+                        words.join(" ")
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 10,
+            "found only {checked} wb-bench commands in the docs"
+        );
+    }
+}
