@@ -985,13 +985,7 @@ impl Cache {
         // The hash goes first: a cache without it is never a base, so an
         // update cut short anywhere below is pulled again whole.
         for name in [CACHE_ETAG, CACHE_MANIFEST_SHA] {
-            let path = self.path(name);
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&path)(e));
-                }
-                _ => {}
-            }
+            remove_if_present(&self.path(name))?;
         }
         for name in OLD_CACHE_ENTRIES {
             let path = self.path(name);
@@ -1027,9 +1021,7 @@ impl Cache {
         let rotations = self.path(KEY_ROTATIONS_FILE_NAME);
         match &parts.key_rotations {
             Some(bytes) => write_atomically(&rotations, bytes)?,
-            None => {
-                let _ = fs::remove_file(&rotations);
-            }
+            None => remove_if_present(&rotations)?,
         }
         write_atomically(
             &self.path(CACHE_MANIFEST_SHA),
@@ -1044,6 +1036,15 @@ impl Cache {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes `path`; a file already gone is fine, any other failure is not
+/// (a cache file left behind would describe a cache being rewritten).
+fn remove_if_present(path: &Path) -> Result<(), ClientError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
     }
 }
 
