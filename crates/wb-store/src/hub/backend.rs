@@ -192,7 +192,7 @@ pub(super) async fn publish(
 ) -> Result<PublishOutcome> {
     let NewBundle {
         manifest: stored,
-        files,
+        mut files,
         base,
     } = bundle;
     let StoredManifest {
@@ -276,6 +276,11 @@ pub(super) async fn publish(
         tx.rollback().await?;
         return not_published(pool, info).await;
     }
+    // In key order, each insert lands beside the last in the index on
+    // `sha256`. In a bundle's (path) order the inserts land at random in
+    // an index larger than SQLite's page cache: at 100k rows the inserts
+    // took 0.59 s and the commit 0.31 s, in key order 0.26 s and 0.1 s.
+    files.sort_unstable_by_key(|f| f.sha256);
     insert_files(&mut tx, files).await?;
     sqlx::query(
         "DELETE FROM hub_manifests WHERE instance = $1 AND sequence NOT IN \
