@@ -98,6 +98,15 @@ pub enum ClientError {
         /// Why.
         source: ArchiveError,
     },
+    /// The bundle directory could not be packed for an upload (a link, a
+    /// name outside the layout, a file that could not be read).
+    #[error("cannot upload the bundle of {instance}: {source}")]
+    Pack {
+        /// Whose bundle.
+        instance: String,
+        /// Why.
+        source: ArchiveError,
+    },
     /// The hub's delta does not apply to the bundle it was asked against,
     /// or lacks a file it names.
     #[error("the delta of {instance} from the hub is refused: {source}")]
@@ -223,6 +232,19 @@ pub enum Fetched {
     },
 }
 
+/// What [`HubClient::fetch_as`] got: as [`HubClient::fetch`], or a whole
+/// archive already read into its files.
+enum Download {
+    /// As [`HubClient::fetch`] answers.
+    Fetched(Fetched),
+    /// A whole archive's files, its `ETag`, and the bytes received.
+    Files {
+        files: BTreeMap<String, Vec<u8>>,
+        etag: String,
+        received: u64,
+    },
+}
+
 /// How a bundle travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -249,6 +271,10 @@ pub trait TransferProgress {
 
 /// Size of the chunks an upload is sent in, so progress can be reported.
 const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// The least size of a chunk of an archive sent while it is packed
+/// ([`HubClient::push_packed`]).
+const PACKED_CHUNK: usize = UPLOAD_CHUNK;
 
 /// A client of one hub.
 pub struct HubClient {
@@ -468,12 +494,14 @@ impl HubClient {
         token: &str,
         archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
+        let length = archive.len();
         self.upload(
             awc::http::Method::PUT,
             instance,
             token,
             ARCHIVE_CONTENT_TYPE,
-            archive,
+            Some(length),
+            self.upload_stream(archive),
         )
         .await
     }
@@ -491,36 +519,119 @@ impl HubClient {
         token: &str,
         delta_archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
+        let length = delta_archive.len();
         self.upload(
             awc::http::Method::PATCH,
             instance,
             token,
             DELTA_CONTENT_TYPE,
-            delta_archive,
+            Some(length),
+            self.upload_stream(delta_archive),
         )
         .await
     }
 
-    async fn upload(
+    /// Uploads the bundle directory `packer` lists as the latest archive
+    /// of `instance`, as [`HubClient::push`] does, sending the archive while
+    /// it is packed (by a thread that may block) instead of after: reading
+    /// the files overlaps the transfer and the hub's reading of them. The
+    /// length is not known ahead, so the body is chunked. Gives the receipt
+    /// and the archive's size.
+    ///
+    /// # Errors
+    ///
+    /// As [`HubClient::push`]; [`ClientError::Pack`] when a file could
+    /// not be read while packing (the upload is then broken off, so the hub
+    /// publishes nothing).
+    pub async fn push_packed(
+        &self,
+        instance: &str,
+        token: &str,
+        packer: archive::DirPacker,
+    ) -> Result<(UploadReceipt, u64), ClientError> {
+        let (sender, chunks) =
+            tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+        let packing = actix_rt::task::spawn_blocking(move || {
+            let packed = packer.pack_into(PACKED_CHUNK, |chunk| {
+                sender.blocking_send(Ok(bytes::Bytes::from(chunk))).is_ok()
+            });
+            if packed.is_err() {
+                // An error item breaks the request off: a body that merely
+                // ended would be a complete (if truncated) archive.
+                let _ = sender.blocking_send(Err(std::io::Error::other("packing failed")));
+            }
+            packed
+        });
+        if let Some(progress) = &self.progress {
+            progress.start("uploading", None);
+        }
+        let progress = self.progress.clone();
+        let body = futures_util::stream::unfold(chunks, move |mut chunks| {
+            let progress = progress.clone();
+            async move {
+                let chunk = chunks.recv().await?;
+                if let (Some(progress), Ok(chunk)) = (&progress, &chunk) {
+                    progress.advance(chunk.len() as u64);
+                }
+                Some((chunk, chunks))
+            }
+        });
+        let uploaded = self
+            .upload(
+                awc::http::Method::PUT,
+                instance,
+                token,
+                ARCHIVE_CONTENT_TYPE,
+                None,
+                body,
+            )
+            .await;
+        // The packer ends once it sent the last chunk, or when the upload
+        // ended early and its next chunk has nowhere to go.
+        let packed = packing.await.map_err(|e| ClientError::Unexpected {
+            url: self.base.clone(),
+            detail: format!("packing the archive stopped: {e}"),
+        })?;
+        match (uploaded, packed) {
+            (_, Err(source)) => Err(ClientError::Pack {
+                instance: instance.to_owned(),
+                source,
+            }),
+            (Ok(receipt), Ok(size)) => Ok((receipt, size)),
+            (Err(err), Ok(_)) => Err(err),
+        }
+    }
+
+    /// Sends `body` (of `length` bytes when known, chunked otherwise) to
+    /// `instance`'s bundle with `method` and reads the receipt.
+    async fn upload<S, E>(
         &self,
         method: awc::http::Method,
         instance: &str,
         token: &str,
         content_type: &str,
-        body: Vec<u8>,
-    ) -> Result<UploadReceipt, ClientError> {
+        length: Option<usize>,
+        body: S,
+    ) -> Result<UploadReceipt, ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + 'static,
+        E: Into<Box<dyn std::error::Error>> + 'static,
+    {
         let url = format!("{}{API_PREFIX}/instances/{instance}/bundle", self.base);
         self.within_deadline(&url, async {
-            let mut response = self
+            let mut request = self
                 .client
                 .request(method, &url)
                 // One upload per connection: a hub that refuses early closes
                 // the connection, and a pooled one would fail the next request.
                 .force_close()
                 .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
-                .insert_header((header::CONTENT_TYPE, content_type))
-                .insert_header((header::CONTENT_LENGTH, body.len()))
-                .send_stream(self.upload_stream(body))
+                .insert_header((header::CONTENT_TYPE, content_type));
+            if let Some(length) = length {
+                request = request.insert_header((header::CONTENT_LENGTH, length));
+            }
+            let mut response = request
+                .send_stream(body)
                 .await
                 .map_err(|e| self.send_error(&url, e))?;
             if !response.status().is_success() {
@@ -609,6 +720,26 @@ impl HubClient {
         etag: Option<&str>,
         since: Option<&str>,
     ) -> Result<Fetched, ClientError> {
+        match self.fetch_as(instance, etag, since, None).await? {
+            Download::Fetched(fetched) => Ok(fetched),
+            Download::Files { .. } => Err(ClientError::Unexpected {
+                url: self.base.clone(),
+                detail: "an archive read into files without being asked to".to_owned(),
+            }),
+        }
+    }
+
+    /// [`HubClient::fetch`]; with `read_as_it_comes`, a whole archive is
+    /// read into its files while it streams in, within those limits (on a
+    /// thread that may block), rather than held whole: reading overlaps the
+    /// download, and the archive and its files are never both in memory.
+    async fn fetch_as(
+        &self,
+        instance: &str,
+        etag: Option<&str>,
+        since: Option<&str>,
+        read_as_it_comes: Option<&Limits>,
+    ) -> Result<Download, ClientError> {
         let mut url = format!("{}{API_PREFIX}/instances/{instance}/bundle", self.base);
         if let Some(since) = since {
             url.push_str("?since=");
@@ -621,7 +752,7 @@ impl HubClient {
             }
             let mut response = request.send().await.map_err(|e| self.send_error(&url, e))?;
             if response.status() == StatusCode::NOT_MODIFIED {
-                return Ok(Fetched::NotModified);
+                return Ok(Download::Fetched(Fetched::NotModified));
             }
             if !response.status().is_success() {
                 return Err(self.rejection(&url, response).await);
@@ -651,14 +782,95 @@ impl HubClient {
             if let Some(progress) = &self.progress {
                 progress.start("downloading", total);
             }
+            if let (false, Some(limits)) = (is_delta, read_as_it_comes) {
+                let (files, received) = self
+                    .download_files(&url, instance, &mut response, limits)
+                    .await?;
+                return Ok(Download::Files {
+                    files,
+                    etag,
+                    received,
+                });
+            }
             let bytes = self.download(&url, &mut response).await?;
-            Ok(if is_delta {
+            Ok(Download::Fetched(if is_delta {
                 Fetched::Delta { bytes, etag }
             } else {
                 Fetched::Archive { bytes, etag }
-            })
+            }))
         })
         .await
+    }
+
+    /// [`HubClient::download`] of an archive, read into its files as it
+    /// streams in (`archive::read_entries_from` on a blocking thread, fed
+    /// chunk by chunk); how many bytes arrived. A bad entry answers at
+    /// once; a body that goes on after the archive's end is still counted
+    /// to its end against [`ClientConfig::max_download_bytes`].
+    async fn download_files<S>(
+        &self,
+        url: &str,
+        instance: &str,
+        response: &mut awc::ClientResponse<S>,
+        limits: &Limits,
+    ) -> Result<(BTreeMap<String, Vec<u8>>, u64), ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    {
+        use futures_util::StreamExt as _;
+        let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+        let owned_limits = limits.clone();
+        let reading = actix_rt::task::spawn_blocking(move || {
+            archive::read_entries_from(archive::ChunkReader::new(chunks), &owned_limits)
+        });
+        let limit = self.config.max_download_bytes;
+        let mut received: u64 = 0;
+        let mut next_chunk = async || -> Result<Option<bytes::Bytes>, ClientError> {
+            let Some(chunk) = response.next().await else {
+                return Ok(None);
+            };
+            let chunk = chunk.map_err(|e| ClientError::Unexpected {
+                url: url.to_owned(),
+                detail: format!("reading the response failed: {e}"),
+            })?;
+            received = received.saturating_add(chunk.len() as u64);
+            if received > limit {
+                return Err(ClientError::TooLarge {
+                    url: url.to_owned(),
+                    limit,
+                });
+            }
+            if let Some(progress) = &self.progress {
+                progress.advance(chunk.len() as u64);
+            }
+            Ok(Some(chunk))
+        };
+        // Until the reader stops: at the end of the body, at the archive's
+        // end, or at a bad entry.
+        let mut ended = false;
+        while let Some(chunk) = next_chunk().await? {
+            if sender.send(chunk).await.is_err() {
+                ended = true;
+                break;
+            }
+        }
+        drop(sender);
+        let files = reading
+            .await
+            .map_err(|e| ClientError::Unexpected {
+                url: url.to_owned(),
+                detail: format!("reading the archive stopped: {e}"),
+            })?
+            .map_err(|source| ClientError::Archive {
+                instance: instance.to_owned(),
+                source,
+            })?;
+        if ended {
+            // The archive ended before the body: the rest is read (and
+            // dropped) within the same cap, as a body held whole would be.
+            while next_chunk().await?.is_some() {}
+        }
+        Ok((files, received))
     }
 }
 
@@ -757,12 +969,11 @@ pub async fn push_dir(
     let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
-            let body = archive::pack_dir(dir).map_err(|source| ClientError::Archive {
+            let packer = archive::DirPacker::new(dir).map_err(|source| ClientError::Pack {
                 instance: instance.to_owned(),
                 source,
             })?;
-            let bytes_sent = body.len() as u64;
-            let receipt = client.push(instance, token, body).await?;
+            let (receipt, bytes_sent) = client.push_packed(instance, token, packer).await?;
             Pushed {
                 receipt,
                 transfer: Transfer::Full,
@@ -1195,9 +1406,14 @@ pub async fn pull_verified(
     let limits = &config.limits;
     let (cached_etag, cached_sha) = (cache.etag(), cache.manifest_sha256());
     let mut fetched = client
-        .fetch(instance, cached_etag.as_deref(), cached_sha.as_deref())
+        .fetch_as(
+            instance,
+            cached_etag.as_deref(),
+            cached_sha.as_deref(),
+            Some(limits),
+        )
         .await?;
-    if let Fetched::NotModified = fetched {
+    if let Download::Fetched(Fetched::NotModified) = fetched {
         match cache
             .read_all(limits)
             .and_then(|files| check_files(files, instance, pinned_key, config))
@@ -1214,19 +1430,20 @@ pub async fn pull_verified(
             }
             // The cache no longer passes (edited, or another pin): fetch
             // the bundle anew, to be verified like any download.
-            Err(_) => fetched = client.fetch(instance, None, None).await?,
+            Err(_) => fetched = client.fetch_as(instance, None, None, Some(limits)).await?,
         }
     }
     let (bundle, transfer, bytes_received) = match fetched {
-        Fetched::Archive { bytes, etag } => {
-            let received = bytes.len() as u64;
-            let files = read_archive(&bytes, instance, config)?;
-            drop(bytes);
+        Download::Files {
+            files,
+            etag,
+            received,
+        } => {
             let (bundle, parts) = check_files(files, instance, pinned_key, config)?;
             cache.replace(&bundle, &parts, None, &etag)?;
             (bundle, Transfer::Full, received)
         }
-        Fetched::Delta { bytes, etag } => {
+        Download::Fetched(Fetched::Delta { bytes, etag }) => {
             let received = bytes.len() as u64;
             let (base_bytes, base_sha256, base) = cache.manifest(limits)?;
             let files = apply_delta((&base_bytes, &base_sha256), &bytes, instance, config)?;
@@ -1264,7 +1481,14 @@ pub async fn pull_verified(
                 }
             }
         }
-        Fetched::NotModified => {
+        // `fetch_as` reads every whole archive into its files.
+        Download::Fetched(Fetched::Archive { .. }) => {
+            return Err(ClientError::Unexpected {
+                url: client.url().to_owned(),
+                detail: "an archive that was not read as it came in".to_owned(),
+            });
+        }
+        Download::Fetched(Fetched::NotModified) => {
             return Err(ClientError::Unexpected {
                 url: client.url().to_owned(),
                 detail: "304 Not Modified to a request without If-None-Match".to_owned(),
@@ -1333,18 +1557,6 @@ fn apply_delta(
     }
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
     Ok(files)
-}
-
-/// Reads `bytes` as an archive within the limits, in memory.
-fn read_archive(
-    bytes: &[u8],
-    instance: &str,
-    config: &ClientConfig,
-) -> Result<BTreeMap<String, Vec<u8>>, ClientError> {
-    archive::read_entries_within(bytes, &config.limits).map_err(|source| ClientError::Archive {
-        instance: instance.to_owned(),
-        source,
-    })
 }
 
 /// Verifies the bundle in `files` (`wb_engine::sync::verify`, through
