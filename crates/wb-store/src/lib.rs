@@ -402,17 +402,6 @@ fn origin_lock_key(origin: &str) -> i64 {
 /// OS.
 const INSTANCE_CACHE_KIB: u32 = 32 * 1024;
 
-/// Per-connection SQLite settings that differ between an instance's store
-/// and the hub's.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SqliteTuning {
-    /// KiB of page cache.
-    pub(crate) cache_kib: u32,
-    /// Bytes of the database file read through a memory map (`mmap_size`;
-    /// 0: every page read with a system call).
-    pub(crate) mmap_bytes: u64,
-}
-
 /// Runs the same backend function on whichever pool the store holds.
 macro_rules! on_backend {
     ($self:ident, $f:ident($($arg:expr),*)) => {
@@ -436,27 +425,22 @@ impl Store {
     /// Connects to `sqlite://…` or `postgres://…`. With `create`, a missing
     /// SQLite file is created; a Postgres database must already exist.
     pub async fn connect(url: &str, create: bool) -> Result<Self> {
-        let sqlite = SqliteTuning {
-            cache_kib: INSTANCE_CACHE_KIB,
-            mmap_bytes: 0,
-        };
-        Self::connect_tuned(url, create, sqlite).await
+        Self::connect_with_cache(url, create, INSTANCE_CACHE_KIB).await
     }
 
-    /// [`Store::connect`] with SQLite's page cache and memory map set per
-    /// connection by `sqlite` (Postgres ignores it).
-    pub(crate) async fn connect_tuned(
+    /// [`Store::connect`] with `cache_kib` KiB of SQLite page cache per
+    /// connection (Postgres ignores it).
+    pub(crate) async fn connect_with_cache(
         url: &str,
         create: bool,
-        sqlite: SqliteTuning,
+        cache_kib: u32,
     ) -> Result<Self> {
         let shown = redact_url(url);
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| connect_error(&shown, e))?
                 .create_if_missing(create)
-                .pragma("cache_size", format!("-{}", sqlite.cache_kib))
-                .pragma("mmap_size", sqlite.mmap_bytes.to_string());
+                .pragma("cache_size", format!("-{cache_kib}"));
             Self::open_sqlite_with(options, &shown).await
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)

@@ -277,9 +277,8 @@ pub(super) async fn publish(
         return not_published(pool, info).await;
     }
     // In key order, each insert lands beside the last in the index on
-    // `sha256`. In a bundle's (path) order the inserts land at random in
-    // an index larger than SQLite's page cache: at 100k rows the inserts
-    // took 0.59 s and the commit 0.31 s, in key order 0.26 s and 0.1 s.
+    // `sha256`; in a bundle's (path) order they land at random in an
+    // index larger than SQLite's 2 MiB page cache (100k files: 5 MB).
     files.sort_unstable_by_key(|f| f.sha256);
     insert_files(&mut tx, files).await?;
     sqlx::query(

@@ -213,19 +213,10 @@ impl HubStore {
     /// SQLite file is created; a Postgres database must already exist.
     /// SQLite is opened as [`Store`] opens it (WAL, `synchronous=FULL`,
     /// busy timeout, foreign keys), with SQLite's default page cache of
-    /// 2 MiB per connection — the hub writes and reads each file once, and
-    /// its memory is counted in bundles (issue 13) — and the database file
-    /// read through a memory map of up to 1 GiB: a pull reads its files in
-    /// path order, scattered over the file, and a stored manifest is a
-    /// chain of thousands of overflow pages; mapped, neither costs a
-    /// system call per page, and the pages stay the page cache's (the OS
-    /// reclaims them) rather than the hub's heap.
+    /// 2 MiB per connection: the hub writes and reads each file once, and
+    /// its memory is counted in bundles (issue 13).
     pub async fn connect(url: &str, create: bool) -> Result<Self> {
-        let sqlite = crate::SqliteTuning {
-            cache_kib: 2 * 1024,
-            mmap_bytes: 1 << 30,
-        };
-        let store = Store::connect_tuned(url, create, sqlite).await?;
+        let store = Store::connect_with_cache(url, create, 2 * 1024).await?;
         Ok(Self { pool: store.pool })
     }
 
