@@ -422,28 +422,46 @@ impl HubClient {
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
     {
-        use futures_util::StreamExt as _;
-        let limit = self.config.max_download_bytes;
         let mut bytes = Vec::new();
         let mut received: u64 = 0;
-        while let Some(chunk) = response.next().await {
-            let chunk = chunk.map_err(|e| ClientError::Unexpected {
-                url: url.to_owned(),
-                detail: format!("reading the response failed: {e}"),
-            })?;
-            received = received.saturating_add(chunk.len() as u64);
-            if received > limit {
-                return Err(ClientError::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                });
-            }
+        while let Some(chunk) = self.next_chunk(url, response, &mut received).await? {
             bytes.extend_from_slice(&chunk);
-            if let Some(progress) = &self.progress {
-                progress.advance(chunk.len() as u64);
-            }
         }
         Ok(bytes)
+    }
+
+    /// The next chunk of a download, counted against
+    /// [`ClientConfig::max_download_bytes`] with the `received` bytes so
+    /// far and reported to the progress; `None` at the end of the body.
+    async fn next_chunk<S>(
+        &self,
+        url: &str,
+        response: &mut awc::ClientResponse<S>,
+        received: &mut u64,
+    ) -> Result<Option<bytes::Bytes>, ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+    {
+        use futures_util::StreamExt as _;
+        let Some(chunk) = response.next().await else {
+            return Ok(None);
+        };
+        let chunk = chunk.map_err(|e| ClientError::Unexpected {
+            url: url.to_owned(),
+            detail: format!("reading the response failed: {e}"),
+        })?;
+        *received = received.saturating_add(chunk.len() as u64);
+        let limit = self.config.max_download_bytes;
+        if *received > limit {
+            return Err(ClientError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
+        }
+        if let Some(progress) = &self.progress {
+            progress.advance(chunk.len() as u64);
+        }
+        Ok(Some(chunk))
     }
 
     async fn rejection<S>(&self, url: &str, mut response: awc::ClientResponse<S>) -> ClientError
@@ -817,38 +835,16 @@ impl HubClient {
     where
         S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
     {
-        use futures_util::StreamExt as _;
         let (sender, chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
         let owned_limits = limits.clone();
         let reading = actix_rt::task::spawn_blocking(move || {
             archive::read_entries_from(archive::ChunkReader::new(chunks), &owned_limits)
         });
-        let limit = self.config.max_download_bytes;
         let mut received: u64 = 0;
-        let mut next_chunk = async || -> Result<Option<bytes::Bytes>, ClientError> {
-            let Some(chunk) = response.next().await else {
-                return Ok(None);
-            };
-            let chunk = chunk.map_err(|e| ClientError::Unexpected {
-                url: url.to_owned(),
-                detail: format!("reading the response failed: {e}"),
-            })?;
-            received = received.saturating_add(chunk.len() as u64);
-            if received > limit {
-                return Err(ClientError::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                });
-            }
-            if let Some(progress) = &self.progress {
-                progress.advance(chunk.len() as u64);
-            }
-            Ok(Some(chunk))
-        };
         // Until the reader stops: at the end of the body, at the archive's
         // end, or at a bad entry.
         let mut ended = false;
-        while let Some(chunk) = next_chunk().await? {
+        while let Some(chunk) = self.next_chunk(url, response, &mut received).await? {
             if sender.send(chunk).await.is_err() {
                 ended = true;
                 break;
@@ -868,7 +864,11 @@ impl HubClient {
         if ended {
             // The archive ended before the body: the rest is read (and
             // dropped) within the same cap, as a body held whole would be.
-            while next_chunk().await?.is_some() {}
+            while self
+                .next_chunk(url, response, &mut received)
+                .await?
+                .is_some()
+            {}
         }
         Ok((files, received))
     }
