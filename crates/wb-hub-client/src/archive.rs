@@ -433,22 +433,11 @@ impl DirPacker {
         })
     }
 
-    /// How many files the archive holds.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Whether the directory holds no file of the bundle layout.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// Reads the files (a run of them at a time, by a few threads) and
     /// hands the archive to `sink` in order, in chunks of at least
     /// `chunk_bytes` (the last may be smaller); stops early, without an
-    /// error, when `sink` answers `false`. Gives the archive's size.
+    /// error, when `sink` answers `false`. Gives how many bytes `sink`
+    /// took: the archive's size when it took them all.
     ///
     /// # Errors
     ///
