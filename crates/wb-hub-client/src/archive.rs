@@ -350,126 +350,60 @@ pub fn write_entries(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<()
 ///
 /// I/O errors, links, and names outside the bundle layout.
 pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, ArchiveError> {
-    let packer = DirPacker::new(dir)?;
-    let mut out = Vec::new();
-    packer.pack_into(usize::MAX, |chunk| {
-        if out.is_empty() {
-            out = chunk;
-        } else {
-            out.extend_from_slice(&chunk);
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err(&path))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if wb_syncfmt::is_outside_bundle(&name) {
+            // `.git` and the like: a bundle directory may be a git work tree.
+            continue;
         }
-        true
-    })?;
+        if kind.is_dir() {
+            check_name(&name, true, false).map_err(|reason| ArchiveError::Unpackable {
+                path: path.clone(),
+                reason,
+            })?;
+            for inner in fs::read_dir(&path).map_err(io_err(&path))? {
+                let inner = inner.map_err(io_err(&path))?;
+                let inner_path = inner.path();
+                if !inner.file_type().map_err(io_err(&inner_path))?.is_file() {
+                    return Err(ArchiveError::Unpackable {
+                        path: inner_path,
+                        reason: "only regular files belong in an entity directory",
+                    });
+                }
+                let rel = format!("{name}/{}", inner.file_name().to_string_lossy());
+                check_name(&rel, false, false).map_err(|reason| ArchiveError::Unpackable {
+                    path: inner_path.clone(),
+                    reason,
+                })?;
+                names.push(rel);
+            }
+        } else if kind.is_file() {
+            check_name(&name, false, false).map_err(|reason| ArchiveError::Unpackable {
+                path: path.clone(),
+                reason,
+            })?;
+            names.push(name);
+        } else {
+            return Err(ArchiveError::Unpackable {
+                path,
+                reason: "links and special files are not packed",
+            });
+        }
+    }
+    names.sort_unstable();
+    let contents = read_all(dir, &names)?;
+    let size = packed_size(contents.iter().map(|c| c.len() as u64));
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for (name, bytes) in names.iter().zip(contents) {
+        append_entry(&mut out, name, &bytes)?;
+    }
+    finish(&mut out);
     Ok(out)
 }
-
-/// [`pack_dir`] in two steps, so the archive can be sent while it is made:
-/// [`DirPacker::new`] lists and checks the bundle directory's names (no
-/// file is read), [`DirPacker::pack_into`] reads the files and hands the
-/// archive over chunk by chunk. The bytes are [`pack_dir`]'s.
-#[derive(Debug)]
-pub struct DirPacker {
-    dir: PathBuf,
-    /// The bundle's paths, sorted bytewise.
-    names: Vec<String>,
-}
-
-impl DirPacker {
-    /// Lists the bundle directory `dir` as [`pack_dir`] takes it.
-    ///
-    /// # Errors
-    ///
-    /// I/O errors of the directories, links, and names outside the bundle
-    /// layout.
-    pub fn new(dir: &Path) -> Result<Self, ArchiveError> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-            let entry = entry.map_err(io_err(dir))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(io_err(&path))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if wb_syncfmt::is_outside_bundle(&name) {
-                // `.git` and the like: a bundle directory may be a git work tree.
-                continue;
-            }
-            if kind.is_dir() {
-                check_name(&name, true, false).map_err(|reason| ArchiveError::Unpackable {
-                    path: path.clone(),
-                    reason,
-                })?;
-                for inner in fs::read_dir(&path).map_err(io_err(&path))? {
-                    let inner = inner.map_err(io_err(&path))?;
-                    let inner_path = inner.path();
-                    if !inner.file_type().map_err(io_err(&inner_path))?.is_file() {
-                        return Err(ArchiveError::Unpackable {
-                            path: inner_path,
-                            reason: "only regular files belong in an entity directory",
-                        });
-                    }
-                    let rel = format!("{name}/{}", inner.file_name().to_string_lossy());
-                    check_name(&rel, false, false).map_err(|reason| ArchiveError::Unpackable {
-                        path: inner_path.clone(),
-                        reason,
-                    })?;
-                    names.push(rel);
-                }
-            } else if kind.is_file() {
-                check_name(&name, false, false).map_err(|reason| ArchiveError::Unpackable {
-                    path: path.clone(),
-                    reason,
-                })?;
-                names.push(name);
-            } else {
-                return Err(ArchiveError::Unpackable {
-                    path,
-                    reason: "links and special files are not packed",
-                });
-            }
-        }
-        names.sort_unstable();
-        Ok(Self {
-            dir: dir.to_owned(),
-            names,
-        })
-    }
-
-    /// Reads the files (a run of them at a time, by a few threads) and
-    /// hands the archive to `sink` in order, in chunks of at least
-    /// `chunk_bytes` (the last may be smaller); stops early, without an
-    /// error, when `sink` answers `false`. Gives how many bytes `sink`
-    /// took: the archive's size when it took them all.
-    ///
-    /// # Errors
-    ///
-    /// A file that cannot be read (gone, unreadable) since it was listed.
-    pub fn pack_into(
-        &self,
-        chunk_bytes: usize,
-        mut sink: impl FnMut(Vec<u8>) -> bool,
-    ) -> Result<u64, ArchiveError> {
-        let mut size = 0u64;
-        let mut out = Vec::new();
-        for run in self.names.chunks(FILES_PER_READ) {
-            let contents = read_all(&self.dir, run)?;
-            for (name, bytes) in run.iter().zip(contents) {
-                append_entry(&mut out, name, &bytes)?;
-                if out.len() >= chunk_bytes {
-                    size += out.len() as u64;
-                    if !sink(std::mem::take(&mut out)) {
-                        return Ok(size);
-                    }
-                }
-            }
-        }
-        finish(&mut out);
-        size += out.len() as u64;
-        sink(out);
-        Ok(size)
-    }
-}
-
-/// How many files [`DirPacker::pack_into`] reads at a time.
-const FILES_PER_READ: usize = 2_048;
 
 /// The contents of `dir/<name>` for each name, in order, read by a few
 /// threads (a bundle is many small files: the reads are the work).

@@ -272,10 +272,6 @@ pub trait TransferProgress {
 /// Size of the chunks an upload is sent in, so progress can be reported.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
-/// The least size of a chunk of an archive sent while it is packed
-/// ([`HubClient::push_packed`]).
-const PACKED_CHUNK: usize = UPLOAD_CHUNK;
-
 /// A client of one hub.
 pub struct HubClient {
     base: String,
@@ -512,14 +508,12 @@ impl HubClient {
         token: &str,
         archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
-        let length = archive.len();
         self.upload(
             awc::http::Method::PUT,
             instance,
             token,
             ARCHIVE_CONTENT_TYPE,
-            Some(length),
-            self.upload_stream(archive),
+            archive,
         )
         .await
     }
@@ -537,119 +531,36 @@ impl HubClient {
         token: &str,
         delta_archive: Vec<u8>,
     ) -> Result<UploadReceipt, ClientError> {
-        let length = delta_archive.len();
         self.upload(
             awc::http::Method::PATCH,
             instance,
             token,
             DELTA_CONTENT_TYPE,
-            Some(length),
-            self.upload_stream(delta_archive),
+            delta_archive,
         )
         .await
     }
 
-    /// Uploads the bundle directory `packer` lists as the latest archive
-    /// of `instance`, as [`HubClient::push`] does, sending the archive while
-    /// it is packed (by a thread that may block) instead of after: reading
-    /// the files overlaps the transfer and the hub's reading of them. The
-    /// length is not known ahead, so the body is chunked. Gives the receipt
-    /// and the archive's size.
-    ///
-    /// # Errors
-    ///
-    /// As [`HubClient::push`]; [`ClientError::Pack`] when a file could
-    /// not be read while packing (the upload is then broken off, so the hub
-    /// publishes nothing).
-    pub async fn push_packed(
-        &self,
-        instance: &str,
-        token: &str,
-        packer: archive::DirPacker,
-    ) -> Result<(UploadReceipt, u64), ClientError> {
-        let (sender, chunks) =
-            tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-        let packing = actix_rt::task::spawn_blocking(move || {
-            let packed = packer.pack_into(PACKED_CHUNK, |chunk| {
-                sender.blocking_send(Ok(bytes::Bytes::from(chunk))).is_ok()
-            });
-            if packed.is_err() {
-                // An error item breaks the request off: a body that merely
-                // ended would be a complete (if truncated) archive.
-                let _ = sender.blocking_send(Err(std::io::Error::other("packing failed")));
-            }
-            packed
-        });
-        if let Some(progress) = &self.progress {
-            progress.start("uploading", None);
-        }
-        let progress = self.progress.clone();
-        let body = futures_util::stream::unfold(chunks, move |mut chunks| {
-            let progress = progress.clone();
-            async move {
-                let chunk = chunks.recv().await?;
-                if let (Some(progress), Ok(chunk)) = (&progress, &chunk) {
-                    progress.advance(chunk.len() as u64);
-                }
-                Some((chunk, chunks))
-            }
-        });
-        let uploaded = self
-            .upload(
-                awc::http::Method::PUT,
-                instance,
-                token,
-                ARCHIVE_CONTENT_TYPE,
-                None,
-                body,
-            )
-            .await;
-        // The packer ends once it sent the last chunk, or when the upload
-        // ended early and its next chunk has nowhere to go.
-        let packed = packing.await.map_err(|e| ClientError::Unexpected {
-            url: self.base.clone(),
-            detail: format!("packing the archive stopped: {e}"),
-        })?;
-        match (uploaded, packed) {
-            (_, Err(source)) => Err(ClientError::Pack {
-                instance: instance.to_owned(),
-                source,
-            }),
-            (Ok(receipt), Ok(size)) => Ok((receipt, size)),
-            (Err(err), Ok(_)) => Err(err),
-        }
-    }
-
-    /// Sends `body` (of `length` bytes when known, chunked otherwise) to
-    /// `instance`'s bundle with `method` and reads the receipt.
-    async fn upload<S, E>(
+    async fn upload(
         &self,
         method: awc::http::Method,
         instance: &str,
         token: &str,
         content_type: &str,
-        length: Option<usize>,
-        body: S,
-    ) -> Result<UploadReceipt, ClientError>
-    where
-        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + 'static,
-        E: Into<Box<dyn std::error::Error>> + 'static,
-    {
+        body: Vec<u8>,
+    ) -> Result<UploadReceipt, ClientError> {
         let url = format!("{}{API_PREFIX}/instances/{instance}/bundle", self.base);
         self.within_deadline(&url, async {
-            let mut request = self
+            let mut response = self
                 .client
                 .request(method, &url)
                 // One upload per connection: a hub that refuses early closes
                 // the connection, and a pooled one would fail the next request.
                 .force_close()
                 .insert_header((header::AUTHORIZATION, format!("Bearer {}", token.trim())))
-                .insert_header((header::CONTENT_TYPE, content_type));
-            if let Some(length) = length {
-                request = request.insert_header((header::CONTENT_LENGTH, length));
-            }
-            let mut response = request
-                .send_stream(body)
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CONTENT_LENGTH, body.len()))
+                .send_stream(self.upload_stream(body))
                 .await
                 .map_err(|e| self.send_error(&url, e))?;
             if !response.status().is_success() {
@@ -969,11 +880,12 @@ pub async fn push_dir(
     let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
-            let packer = archive::DirPacker::new(dir).map_err(|source| ClientError::Pack {
+            let body = archive::pack_dir(dir).map_err(|source| ClientError::Pack {
                 instance: instance.to_owned(),
                 source,
             })?;
-            let (receipt, bytes_sent) = client.push_packed(instance, token, packer).await?;
+            let bytes_sent = body.len() as u64;
+            let receipt = client.push(instance, token, body).await?;
             Pushed {
                 receipt,
                 transfer: Transfer::Full,

@@ -17,8 +17,8 @@ use wb_crypto::{KeyStore, bundle_trusted_comment, sign_minisign};
 use wb_engine::sync::{ImportOptions, ImportOutcome, NoProgress, export_bundle, import_files};
 use wb_engine::{Instance, fixtures};
 use wb_hub::ErrorCode;
-use wb_hub::archive::{DirPacker, pack_dir, pack_files};
-use wb_hub::client::{ClientConfig, ClientError, Fetched, HubClient, pull_verified};
+use wb_hub::archive::{pack_dir, pack_files};
+use wb_hub::client::{ClientConfig, ClientError, HubClient, pull_verified, push_dir};
 use wb_hub::server::{HubConfig, bind};
 use wb_model::InstanceName;
 use wb_store::hub::HubStore;
@@ -1092,77 +1092,30 @@ async fn uploads_and_downloads_report_their_progress() {
 }
 
 #[actix_rt::test]
-async fn a_whole_push_is_sent_while_packed_and_a_file_lost_meanwhile_publishes_nothing() {
+async fn a_bundle_that_cannot_be_packed_is_named_and_publishes_nothing() {
     for (db, postgres) in backends().await {
         let hub = Hub::start(&db.url, HubConfig::default()).await;
         let s = scene(&hub, maker(postgres)).await;
         let alpha = "alpha.example";
-        let archive = s.alpha.export("out").await;
+        s.alpha.export("out").await;
         let dir = s.alpha.path("out");
-
-        // In chunks, the same bytes as `pack_dir`; a sink that says stop
-        // stops it.
-        let packer = DirPacker::new(&dir).unwrap();
-        let mut chunks = Vec::new();
-        let size = packer
-            .pack_into(1024, |chunk| {
-                chunks.push(chunk);
-                true
-            })
-            .unwrap();
-        assert!(chunks.len() > 2, "{} chunks", chunks.len());
-        assert_eq!(chunks.concat(), archive);
-        assert_eq!(size, archive.len() as u64);
-        let mut taken = 0;
-        packer
-            .pack_into(1024, |_| {
-                taken += 1;
-                false
-            })
-            .unwrap();
-        assert_eq!(taken, 1);
-
-        // A file gone between listing and packing: the upload is broken
-        // off, the error names the file, and the hub stores nothing.
-        let user = std::fs::read_dir(dir.join("user"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let kept = std::fs::read(&user).unwrap();
-        let packer = DirPacker::new(&dir).unwrap();
-        std::fs::remove_file(&user).unwrap();
-        let client = hub.client();
-        let err = client
-            .push_packed(alpha, &s.alpha_token, packer)
+        let link = dir.join("user/01936f3e-0000-7000-8000-0000000000ff.sync.txt");
+        std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+        let cache = s.alpha.path("push-cache");
+        let err = push_dir(&hub.client(), alpha, &s.alpha_token, &dir, &cache)
             .await
             .unwrap_err();
         assert!(matches!(err, ClientError::Pack { .. }), "{err:?}");
-        let name = user.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(err.to_string().contains(&name), "{err}");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("cannot upload the bundle of alpha.example: ")
+                && shown.contains("01936f3e-0000-7000-8000-0000000000ff.sync.txt")
+                && shown.contains("only regular files belong in an entity directory"),
+            "{shown}"
+        );
         assert_eq!(hub.sequence(alpha).await, None, "nothing was published");
         assert_eq!(hub.store.file_count().await.unwrap(), 0, "no file stored");
-
-        // Back in place: published, and served as the same archive, with
-        // the upload's progress counted without a known total.
-        std::fs::write(&user, kept).unwrap();
-        let counted = std::rc::Rc::new(Counted::default());
-        let client = hub.client().with_progress(counted.clone());
-        let (receipt, sent) = client
-            .push_packed(alpha, &s.alpha_token, DirPacker::new(&dir).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(receipt.status, "published");
-        assert_eq!(sent, archive.len() as u64);
-        assert_eq!(
-            counted.log.borrow().clone(),
-            vec![("uploading".to_owned(), None, sent, true)]
-        );
-        let Fetched::Archive { bytes, .. } = client.fetch(alpha, None, None).await.unwrap() else {
-            panic!("expected the whole archive");
-        };
-        assert_eq!(bytes, archive);
+        assert!(!cache.exists(), "no manifest remembered as pushed");
         hub.stop().await;
     }
 }
