@@ -1088,6 +1088,21 @@ async fn uploads_and_downloads_report_their_progress() {
             ),
         ]
     );
+    // A pull reads the archive as it streams in, and counts it the same.
+    let cache = s.alpha.path("pull-cache");
+    let pulled = pull_verified(&client, "alpha.example", &s.alpha.public_key(), &cache)
+        .await
+        .unwrap();
+    assert_eq!(pulled.bytes_received, bytes.len() as u64);
+    assert_eq!(
+        counted.log.borrow().last().cloned(),
+        Some((
+            "downloading".to_owned(),
+            Some(bytes.len() as u64),
+            bytes.len() as u64,
+            true
+        ))
+    );
     hub.stop().await;
 }
 
