@@ -837,15 +837,26 @@ pub async fn push_dir(
         Err(err) => return Err(err),
     };
     // The base is the manifest the hub holds: this one (nothing changed)
-    // or the one last pushed from here. Each is hashed at most once.
-    let manifest_sha256 = sha256_hex(&manifest);
+    // or the one last pushed from here. Each is hashed at most once, the
+    // two at the same time (8 MB each at 100k rows).
+    let pushed = held.as_ref().and_then(|_| fs::read(&cache).ok());
+    let (manifest_sha256, pushed_sha256) = match &pushed {
+        Some(pushed) => std::thread::scope(|scope| {
+            let other = scope.spawn(|| sha256_hex(pushed));
+            let own = sha256_hex(&manifest);
+            let other = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (own, Some(other))
+        }),
+        None => (sha256_hex(&manifest), None),
+    };
     let base = match held {
         Some(held) if held == manifest_sha256 => {
             Some((std::borrow::Cow::Borrowed(manifest.as_slice()), held))
         }
-        Some(held) => fs::read(&cache)
-            .ok()
-            .filter(|pushed| sha256_hex(pushed) == held)
+        Some(held) => pushed
+            .filter(|_| pushed_sha256.as_deref() == Some(held.as_str()))
             .map(|pushed| (std::borrow::Cow::Owned(pushed), held)),
         None => None,
     };
@@ -923,10 +934,19 @@ fn delta_archive(
     if !changed.is_empty() {
         let wanted: std::collections::HashSet<String> =
             changed.iter().map(|e| e.sha256_hex()).collect();
-        for line in base.split(|b| *b == b'\n') {
-            let hash = line.split(|b| *b == b' ').next().unwrap_or_default();
-            if let Some(hash) = std::str::from_utf8(hash).ok().and_then(|h| wanted.get(h)) {
-                held.insert(hash.clone());
+        // `str::split` finds line ends with `memchr`; a line's hash is its
+        // first 64 bytes, compared directly while few are wanted.
+        let text = String::from_utf8_lossy(base);
+        let few: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        for line in text.split('\n') {
+            let Some(hash) = line.get(..64) else { continue };
+            let found = if few.len() <= 8 {
+                few.contains(&hash)
+            } else {
+                wanted.contains(hash)
+            };
+            if found {
+                held.insert(hash.to_owned());
             }
         }
     }

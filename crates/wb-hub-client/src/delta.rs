@@ -68,8 +68,9 @@ pub enum DeltaError {
     },
 }
 
-/// The header block and the file lines of a canonical manifest.
-fn split(manifest: &[u8]) -> Result<(&str, Vec<&str>), DeltaError> {
+/// The header block and the body (the file lines, each ending in `\n`)
+/// of a canonical manifest.
+fn split(manifest: &[u8]) -> Result<(&str, &str), DeltaError> {
     let text = std::str::from_utf8(manifest)
         .map_err(|_| DeltaError::Malformed("a manifest is not UTF-8".to_owned()))?;
     let Some(end) = text.find("\n\n") else {
@@ -77,9 +78,76 @@ fn split(manifest: &[u8]) -> Result<(&str, Vec<&str>), DeltaError> {
             "a manifest has no empty line after its headers".to_owned(),
         ));
     };
-    let (headers, body) = text.split_at(end + 2);
-    let lines = body.split_terminator('\n').collect();
-    Ok((headers, lines))
+    Ok(text.split_at(end + 2))
+}
+
+/// The lines of a manifest body, without their `\n`.
+fn lines_of(body: &str) -> Vec<&str> {
+    body.split_terminator('\n').collect()
+}
+
+/// How many bytes `a` and `b` share at their start: compared a block at a
+/// time (a `memcmp`), then byte by byte in the first block that differs.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many bytes `a` and `b` share at their end; as [`common_prefix`].
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + BLOCK <= n
+        && a[a.len() - i - BLOCK..a.len() - i] == b[b.len() - i - BLOCK..b.len() - i]
+    {
+        i += BLOCK;
+    }
+    i + a[..a.len() - i]
+        .iter()
+        .rev()
+        .zip(b[..b.len() - i].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// The parts of two manifest bodies between the whole lines they share at
+/// their start and at their end: a change of a few lines in a large
+/// manifest leaves a few lines here, found by comparing bytes, without
+/// splitting the shared lines at all.
+fn changed_middle<'a, 'b>(a: &'a str, b: &'b str) -> (&'a str, &'b str) {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    // Back to the end of the last whole line in the shared start.
+    let prefix = common_prefix(ab, bb);
+    let prefix = ab[..prefix]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    // The shared end, not overlapping the shared start, from the start of
+    // its first whole line (a line start in both: the bytes before it are
+    // the same `\n`).
+    let mut suffix = common_suffix(ab, bb).min(ab.len().min(bb.len()) - prefix);
+    let at_line_start = |bytes: &[u8], suffix: usize| {
+        let start = bytes.len() - suffix;
+        start == 0 || bytes[start - 1] == b'\n'
+    };
+    if suffix > 0 && !(at_line_start(ab, suffix) && at_line_start(bb, suffix)) {
+        let start = ab.len() - suffix;
+        suffix = ab[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(0, |i| suffix - i - 1);
+    }
+    (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix])
 }
 
 /// The path of a manifest line.
@@ -87,6 +155,19 @@ fn path_of(line: &str) -> Result<&str, DeltaError> {
     line.splitn(3, ' ')
         .nth(2)
         .ok_or_else(|| DeltaError::Malformed(format!("{:?} is not a manifest line", excerpt(line))))
+}
+
+/// The path of a line of a manifest already checked (the base of a
+/// delta): the line itself if it has none, which sorts it somewhere and
+/// makes a manifest whose hash cannot match.
+fn path_or_line(line: &str) -> &str {
+    line.splitn(3, ' ').nth(2).unwrap_or(line)
+}
+
+fn too_large(max_manifest_bytes: u64) -> DeltaError {
+    DeltaError::Malformed(format!(
+        "the rebuilt manifest would be larger than the limit of {max_manifest_bytes} bytes"
+    ))
 }
 
 fn excerpt(text: &str) -> String {
@@ -134,8 +215,12 @@ pub fn diff_hashed(
             )));
         }
     }
-    let (_, old_lines) = split(base)?;
-    let (headers, new_lines) = split(new)?;
+    let (_, old_body) = split(base)?;
+    let (headers, new_body) = split(new)?;
+    // Lines both share at the start and the end are unchanged: only the
+    // lines between are walked.
+    let (old_middle, new_middle) = changed_middle(old_body, new_body);
+    let (old_lines, new_lines) = (lines_of(old_middle), lines_of(new_middle));
     let (mut removed, mut lines) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < old_lines.len() || j < new_lines.len() {
@@ -277,7 +362,8 @@ pub fn apply_hashed(
             found: base_sha256.to_owned(),
         });
     }
-    let (_, old_lines) = split(base)?;
+    let (_, body) = split(base)?;
+    let old_lines = lines_of(body);
     let changed = delta
         .lines
         .iter()
@@ -295,45 +381,69 @@ pub fn apply_hashed(
             excerpt(&pair[1])
         )));
     }
-    let mut out: Vec<&str> = Vec::with_capacity(old_lines.len() + changed.len());
-    let (mut removed, mut lines) = (delta.removed.iter().peekable(), changed.iter().peekable());
-    for old in old_lines {
-        let path = path_of(old)?;
-        while let Some((_, line)) = lines.next_if(|(p, _)| *p < path) {
-            out.push(line);
-        }
-        if removed.next_if(|r| r.as_str() == path).is_some() {
-            if lines.peek().is_some_and(|(p, _)| *p == path) {
+    // Every change in path order: a changed line (`Some`) or a removal.
+    let mut changes: Vec<(&str, Option<&str>)> =
+        Vec::with_capacity(changed.len() + delta.removed.len());
+    let (mut lines, mut removed) = (changed.iter().peekable(), delta.removed.iter().peekable());
+    loop {
+        let next = match (lines.peek(), removed.peek()) {
+            (Some((p, _)), Some(r)) if *p == r.as_str() => {
                 return Err(DeltaError::Malformed(format!(
                     "path {:?} is both removed and changed",
+                    excerpt(p)
+                )));
+            }
+            (Some((p, _)), Some(r)) if *p > r.as_str() => {
+                removed.next().map(|r| (r.as_str(), None))
+            }
+            (Some(_), _) => lines.next().map(|(p, l)| (*p, Some(*l))),
+            (None, Some(_)) => removed.next().map(|r| (r.as_str(), None)),
+            (None, None) => None,
+        };
+        let Some(next) = next else { break };
+        changes.push(next);
+    }
+    // The base's lines are sorted by path: each change finds its place by
+    // a binary search, and the base's lines between changes are copied as
+    // one run of bytes.
+    let size_limit = usize::try_from(max_manifest_bytes).unwrap_or(usize::MAX);
+    let mut bytes = Vec::with_capacity(base.len().min(size_limit));
+    bytes.extend_from_slice(delta.headers.as_bytes());
+    let offset = |line: &str| line.as_ptr() as usize - body.as_ptr() as usize;
+    let mut rest: &[&str] = &old_lines;
+    let copy = |bytes: &mut Vec<u8>, run: &[&str]| {
+        if let (Some(first), Some(last)) = (run.first(), run.last()) {
+            bytes.extend_from_slice(&body.as_bytes()[offset(first)..offset(last) + last.len() + 1]);
+        }
+    };
+    for (path, line) in changes {
+        let before = rest.partition_point(|old| path_or_line(old) < path);
+        copy(&mut bytes, &rest[..before]);
+        rest = &rest[before..];
+        let in_base = rest.first().is_some_and(|old| path_or_line(old) == path);
+        if in_base {
+            rest = &rest[1..];
+        }
+        match line {
+            Some(line) => {
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.push(b'\n');
+            }
+            None if !in_base => {
+                return Err(DeltaError::Malformed(format!(
+                    "removed path {:?} is not in the base manifest",
                     excerpt(path)
                 )));
             }
-            continue;
+            None => {}
         }
-        match lines.next_if(|(p, _)| *p == path) {
-            Some((_, line)) => out.push(line),
-            None => out.push(old),
+        if bytes.len() > size_limit {
+            return Err(too_large(max_manifest_bytes));
         }
     }
-    out.extend(lines.map(|(_, line)| *line));
-    if let Some(path) = removed.next() {
-        return Err(DeltaError::Malformed(format!(
-            "removed path {:?} is not in the base manifest",
-            excerpt(path)
-        )));
-    }
-    let size = delta.headers.len() + out.iter().map(|l| l.len() + 1).sum::<usize>();
-    if size as u64 > max_manifest_bytes {
-        return Err(DeltaError::Malformed(format!(
-            "the rebuilt manifest would be larger than the limit of {max_manifest_bytes} bytes"
-        )));
-    }
-    let mut bytes = Vec::with_capacity(size);
-    bytes.extend_from_slice(delta.headers.as_bytes());
-    for line in out {
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
+    copy(&mut bytes, rest);
+    if bytes.len() > size_limit {
+        return Err(too_large(max_manifest_bytes));
     }
     let found = sha256_hex(&bytes);
     if found != delta.manifest_sha256 {
@@ -447,5 +557,86 @@ mod tests {
         ));
         assert!(ManifestDelta::from_json(b"{\"format\":\"x\"}", 1 << 20).is_err());
         assert!(ManifestDelta::from_json(&[b' '; 100], 10).is_err());
+    }
+
+    /// The delta of every pair of a few hundred generated manifests is the
+    /// one a map of path → line gives, and rebuilds the new manifest: with
+    /// changes at the first and last lines, runs of them, removals,
+    /// additions before the first and after the last line, and none.
+    #[test]
+    fn deltas_match_a_map_of_lines_and_rebuild_every_manifest() {
+        use std::collections::BTreeMap;
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        };
+        let path = |i: u64| format!("user/00000000-0000-4000-8000-{i:012x}.sync.txt");
+        for case in 0..300 {
+            let count = next(40);
+            let base: BTreeMap<String, String> = (0..count)
+                .map(|i| (path(i * 2 + 10), format!("v{}", next(3))))
+                .collect();
+            let mut new = base.clone();
+            for _ in 0..next(5) {
+                match next(4) {
+                    0 if !new.is_empty() => {
+                        let key = new
+                            .keys()
+                            .nth(next(new.len() as u64) as usize)
+                            .unwrap()
+                            .clone();
+                        new.remove(&key);
+                    }
+                    1 if !new.is_empty() => {
+                        let key = new
+                            .keys()
+                            .nth(next(new.len() as u64) as usize)
+                            .unwrap()
+                            .clone();
+                        new.insert(key, format!("w{}", next(1000)));
+                    }
+                    // Before the first, between two, after the last.
+                    _ => {
+                        new.insert(path(next(count * 2 + 20)), format!("n{}", next(1000)));
+                    }
+                }
+            }
+            let render = |files: &BTreeMap<String, String>, sequence| {
+                let files: Vec<(&str, &str)> = files
+                    .iter()
+                    .map(|(p, b)| (p.as_str(), b.as_str()))
+                    .collect();
+                manifest(sequence, &files)
+            };
+            let (base_bytes, new_bytes) = (render(&base, 1), render(&new, 2));
+            let delta = diff(&base_bytes, &new_bytes, 1 << 20).unwrap();
+            let line = |p: &str, b: &str| ManifestEntry::for_bytes(p.to_owned(), b.as_bytes());
+            let expected_removed: Vec<String> = base
+                .keys()
+                .filter(|p| !new.contains_key(*p))
+                .cloned()
+                .collect();
+            let expected_lines: Vec<String> = new
+                .iter()
+                .filter(|(p, b)| base.get(*p) != Some(b))
+                .map(|(p, b)| {
+                    let e = line(p, b);
+                    format!("{} {} {}", e.sha256_hex(), e.len, e.path)
+                })
+                .collect();
+            assert_eq!(delta.removed, expected_removed, "case {case}");
+            assert_eq!(delta.lines, expected_lines, "case {case}");
+            assert_eq!(
+                apply(&base_bytes, &delta, 1 << 20).unwrap(),
+                new_bytes,
+                "case {case}"
+            );
+            // A limit below the rebuilt manifest's size is kept.
+            assert!(apply(&base_bytes, &delta, new_bytes.len() as u64 - 1).is_err());
+        }
     }
 }
