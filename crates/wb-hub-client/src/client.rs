@@ -1383,7 +1383,9 @@ pub async fn pull_verified(
                 instance: instance.to_owned(),
                 source,
             };
-            match verify_update(&base, files, instance, pinned_key, limits).map_err(refused)? {
+            match verify_update((&base, &base_bytes), files, instance, pinned_key, limits)
+                .map_err(refused)?
+            {
                 UpdateChecked::Verified(bundle, parts) => {
                     cache.replace(&bundle, &parts, Some(&base), &etag)?;
                     (bundle, Transfer::Delta, received)

@@ -86,68 +86,13 @@ fn lines_of(body: &str) -> Vec<&str> {
     body.split_terminator('\n').collect()
 }
 
-/// How many bytes `a` and `b` share at their start: compared a block at a
-/// time (a `memcmp`), then byte by byte in the first block that differs.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 4096;
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
-        i += BLOCK;
-    }
-    i + a[i..n]
-        .iter()
-        .zip(&b[i..n])
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
-/// How many bytes `a` and `b` share at their end; as [`common_prefix`].
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 4096;
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + BLOCK <= n
-        && a[a.len() - i - BLOCK..a.len() - i] == b[b.len() - i - BLOCK..b.len() - i]
-    {
-        i += BLOCK;
-    }
-    i + a[..a.len() - i]
-        .iter()
-        .rev()
-        .zip(b[..b.len() - i].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
 /// The parts of two manifest bodies between the whole lines they share at
-/// their start and at their end: a change of a few lines in a large
-/// manifest leaves a few lines here, found by comparing bytes, without
-/// splitting the shared lines at all.
+/// their start and at their end ([`wb_syncfmt::shared_lines`]): a change
+/// of a few lines in a large manifest leaves a few lines here, found by
+/// comparing bytes, without splitting the shared lines at all.
 fn changed_middle<'a, 'b>(a: &'a str, b: &'b str) -> (&'a str, &'b str) {
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    // Back to the end of the last whole line in the shared start.
-    let prefix = common_prefix(ab, bb);
-    let prefix = ab[..prefix]
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map_or(0, |i| i + 1);
-    // The shared end, not overlapping the shared start, from the start of
-    // its first whole line (a line start in both: the bytes before it are
-    // the same `\n`).
-    let mut suffix = common_suffix(ab, bb).min(ab.len().min(bb.len()) - prefix);
-    let at_line_start = |bytes: &[u8], suffix: usize| {
-        let start = bytes.len() - suffix;
-        start == 0 || bytes[start - 1] == b'\n'
-    };
-    if suffix > 0 && !(at_line_start(ab, suffix) && at_line_start(bb, suffix)) {
-        let start = ab.len() - suffix;
-        suffix = ab[start..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(0, |i| suffix - i - 1);
-    }
-    (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix])
+    let (head, tail) = wb_syncfmt::shared_lines(a.as_bytes(), b.as_bytes());
+    (&a[head..a.len() - tail], &b[head..b.len() - tail])
 }
 
 /// The path of a manifest line.

@@ -118,7 +118,7 @@ pub fn verify_files(
 }
 
 /// [`verify_files`] of a bundle given as an update of `base`, the manifest
-/// of a bundle of `instance` this side verified before
+/// (parsed, and its bytes) of a bundle of `instance` this side verified before
 /// ([`BundleReader::from_update`]: `files` holds the new manifest, the
 /// signature, the rotation chain and the files of the lines `base` does not
 /// have), through `wb_engine::sync::verify::verify_update`: only the
@@ -131,13 +131,14 @@ pub fn verify_files(
 ///
 /// The first check that fails.
 pub fn verify_update(
-    base: &Manifest,
+    (base, base_bytes): (&Manifest, &[u8]),
     files: BTreeMap<String, Vec<u8>>,
     instance: &str,
     pinned_key: &str,
     limits: &Limits,
 ) -> Result<UpdateChecked, VerifyError> {
-    let reader = BundleReader::from_update(base, files, limits).map_err(Refusal::from)?;
+    let reader =
+        BundleReader::from_update(base, base_bytes, files, limits).map_err(Refusal::from)?;
     check_instance(&reader, instance)?;
     Ok(
         match engine_verify_update(base, &reader, &policy(pinned_key), &NoProgress)? {

@@ -758,11 +758,12 @@ fn verify_rejection(err: &VerifyError) -> Rejection {
 enum Upload {
     /// A whole bundle: every file, path → bytes.
     Whole(BTreeMap<String, Vec<u8>>),
-    /// A delta: the kept base manifest, and the update's files (the
-    /// rebuilt manifest, the signature, the rotation chain and the files of
-    /// the changed lines).
+    /// A delta: the kept base manifest (parsed, and its bytes), and the
+    /// update's files (the rebuilt manifest, the signature, the rotation
+    /// chain and the files of the changed lines).
     Update {
         base: Manifest,
+        base_bytes: Vec<u8>,
         base_sha256: String,
         files: BTreeMap<String, Vec<u8>>,
     },
@@ -790,16 +791,24 @@ async fn verify_upload(
         Upload::Whole(files) => files,
         Upload::Update {
             base,
+            base_bytes,
             base_sha256,
             files,
         } => {
             let (name, owned_key, owned_limits) =
                 (instance.to_owned(), key.to_owned(), limits.clone());
-            let checked =
-                web::block(move || verify_update(&base, files, &name, &owned_key, &owned_limits))
-                    .await
-                    .map_err(|e| Rejection::internal("verifying an upload", &e))?
-                    .map_err(|e| verify_rejection(&e))?;
+            let checked = web::block(move || {
+                verify_update(
+                    (&base, &base_bytes),
+                    files,
+                    &name,
+                    &owned_key,
+                    &owned_limits,
+                )
+            })
+            .await
+            .map_err(|e| Rejection::internal("verifying an upload", &e))?
+            .map_err(|e| verify_rejection(&e))?;
             let parts = match checked {
                 UpdateChecked::Verified(verified, parts) => {
                     return Ok((verified, parts, Some(base_sha256)));
@@ -944,7 +953,7 @@ async fn delta_upload(
         })?;
     let max_manifest = limits.max_manifest_bytes;
     let delta_base = delta.base.clone();
-    let (base, manifest_bytes, changed) = web::block(move || {
+    let ((base, base_bytes), manifest_bytes, changed) = web::block(move || {
         // The store read the base by this hash.
         let manifest_bytes = delta::apply_hashed(
             &base.manifest,
@@ -952,8 +961,12 @@ async fn delta_upload(
             &delta,
             max_manifest,
         )?;
-        let base = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
-        Ok::<_, delta::DeltaError>((base, manifest_bytes, delta.changed_entries()?))
+        let parsed = Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)?;
+        Ok::<_, delta::DeltaError>((
+            (parsed, base.manifest),
+            manifest_bytes,
+            delta.changed_entries()?,
+        ))
     })
     .await
     .map_err(|e| Rejection::internal("reading an upload", &e))?
@@ -989,6 +1002,7 @@ async fn delta_upload(
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
     Ok(Upload::Update {
         base,
+        base_bytes,
         base_sha256: delta_base,
         files,
     })

@@ -131,7 +131,7 @@ pub use layout::{
 };
 pub use manifest::{
     DEFAULT_MAX_MANIFEST_BYTES, MANIFEST_FORMAT, MANIFEST_HEADERS, MAX_SEQUENCE, Manifest,
-    ManifestEntry,
+    ManifestEntry, shared_lines,
 };
 pub use schema::CURRENT_SCHEMA_VERSION;
 pub use sync_file::{DEFAULT_MAX_FILE_BYTES, SYNC_FILE_HEADERS, SyncFile};

@@ -179,6 +179,42 @@ impl Manifest {
         path: &str,
         max_bytes: u64,
     ) -> Result<Manifest, ParseError> {
+        Self::parse_inner(bytes, path, max_bytes, None)
+    }
+
+    /// [`Manifest::parse_with_limit`] of `bytes`, a manifest that shares
+    /// most of its lines with `base` — a newer manifest of the same
+    /// instance, say — where `base` is what `base_bytes` parsed as. The
+    /// file lines both share at the start and at the end of their bodies
+    /// (found by comparing bytes: [`shared_lines`]) are taken from `base`
+    /// instead of being parsed again; every other line is parsed and
+    /// checked, and the order is checked where the two meet. The result,
+    /// and any error, are those of [`Manifest::parse_with_limit`]; a
+    /// change of one line in a manifest of 100k files so costs a copy of
+    /// its entries instead of a parse.
+    ///
+    /// A `base` that is not what `base_bytes` parse as gives a result
+    /// built from its entries: the caller guarantees the pair.
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifest::parse_with_limit`].
+    pub fn parse_with_base(
+        bytes: &[u8],
+        path: &str,
+        max_bytes: u64,
+        base: &Manifest,
+        base_bytes: &[u8],
+    ) -> Result<Manifest, ParseError> {
+        Self::parse_inner(bytes, path, max_bytes, Some((base, base_bytes)))
+    }
+
+    fn parse_inner(
+        bytes: &[u8],
+        path: &str,
+        max_bytes: u64,
+        base: Option<(&Manifest, &[u8])>,
+    ) -> Result<Manifest, ParseError> {
         let text = decode(bytes, path, max_bytes)?;
         let lines: Vec<&str> = text.split('\n').collect();
         let [format, instance, public_key, version, sequence, files] =
@@ -252,30 +288,45 @@ impl Manifest {
             return Err(err(lines.len(), ParseErrorKind::MissingFinalNewline));
         }
         let entry_lines = &lines[FIRST_ENTRY_LINE - 1..last];
+        let (head, tail) = match base {
+            Some((base, base_bytes)) => shared_entries(text, entry_lines, base, base_bytes),
+            None => (&[][..], &[][..]),
+        };
         let mut entries: Vec<ManifestEntry> = Vec::with_capacity(entry_lines.len());
-        for (index, line) in entry_lines.iter().enumerate() {
+        entries.extend_from_slice(head);
+        let in_order = |previous: Option<&ManifestEntry>, entry: &ManifestEntry, line_no| {
+            let Some(previous) = previous else {
+                return Ok(());
+            };
+            if previous.path == entry.path {
+                return Err(err(
+                    line_no,
+                    ParseErrorKind::DuplicateEntry {
+                        path: excerpt(&entry.path),
+                    },
+                ));
+            }
+            if previous.path > entry.path {
+                return Err(err(
+                    line_no,
+                    ParseErrorKind::UnsortedEntry {
+                        path: excerpt(&entry.path),
+                        previous: excerpt(&previous.path),
+                    },
+                ));
+            }
+            Ok(())
+        };
+        let parsed = entry_lines.len() - tail.len();
+        for (index, line) in entry_lines.iter().enumerate().take(parsed).skip(head.len()) {
             let line_no = FIRST_ENTRY_LINE + index;
             let entry = parse_entry(line).map_err(|kind| err(line_no, kind))?;
-            if let Some(previous) = entries.last() {
-                if previous.path == entry.path {
-                    return Err(err(
-                        line_no,
-                        ParseErrorKind::DuplicateEntry {
-                            path: excerpt(&entry.path),
-                        },
-                    ));
-                }
-                if previous.path > entry.path {
-                    return Err(err(
-                        line_no,
-                        ParseErrorKind::UnsortedEntry {
-                            path: excerpt(&entry.path),
-                            previous: excerpt(&previous.path),
-                        },
-                    ));
-                }
-            }
+            in_order(entries.last(), &entry, line_no)?;
             entries.push(entry);
+        }
+        if let Some(first) = tail.first() {
+            in_order(entries.last(), first, FIRST_ENTRY_LINE + parsed)?;
+            entries.extend_from_slice(tail);
         }
         let found = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         if declared != found {
@@ -292,6 +343,96 @@ impl Manifest {
             files: entries,
         })
     }
+}
+
+/// The entries of `base` whose lines `entry_lines` (the file lines of
+/// `text`) share with `base_bytes` at the start and at the end of the
+/// body: `base.files`' first and last entries, as many as there are shared
+/// lines. Nothing when `base` does not have that many entries (it is then
+/// not what `base_bytes` parsed as).
+fn shared_entries<'b>(
+    text: &str,
+    entry_lines: &[&str],
+    base: &'b Manifest,
+    base_bytes: &[u8],
+) -> (&'b [ManifestEntry], &'b [ManifestEntry]) {
+    let none = (&[][..], &[][..]);
+    let (Some(first), Some(last)) = (entry_lines.first(), entry_lines.last()) else {
+        return none;
+    };
+    let offset = |line: &str| line.as_ptr() as usize - text.as_ptr() as usize;
+    let (start, end) = (offset(first), offset(last) + last.len() + 1);
+    let Some(base_start) = base_bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| i + 2)
+    else {
+        return none;
+    };
+    let (head_bytes, tail_bytes) =
+        shared_lines(&base_bytes[base_start..], &text.as_bytes()[start..end]);
+    let head = entry_lines.partition_point(|line| offset(line) + line.len() < start + head_bytes);
+    let tail =
+        entry_lines.len() - entry_lines.partition_point(|line| offset(line) < end - tail_bytes);
+    if head + tail > base.files.len() {
+        return none;
+    }
+    (&base.files[..head], &base.files[base.files.len() - tail..])
+}
+
+/// The byte lengths of the whole lines two texts of `\n`-terminated lines
+/// (two manifest bodies, say) share at their start and at their end, not
+/// overlapping: `(head, tail)` with `a[..head] == b[..head]` and
+/// `a[a.len() - tail..] == b[b.len() - tail..]`, each a run of whole lines.
+/// Found by comparing a block of bytes at a time (a `memcmp`), so two
+/// manifests of 100k files that differ in one line are compared in about a
+/// millisecond.
+#[must_use]
+pub fn shared_lines(a: &[u8], b: &[u8]) -> (usize, usize) {
+    const BLOCK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut head = 0;
+    while head + BLOCK <= n && a[head..head + BLOCK] == b[head..head + BLOCK] {
+        head += BLOCK;
+    }
+    head += a[head..n]
+        .iter()
+        .zip(&b[head..n])
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Back to the end of the last whole line.
+    let head = a[..head]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let room = n - head;
+    let mut tail = 0;
+    while tail + BLOCK <= room
+        && a[a.len() - tail - BLOCK..a.len() - tail] == b[b.len() - tail - BLOCK..b.len() - tail]
+    {
+        tail += BLOCK;
+    }
+    tail += a[..a.len() - tail]
+        .iter()
+        .rev()
+        .zip(b[..b.len() - tail].iter().rev())
+        .take(room - tail)
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Forward to the start of its first whole line in both: the byte
+    // before it is the same `\n` in both.
+    let at_line_start = |bytes: &[u8]| {
+        let start = bytes.len() - tail;
+        start == 0 || bytes[start - 1] == b'\n'
+    };
+    if tail > 0 && !(at_line_start(a) && at_line_start(b)) {
+        let start = a.len() - tail;
+        tail = a[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(0, |i| tail - i - 1);
+    }
+    (head, tail)
 }
 
 /// Parses `<sha256 hex> <length> <path>`.

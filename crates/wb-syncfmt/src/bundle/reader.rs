@@ -148,7 +148,7 @@ impl BundleReader {
     fn from_memory(
         mut files: BTreeMap<String, Vec<u8>>,
         limits: &Limits,
-        base: Option<&Manifest>,
+        base: Option<(&Manifest, &[u8])>,
     ) -> Result<BundleReader, BundleError> {
         let dir = PathBuf::new();
         let manifest_bytes = files
@@ -159,11 +159,22 @@ impl BundleReader {
             MANIFEST_FILE_NAME,
             limits.max_manifest_bytes,
         )?;
-        let manifest = Manifest::parse_with_limit(
-            &manifest_bytes,
-            MANIFEST_FILE_NAME,
-            limits.max_manifest_bytes,
-        )?;
+        // An update shares most lines with its base: those are not parsed
+        // again.
+        let manifest = match base {
+            Some((base, base_bytes)) => Manifest::parse_with_base(
+                &manifest_bytes,
+                MANIFEST_FILE_NAME,
+                limits.max_manifest_bytes,
+                base,
+                base_bytes,
+            ),
+            None => Manifest::parse_with_limit(
+                &manifest_bytes,
+                MANIFEST_FILE_NAME,
+                limits.max_manifest_bytes,
+            ),
+        }?;
         check_listing(&manifest, limits)?;
         let signature_bytes = files
             .remove(SIGNATURE_FILE_NAME)
@@ -173,7 +184,7 @@ impl BundleReader {
         if let Some(bytes) = &key_rotations_bytes {
             check_top_size(bytes, KEY_ROTATIONS_FILE_NAME, MAX_KEY_ROTATIONS_BYTES)?;
         }
-        check_files(&files, &manifest, limits, base)?;
+        check_files(&files, &manifest, limits, base.map(|(base, _)| base))?;
         Ok(BundleReader {
             source: Source::Memory(files),
             limits: limits.clone(),
@@ -191,7 +202,9 @@ impl BundleReader {
     /// the files of exactly those lines of the new manifest that `base`
     /// does not have byte for byte (same path, length and SHA-256); every
     /// other line must be a line of `base`. The rules of
-    /// [`BundleReader::from_files`] apply to what is given.
+    /// [`BundleReader::from_files`] apply to what is given. `base_bytes` are
+    /// the bytes `base` was parsed from: the lines the new manifest shares
+    /// with them are not parsed again ([`Manifest::parse_with_base`]).
     ///
     /// [`BundleReader::entries`] of such a reader yields only the files it
     /// holds: the caller vouches for the others, which are `base`'s.
@@ -203,10 +216,11 @@ impl BundleReader {
     /// file whose line is `base`'s is [`BundleError::UnlistedFile`].
     pub fn from_update(
         base: &Manifest,
+        base_bytes: &[u8],
         files: BTreeMap<String, Vec<u8>>,
         limits: &Limits,
     ) -> Result<BundleReader, BundleError> {
-        Self::from_memory(files, limits, Some(base))
+        Self::from_memory(files, limits, Some((base, base_bytes)))
     }
 
     /// Whether this reader was made by [`BundleReader::from_update`] and

@@ -130,3 +130,109 @@ proptest! {
         }
     }
 }
+
+/// A manifest of the files `ids` (each with one byte of content), as text.
+fn manifest_text(ids: &[(u16, u8)], sequence: u64) -> String {
+    let mut files: Vec<wb_syncfmt::ManifestEntry> = ids
+        .iter()
+        .map(|(id, byte)| {
+            wb_syncfmt::ManifestEntry::for_bytes(
+                format!("user/00000000-0000-4000-8000-{id:012x}.sync.txt"),
+                &[*byte],
+            )
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    wb_syncfmt::Manifest {
+        instance: "alpha.example".to_owned(),
+        public_key: "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".to_owned(),
+        schema_version: wb_syncfmt::CURRENT_SCHEMA_VERSION,
+        sequence,
+        files,
+    }
+    .to_text()
+    .unwrap()
+}
+
+/// One edit of a manifest's file lines: some keep it valid, some break it.
+#[derive(Clone, Debug)]
+enum Edit {
+    Replace(usize, u16, u8),
+    Remove(usize),
+    Duplicate(usize),
+    Swap(usize, usize),
+    Corrupt(usize),
+    Append(u16, u8),
+}
+
+fn arb_edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), 0_u16..64, any::<u8>()).prop_map(|(i, id, b)| Edit::Replace(i, id, b)),
+        any::<usize>().prop_map(Edit::Remove),
+        any::<usize>().prop_map(Edit::Duplicate),
+        (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Swap(i, j)),
+        any::<usize>().prop_map(Edit::Corrupt),
+        (0_u16..64, any::<u8>()).prop_map(|(id, b)| Edit::Append(id, b)),
+    ]
+}
+
+proptest! {
+    /// Parsing with a base gives exactly what parsing alone gives — the
+    /// same manifest, or the same error naming the same line — whatever
+    /// the edits: in order or not, duplicated, corrupted, at either end.
+    #[test]
+    fn parsing_with_a_base_is_parsing(
+        ids in prop::collection::vec((0_u16..64, any::<u8>()), 0..40),
+        edits in prop::collection::vec(arb_edit(), 0..4),
+        fix_count in any::<bool>(),
+    ) {
+        let base_text = manifest_text(&ids, 1);
+        let base = wb_syncfmt::Manifest::parse(base_text.as_bytes(), "base").unwrap();
+        let new_text = manifest_text(&ids, 2);
+        let (headers, body) = new_text.split_at(new_text.find("\n\n").unwrap() + 2);
+        let mut lines: Vec<String> = body.lines().map(str::to_owned).collect();
+        let line_of = |id: u16, byte: u8| {
+            let e = wb_syncfmt::ManifestEntry::for_bytes(
+                format!("user/00000000-0000-4000-8000-{id:012x}.sync.txt"),
+                &[byte],
+            );
+            format!("{} {} {}", e.sha256_hex(), e.len, e.path)
+        };
+        for edit in edits {
+            let n = lines.len();
+            match edit {
+                Edit::Replace(i, id, b) if n > 0 => lines[i % n] = line_of(id, b),
+                Edit::Remove(i) if n > 0 => {
+                    lines.remove(i % n);
+                }
+                Edit::Duplicate(i) if n > 0 => lines.insert(i % n, lines[i % n].clone()),
+                Edit::Swap(i, j) if n > 0 => lines.swap(i % n, j % n),
+                Edit::Corrupt(i) if n > 0 => lines[i % n].insert(3, 'x'),
+                Edit::Append(id, b) => lines.push(line_of(id, b)),
+                _ => {}
+            }
+        }
+        let mut headers = headers.to_owned();
+        if fix_count {
+            let count = headers.lines().nth(5).unwrap().to_owned();
+            headers = headers.replace(&count, &format!("Files: {}", lines.len()));
+        }
+        let mut text = headers;
+        for line in &lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let alone = wb_syncfmt::Manifest::parse_with_limit(text.as_bytes(), "m", 1 << 20)
+            .map_err(|e| e.to_string());
+        let with_base = wb_syncfmt::Manifest::parse_with_base(
+            text.as_bytes(),
+            "m",
+            1 << 20,
+            &base,
+            base_text.as_bytes(),
+        )
+        .map_err(|e| e.to_string());
+        prop_assert_eq!(with_base, alone);
+    }
+}
