@@ -494,6 +494,11 @@ mod tests {
             apply(&base, &missing, 1 << 20),
             Err(DeltaError::Malformed(_))
         ));
+        let mut both = delta.clone();
+        both.removed.push(A.to_owned());
+        assert!(
+            matches!(apply(&base, &both, 1 << 20), Err(DeltaError::Malformed(m)) if m.contains("both removed and changed"))
+        );
         let mut twice = delta;
         twice.lines.push(twice.lines[0].clone());
         assert!(matches!(
