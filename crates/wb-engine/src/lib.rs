@@ -30,6 +30,7 @@ mod instance;
 mod lifecycle;
 pub mod listing;
 mod naming;
+pub mod par;
 mod resolver;
 pub mod sync;
 pub mod sync_runs;

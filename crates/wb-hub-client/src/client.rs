@@ -25,6 +25,7 @@ use std::time::Duration;
 use awc::error::SendRequestError;
 use awc::http::StatusCode;
 use awc::http::header;
+use wb_engine::par::side_by_side;
 use wb_syncfmt::Manifest;
 use wb_syncfmt::bundle::{BundleParts, Limits};
 
@@ -839,16 +840,18 @@ pub async fn push_dir(
     // The base is the manifest the hub holds: this one (nothing changed)
     // or the one last pushed from here. Each is hashed at most once, the
     // two at the same time (8 MB each at 100k rows).
+    // A manifest pushed before as it is (nothing exported since) is
+    // hashed once.
     let pushed = held.as_ref().and_then(|_| fs::read(&cache).ok());
     let (manifest_sha256, pushed_sha256) = match &pushed {
-        Some(pushed) => std::thread::scope(|scope| {
-            let other = scope.spawn(|| sha256_hex(pushed));
-            let own = sha256_hex(&manifest);
-            let other = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Some(pushed) if *pushed != manifest => {
+            let (other, own) = side_by_side(|| sha256_hex(pushed), || sha256_hex(&manifest));
             (own, Some(other))
-        }),
+        }
+        Some(_) => {
+            let own = sha256_hex(&manifest);
+            (own.clone(), Some(own))
+        }
         None => (sha256_hex(&manifest), None),
     };
     let base = match held {
@@ -1069,15 +1072,10 @@ impl Cache {
         let path = self.path(MANIFEST_FILE_NAME);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
         // Hashed and parsed at the same time (8 MB at 100k rows).
-        let (hashed, parsed) = std::thread::scope(|scope| {
-            let hashed = scope.spawn(|| sha256_hex(&bytes));
-            let parsed =
-                Manifest::parse_with_limit(&bytes, MANIFEST_FILE_NAME, limits.max_manifest_bytes);
-            let hashed = hashed
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (hashed, parsed)
-        });
+        let (hashed, parsed) = side_by_side(
+            || sha256_hex(&bytes),
+            || Manifest::parse_with_limit(&bytes, MANIFEST_FILE_NAME, limits.max_manifest_bytes),
+        );
         if hashed != sha {
             return Err(stale());
         }

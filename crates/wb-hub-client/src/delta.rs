@@ -532,21 +532,15 @@ mod tests {
                 .collect();
             let mut new = base.clone();
             for _ in 0..next(5) {
-                match next(4) {
-                    0 if !new.is_empty() => {
-                        let key = new
-                            .keys()
-                            .nth(next(new.len() as u64) as usize)
-                            .unwrap()
-                            .clone();
+                let edit = next(4);
+                let key = (!new.is_empty())
+                    .then(|| new.keys().nth(next(new.len() as u64) as usize).cloned())
+                    .flatten();
+                match (edit, key) {
+                    (0, Some(key)) => {
                         new.remove(&key);
                     }
-                    1 if !new.is_empty() => {
-                        let key = new
-                            .keys()
-                            .nth(next(new.len() as u64) as usize)
-                            .unwrap()
-                            .clone();
+                    (1, Some(key)) => {
                         new.insert(key, format!("w{}", next(1000)));
                     }
                     // Before the first, between two, after the last.

@@ -956,21 +956,17 @@ async fn delta_upload(
     let ((base, base_bytes), manifest_bytes, changed) = web::block(move || {
         // The store read the base by this hash. The base is parsed while
         // the new manifest is rebuilt from it (8 MB each at 100k rows).
-        let (rebuilt, parsed) = std::thread::scope(|scope| {
-            let parsed = scope.spawn(|| {
-                Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest)
-            });
-            let rebuilt = delta::apply_hashed(
-                &base.manifest,
-                &base.info.manifest_sha256,
-                &delta,
-                max_manifest,
-            );
-            let parsed = parsed
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (rebuilt, parsed)
-        });
+        let (parsed, rebuilt) = wb_engine::par::side_by_side(
+            || Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest),
+            || {
+                delta::apply_hashed(
+                    &base.manifest,
+                    &base.info.manifest_sha256,
+                    &delta,
+                    max_manifest,
+                )
+            },
+        );
         let manifest_bytes = rebuilt?;
         let parsed = parsed?;
         Ok::<_, delta::DeltaError>((

@@ -277,14 +277,11 @@ pub fn check_signature(reader: &BundleReader, policy: &KeyPolicy) -> Result<Sign
     // ways at once.
     let manifest_bytes = reader.manifest_bytes();
     let (verdict, manifest_sha256) = if manifest_bytes.len() >= PARALLEL_HASH_BYTES {
-        std::thread::scope(|scope| {
-            let sha256 = scope.spawn(|| sha256_hex(manifest_bytes));
-            let verdict = verify_minisign(&key, manifest_bytes, signature);
-            let sha256 = sha256
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (verdict, sha256)
-        })
+        let (sha256, verdict) = crate::par::side_by_side(
+            || sha256_hex(manifest_bytes),
+            || verify_minisign(&key, manifest_bytes, signature),
+        );
+        (verdict, sha256)
     } else {
         (
             verify_minisign(&key, manifest_bytes, signature),

@@ -354,17 +354,13 @@ async fn hash_and_sign(
     comment: TrustedComment,
 ) -> std::result::Result<(String, String), String> {
     tokio::task::spawn_blocking(move || {
-        std::thread::scope(|scope| {
-            let digest = scope.spawn(|| sha256_hex(&manifest));
-            let signature = sign_minisign(&key, &manifest, &comment);
-            digest
-                .join()
-                .map(|digest| (digest, signature))
-                .map_err(|_| "the thread hashing the manifest failed".to_owned())
-        })
+        crate::par::side_by_side(
+            || sha256_hex(&manifest),
+            || sign_minisign(&key, &manifest, &comment),
+        )
     })
     .await
-    .map_err(|_| "the thread signing the manifest failed".to_owned())?
+    .map_err(|_| "the thread hashing or signing the manifest failed".to_owned())
 }
 
 /// The text of this instance's rotation chain (`None` if it never
