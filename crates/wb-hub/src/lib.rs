@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod cache;
 pub mod server;
 pub mod token;
 

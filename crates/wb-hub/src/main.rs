@@ -50,6 +50,7 @@ Examples:
   wb-hub serve                                   (127.0.0.1:8440, ./hub.db)
   wb-hub serve --bind 127.0.0.1:0                (any free port)
   wb-hub serve --max-bundle-bytes 268435456 --body-timeout 60
+  wb-hub serve --manifest-cache-mib 256            (many large instances)
 
 Put it behind a TLS-terminating proxy for use across the internet (docs/hub.md).")]
     Serve {
@@ -62,6 +63,10 @@ Put it behind a TLS-terminating proxy for use across the internet (docs/hub.md).
         /// Seconds allowed for receiving one upload body.
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         body_timeout: u64,
+        /// MiB of recently used manifests kept in memory, so that deltas
+        /// need not read and parse them (0: none).
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        manifest_cache_mib: usize,
     },
     /// Register instances, list them, replace a registered key.
     #[command(
@@ -217,10 +222,12 @@ async fn run(cli: Cli) -> Result<()> {
             bind,
             max_bundle_bytes,
             body_timeout,
+            manifest_cache_mib,
         } => {
             let config = HubConfig::default()
                 .with_max_bundle_bytes(max_bundle_bytes)
-                .with_body_timeout(Duration::from_secs(body_timeout));
+                .with_body_timeout(Duration::from_secs(body_timeout))
+                .with_manifest_cache_bytes(manifest_cache_mib.saturating_mul(1024 * 1024));
             let hub = wb_hub::server::bind(store.clone(), config, bind)
                 .with_context(|| format!("cannot listen on {bind}"))?;
             println!("wb-hub listening on http://{}", hub.addr);

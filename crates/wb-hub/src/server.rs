@@ -43,6 +43,7 @@ use crate::api::{
     UploadReceipt, bundle_etag,
 };
 use crate::archive::{self, ArchiveError};
+use crate::cache::{CachedManifest, ManifestCache};
 use crate::delta::{self, DELTA_FILE_NAME, ManifestDelta};
 use crate::token::IssuedToken;
 use crate::verify::{UpdateChecked, VerifiedBundle, VerifyError, verify_files, verify_update};
@@ -62,6 +63,9 @@ pub struct HubConfig {
     pub limits: Limits,
     /// Worker threads (default 2).
     pub workers: usize,
+    /// Bytes of recently used manifests held in memory for deltas
+    /// (default 64 MiB; 0 holds none): see `docs/hub.md`, "Memory".
+    pub manifest_cache_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -71,6 +75,7 @@ impl Default for HubConfig {
             body_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             workers: 2,
+            manifest_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -89,12 +94,20 @@ impl HubConfig {
         self.body_timeout = timeout;
         self
     }
+
+    /// This configuration with another budget for cached manifests.
+    #[must_use]
+    pub fn with_manifest_cache_bytes(mut self, bytes: usize) -> Self {
+        self.manifest_cache_bytes = bytes;
+        self
+    }
 }
 
 #[derive(Clone)]
 struct HubState {
     store: HubStore,
     config: Arc<HubConfig>,
+    manifests: Arc<ManifestCache>,
 }
 
 /// A refusal: an [`ErrorCode`] and a sentence, answered as JSON.
@@ -187,6 +200,7 @@ pub fn bind(store: HubStore, config: HubConfig, addr: SocketAddr) -> std::io::Re
     let workers = config.workers.max(1);
     let state = HubState {
         store,
+        manifests: Arc::new(ManifestCache::new(config.manifest_cache_bytes)),
         config: Arc::new(config),
     };
     let server = HttpServer::new(move || {
@@ -365,6 +379,43 @@ async fn download(
             return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
         }
     }
+    let limits = &state.config.limits;
+    if let Some(since) = query.into_inner().since {
+        let info = state
+            .store
+            .bundle_info(&instance)
+            .await
+            .map_err(|e| Rejection::internal("reading a bundle", &e))?
+            .ok_or_else(no_bundle)?;
+        if since == info.manifest_sha256 {
+            return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
+        }
+        // Whether the hub holds a manifest is the store's to say, even
+        // when it is cached.
+        let kept = state
+            .store
+            .kept_manifests(&instance)
+            .await
+            .map_err(|e| Rejection::internal("reading a bundle", &e))?;
+        let holds = |sha256: &str| kept.iter().any(|k| k.manifest_sha256 == sha256);
+        let (latest, base) = if holds(&since) && holds(&info.manifest_sha256) {
+            (
+                manifest_of(&state, &instance, &info.manifest_sha256).await?,
+                manifest_of(&state, &instance, &since).await?,
+            )
+        } else {
+            (None, None)
+        };
+        if let (Some(latest), Some(base)) = (latest, base) {
+            let body = delta_of(&state.store, &base, &latest, limits).await?;
+            return Ok(with_bundle_headers(HttpResponse::Ok(), &info)
+                .insert_header(("X-Wb-Transfer", "delta"))
+                .content_type(DELTA_CONTENT_TYPE)
+                .body(body));
+        }
+        // The hub no longer holds that manifest (or, published over since,
+        // the latest it just named): the whole archive.
+    }
     let stored = state
         .store
         .latest_manifest(&instance)
@@ -372,25 +423,6 @@ async fn download(
         .map_err(|e| Rejection::internal("reading a bundle", &e))?
         .ok_or_else(no_bundle)?;
     let info = stored.info.clone();
-    let limits = &state.config.limits;
-    if let Some(since) = query.into_inner().since {
-        if since == info.manifest_sha256 {
-            return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
-        }
-        let base = state
-            .store
-            .manifest(&instance, &since)
-            .await
-            .map_err(|e| Rejection::internal("reading a bundle", &e))?;
-        if let Some(base) = base {
-            let body = delta_of(&state.store, base, stored, limits).await?;
-            return Ok(with_bundle_headers(HttpResponse::Ok(), &info)
-                .insert_header(("X-Wb-Transfer", "delta"))
-                .content_type(DELTA_CONTENT_TYPE)
-                .body(body));
-        }
-        // The hub no longer holds that manifest: the whole archive.
-    }
     let (size, chunks) = archive_stream(state.store.clone(), stored, limits)?;
     Ok(with_bundle_headers(HttpResponse::Ok(), &info)
         .insert_header(("X-Wb-Transfer", "full"))
@@ -399,26 +431,50 @@ async fn download(
         .streaming(chunks))
 }
 
+/// The manifest `sha256` of `instance`, which the store keeps: from the
+/// cache, or read from the store (and then cached, unparsed); `None` when
+/// the store no longer has it.
+async fn manifest_of(
+    state: &HubState,
+    instance: &InstanceName,
+    sha256: &str,
+) -> Result<Option<Arc<CachedManifest>>, Rejection> {
+    if let Some(cached) = state.manifests.get(instance, sha256) {
+        return Ok(Some(cached));
+    }
+    let Some(stored) = state
+        .store
+        .manifest(instance, sha256)
+        .await
+        .map_err(|e| Rejection::internal("reading a bundle", &e))?
+    else {
+        return Ok(None);
+    };
+    let cached = Arc::new(CachedManifest::new(stored, None));
+    state.manifests.insert(Arc::clone(&cached));
+    Ok(Some(cached))
+}
+
 /// The delta archive from the kept manifest `base` to the latest bundle
 /// `latest`: the delta, the signature, the rotation chain and the files
 /// of the changed lines.
 async fn delta_of(
     store: &HubStore,
-    base: StoredManifest,
-    mut latest: StoredManifest,
+    base: &Arc<CachedManifest>,
+    latest: &Arc<CachedManifest>,
     limits: &Limits,
 ) -> Result<Vec<u8>, Rejection> {
     // Two manifests of 8 MB at 100k rows: walked off the async workers,
     // and not hashed again (the store keys them by hash).
     let max_manifest = limits.max_manifest_bytes;
-    let new = std::mem::take(&mut latest.manifest);
-    let new_sha256 = latest.info.manifest_sha256.clone();
+    let (base, new) = (Arc::clone(base), Arc::clone(latest));
     let (delta, entries) = web::block(move || {
+        let (base, new) = (&base.stored, &new.stored);
         let delta = delta::diff_hashed(
             &base.manifest,
             &base.info.manifest_sha256,
-            &new,
-            &new_sha256,
+            &new.manifest,
+            &new.info.manifest_sha256,
             max_manifest,
         )?;
         let entries: Vec<(String, String)> = delta
@@ -443,9 +499,10 @@ async fn delta_of(
             .to_json()
             .map_err(|e| Rejection::internal("computing a delta", &e))?,
     );
-    files.insert(SIGNATURE_FILE_NAME.to_owned(), latest.signature);
-    if let Some(rotations) = latest.key_rotations {
-        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations);
+    let latest = &latest.stored;
+    files.insert(SIGNATURE_FILE_NAME.to_owned(), latest.signature.clone());
+    if let Some(rotations) = &latest.key_rotations {
+        files.insert(KEY_ROTATIONS_FILE_NAME.to_owned(), rotations.clone());
     }
     web::block(move || archive::pack_delta(&files))
         .await
@@ -758,13 +815,12 @@ fn verify_rejection(err: &VerifyError) -> Rejection {
 enum Upload {
     /// A whole bundle: every file, path → bytes.
     Whole(BTreeMap<String, Vec<u8>>),
-    /// A delta: the kept base manifest (parsed, and its bytes), and the
-    /// update's files (the rebuilt manifest, the signature, the rotation
-    /// chain and the files of the changed lines).
+    /// A delta: the kept base manifest (with its parse), and the update's
+    /// files (the rebuilt manifest, the signature, the rotation chain and
+    /// the files of the changed lines).
     Update {
-        base: Manifest,
-        base_bytes: Vec<u8>,
-        base_sha256: String,
+        base: Arc<CachedManifest>,
+        parsed: Arc<Manifest>,
         files: BTreeMap<String, Vec<u8>>,
     },
 }
@@ -782,7 +838,7 @@ async fn verify_upload(
     instance: &str,
     key: &str,
     limits: &Limits,
-) -> Result<(VerifiedBundle, BundleParts, Option<String>), Rejection> {
+) -> Result<(VerifiedBundle, BundleParts, Option<Arc<CachedManifest>>), Rejection> {
     let whole = |files: BTreeMap<String, Vec<u8>>| {
         let (instance, key, limits) = (instance.to_owned(), key.to_owned(), limits.clone());
         web::block(move || verify_files(files, &instance, &key, &limits))
@@ -791,15 +847,15 @@ async fn verify_upload(
         Upload::Whole(files) => files,
         Upload::Update {
             base,
-            base_bytes,
-            base_sha256,
+            parsed,
             files,
         } => {
             let (name, owned_key, owned_limits) =
                 (instance.to_owned(), key.to_owned(), limits.clone());
+            let checked_base = Arc::clone(&base);
             let checked = web::block(move || {
                 verify_update(
-                    (&base, &base_bytes),
+                    (&parsed, &base.stored.manifest),
                     files,
                     &name,
                     &owned_key,
@@ -811,7 +867,7 @@ async fn verify_upload(
             .map_err(|e| verify_rejection(&e))?;
             let parts = match checked {
                 UpdateChecked::Verified(verified, parts) => {
-                    return Ok((verified, parts, Some(base_sha256)));
+                    return Ok((verified, parts, Some(checked_base)));
                 }
                 UpdateChecked::NeedsWhole(parts) => parts,
                 _ => {
@@ -922,7 +978,7 @@ async fn upload_delta(
 /// files of the changed lines (from the upload, or from the store when the
 /// client left out a file the hub holds). Not yet verified.
 async fn delta_upload(
-    store: &HubStore,
+    state: &HubState,
     instance: &InstanceName,
     body: Vec<u8>,
     limits: &Limits,
@@ -938,42 +994,67 @@ async fn delta_upload(
         .ok_or_else(|| bad(format!("a delta upload must carry {DELTA_FILE_NAME}")))?;
     let delta = ManifestDelta::from_json(&json, limits.max_manifest_bytes)
         .map_err(|e| bad(e.to_string()))?;
-    let base = store
-        .manifest(instance, &delta.base)
-        .await
-        .map_err(|e| Rejection::internal("reading a manifest", &e))?
-        .ok_or_else(|| {
-            Rejection::new(
-                ErrorCode::UnknownBase,
-                format!(
-                    "this hub does not hold manifest {} of {instance} (any more); upload the whole bundle",
-                    escape_control(&delta.base.chars().take(64).collect::<String>())
-                ),
-            )
-        })?;
+    let store = &state.store;
+    let unknown_base = || {
+        Rejection::new(
+            ErrorCode::UnknownBase,
+            format!(
+                "this hub does not hold manifest {} of {instance} (any more); upload the whole bundle",
+                escape_control(&delta.base.chars().take(64).collect::<String>())
+            ),
+        )
+    };
+    // A cached base saves reading and parsing it; whether the store still
+    // keeps it is asked of the store all the same.
+    let cached = match state.manifests.get(instance, &delta.base) {
+        Some(cached) => {
+            let kept = store
+                .kept_manifests(instance)
+                .await
+                .map_err(|e| Rejection::internal("reading a manifest", &e))?;
+            if !kept.iter().any(|k| k.manifest_sha256 == delta.base) {
+                return Err(unknown_base());
+            }
+            Some(cached)
+        }
+        None => None,
+    };
+    let stored = match cached {
+        Some(cached) => Ok(cached),
+        None => store
+            .manifest(instance, &delta.base)
+            .await
+            .map_err(|e| Rejection::internal("reading a manifest", &e))?
+            .ok_or_else(unknown_base)
+            .map(Err)?,
+    };
     let max_manifest = limits.max_manifest_bytes;
-    let delta_base = delta.base.clone();
-    let ((base, base_bytes), manifest_bytes, changed) = web::block(move || {
-        // The store read the base by this hash. The base is parsed while
-        // the new manifest is rebuilt from it (8 MB each at 100k rows).
-        let (parsed, rebuilt) = wb_engine::par::side_by_side(
-            || Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest),
-            || {
-                delta::apply_hashed(
-                    &base.manifest,
-                    &base.info.manifest_sha256,
-                    &delta,
-                    max_manifest,
-                )
+    let ((base, parsed), manifest_bytes, changed) = web::block(move || {
+        let rebuild = |base: &StoredManifest| {
+            delta::apply_hashed(
+                &base.manifest,
+                &base.info.manifest_sha256,
+                &delta,
+                max_manifest,
+            )
+        };
+        let (base, parsed, rebuilt) = match stored {
+            Ok(cached) => match cached.parsed.clone() {
+                Some(parsed) => {
+                    let rebuilt = rebuild(&cached.stored);
+                    (cached, parsed, rebuilt)
+                }
+                None => parse_while(&cached.stored, max_manifest, rebuild)
+                    .map(|(parsed, rebuilt)| (cached, parsed, rebuilt))?,
             },
-        );
+            Err(stored) => {
+                let (parsed, rebuilt) = parse_while(&stored, max_manifest, rebuild)?;
+                let cached = CachedManifest::new(stored, Some(Arc::clone(&parsed)));
+                (Arc::new(cached), parsed, rebuilt)
+            }
+        };
         let manifest_bytes = rebuilt?;
-        let parsed = parsed?;
-        Ok::<_, delta::DeltaError>((
-            (parsed, base.manifest),
-            manifest_bytes,
-            delta.changed_entries()?,
-        ))
+        Ok::<_, delta::DeltaError>(((base, parsed), manifest_bytes, delta.changed_entries()?))
     })
     .await
     .map_err(|e| Rejection::internal("reading an upload", &e))?
@@ -1009,10 +1090,23 @@ async fn delta_upload(
     files.insert(MANIFEST_FILE_NAME.to_owned(), manifest_bytes);
     Ok(Upload::Update {
         base,
-        base_bytes,
-        base_sha256: delta_base,
+        parsed,
         files,
     })
+}
+
+/// Parses the kept manifest `base` (8 MB at 100k rows) while `work` runs
+/// on it: the parse, and what `work` gave.
+fn parse_while<T: Send>(
+    base: &StoredManifest,
+    max_manifest: u64,
+    work: impl FnOnce(&StoredManifest) -> T + Send,
+) -> Result<(Arc<Manifest>, T), delta::DeltaError> {
+    let (parsed, done) = wb_engine::par::side_by_side(
+        || Manifest::parse_with_limit(&base.manifest, "base manifest", max_manifest),
+        || work(base),
+    );
+    Ok((Arc::new(parsed?), done))
 }
 
 /// Checks, verifies and publishes one upload: a whole archive, or with
@@ -1049,7 +1143,7 @@ async fn publish(
     let limits = config.limits.clone();
     let upload = if delta {
         let body = read_body(&mut payload, config).await?;
-        delta_upload(&state.store, &instance, body, &limits).await?
+        delta_upload(&state, &instance, body, &limits).await?
     } else {
         Upload::Whole(read_archive_body(&mut payload, config).await?)
     };
@@ -1091,17 +1185,35 @@ async fn publish(
         etag: etag.clone(),
         published_at: Timestamp::now(),
     };
-    let bundle = content_addressed(info, &verified, parts, base);
-    // The parsed manifest is not needed any more: its memory goes before
-    // the files are stored.
+    // A delta verified from its changed files is cached, parsed, with its
+    // base: the next delta of this instance starts from it, and pulls ask
+    // for the two.
+    // The publishing transaction checks that the store still keeps it.
+    let base_sha256 = base
+        .as_ref()
+        .map(|base| base.stored.info.manifest_sha256.clone());
+    let caching = base
+        .filter(|_| state.config.manifest_cache_bytes > 0)
+        .map(|base| {
+            let stored = StoredManifest {
+                info: info.clone(),
+                manifest: parts.manifest.clone(),
+                signature: parts.signature.clone(),
+                key_rotations: parts.key_rotations.clone(),
+            };
+            (base, stored)
+        });
+    let bundle = content_addressed(info, &verified, parts, base_sha256);
     let VerifiedBundle {
         manifest,
         manifest_sha256,
         rotated,
         ..
     } = verified;
-    let new_key = manifest.public_key;
-    drop(manifest.files);
+    let new_key = manifest.public_key.clone();
+    // Otherwise the parsed manifest is not needed any more: its memory
+    // goes before the files are stored.
+    let caching = caching.map(|(base, stored)| (base, stored, manifest));
     // A rotation moves the registered key in the same transaction.
     let stored = if rotated {
         state
@@ -1112,7 +1224,14 @@ async fn publish(
         state.store.publish(bundle).await
     };
     let status = match stored.map_err(|e| Rejection::internal("storing a bundle", &e))? {
-        PublishOutcome::Published => "published",
+        PublishOutcome::Published => {
+            if let Some((base, stored, parsed)) = caching {
+                state.manifests.insert(base);
+                let latest = CachedManifest::new(stored, Some(Arc::new(parsed)));
+                state.manifests.insert(Arc::new(latest));
+            }
+            "published"
+        }
         PublishOutcome::Unchanged => "unchanged",
         PublishOutcome::Stale { stored_sequence } => {
             return Err(Rejection::new(

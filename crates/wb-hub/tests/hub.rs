@@ -1472,7 +1472,33 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
             .await
             .unwrap();
         }
+        // Manifest 3 is still in the hub's manifest cache (its delta push
+        // put it there), but the store keeps it no more: a delta against
+        // it is refused as `unknown-base` all the same, changing nothing.
         let ninth = bundle(9, 0);
+        let stale = wb_hub::delta::diff(
+            &second["manifest.sync.txt"],
+            &ninth["manifest.sync.txt"],
+            1 << 28,
+        )
+        .unwrap();
+        let mut against_forgotten = BTreeMap::new();
+        against_forgotten.insert("bundle.sig".to_owned(), ninth["bundle.sig"].clone());
+        against_forgotten.insert(
+            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
+            stale.to_json().unwrap(),
+        );
+        let before = db.snapshot().await;
+        let err = client
+            .push_delta(
+                "alpha.example",
+                &s.alpha_token,
+                wb_hub::archive::pack_delta(&against_forgotten).unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "unknown-base", "{err}");
+        assert_eq!(db.snapshot().await, before, "nothing changed");
         let pushed = push_files(
             &client,
             "alpha.example",
@@ -1509,6 +1535,55 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
             .await
             .unwrap();
         assert_eq!(pulled.files().unwrap(), ninth);
+        hub.stop().await;
+    }
+}
+
+/// A hub that caches no manifest (`--manifest-cache-mib 0`) reads each
+/// from the store: deltas travel both ways all the same.
+#[actix_rt::test]
+async fn deltas_need_no_manifest_cache() {
+    use wb_hub::client::Transfer;
+    for (db, postgres) in backends().await {
+        let config = HubConfig::default().with_manifest_cache_bytes(0);
+        let hub = Hub::start(&db.url, config).await;
+        let s = scene(&hub, maker(postgres)).await;
+        let client = hub.client();
+        let pin = s.alpha.public_key();
+        let good = files(&s.alpha.path("out"));
+        let push_cache = s.alpha.path(".sync/push");
+        let pull_cache = s.beta.path(".sync/pull");
+        for (sequence, transfer) in [
+            (2, Transfer::Full),
+            (3, Transfer::Delta),
+            (4, Transfer::Delta),
+        ] {
+            let archive = resigned(&s.alpha, good.clone(), sequence, |f| {
+                let comment = f
+                    .keys()
+                    .filter(|k| k.starts_with("comment/"))
+                    .nth(usize::try_from(sequence).unwrap() % 2)
+                    .cloned()
+                    .unwrap();
+                f.remove(&comment);
+            });
+            let bundle = wb_hub::archive::read_entries(&archive).unwrap();
+            let pushed = push_files(
+                &client,
+                "alpha.example",
+                &s.alpha_token,
+                &bundle,
+                &push_cache,
+            )
+            .await
+            .unwrap();
+            assert_eq!(pushed.transfer, transfer, "push of sequence {sequence}");
+            let pulled = pull_verified(&client, "alpha.example", &pin, &pull_cache)
+                .await
+                .unwrap();
+            assert_eq!(pulled.transfer, transfer, "pull of sequence {sequence}");
+            assert_eq!(pulled.files().unwrap(), bundle);
+        }
         hub.stop().await;
     }
 }
