@@ -368,25 +368,28 @@ async fn download(
             format!("{instance} has not published a bundle on this hub"),
         )
     };
-    if let Some(header) = req.headers().get(header::IF_NONE_MATCH) {
-        let info = state
+    let latest_info = async || {
+        state
             .store
             .bundle_info(&instance)
             .await
             .map_err(|e| Rejection::internal("reading a bundle", &e))?
-            .ok_or_else(no_bundle)?;
+            .ok_or_else(no_bundle)
+    };
+    let mut known = None;
+    if let Some(header) = req.headers().get(header::IF_NONE_MATCH) {
+        let info = latest_info().await?;
         if none_match(header, &info.etag) {
             return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
         }
+        known = Some(info);
     }
     let limits = &state.config.limits;
     if let Some(since) = query.into_inner().since {
-        let info = state
-            .store
-            .bundle_info(&instance)
-            .await
-            .map_err(|e| Rejection::internal("reading a bundle", &e))?
-            .ok_or_else(no_bundle)?;
+        let info = match known {
+            Some(info) => info,
+            None => latest_info().await?,
+        };
         if since == info.manifest_sha256 {
             return Ok(with_bundle_headers(HttpResponse::NotModified(), &info).finish());
         }
@@ -1006,7 +1009,7 @@ async fn delta_upload(
     };
     // A cached base saves reading and parsing it; whether the store still
     // keeps it is asked of the store all the same.
-    let cached = match state.manifests.get(instance, &delta.base) {
+    let base = match state.manifests.get(instance, &delta.base) {
         Some(cached) => {
             let kept = store
                 .kept_manifests(instance)
@@ -1015,18 +1018,15 @@ async fn delta_upload(
             if !kept.iter().any(|k| k.manifest_sha256 == delta.base) {
                 return Err(unknown_base());
             }
-            Some(cached)
+            Base::Cached(cached)
         }
-        None => None,
-    };
-    let stored = match cached {
-        Some(cached) => Ok(cached),
-        None => store
-            .manifest(instance, &delta.base)
-            .await
-            .map_err(|e| Rejection::internal("reading a manifest", &e))?
-            .ok_or_else(unknown_base)
-            .map(Err)?,
+        None => Base::Read(
+            store
+                .manifest(instance, &delta.base)
+                .await
+                .map_err(|e| Rejection::internal("reading a manifest", &e))?
+                .ok_or_else(unknown_base)?,
+        ),
     };
     let max_manifest = limits.max_manifest_bytes;
     let ((base, parsed), manifest_bytes, changed) = web::block(move || {
@@ -1038,16 +1038,18 @@ async fn delta_upload(
                 max_manifest,
             )
         };
-        let (base, parsed, rebuilt) = match stored {
-            Ok(cached) => match cached.parsed.clone() {
+        let (base, parsed, rebuilt) = match base {
+            Base::Cached(cached) => match cached.parsed.clone() {
                 Some(parsed) => {
                     let rebuilt = rebuild(&cached.stored);
                     (cached, parsed, rebuilt)
                 }
-                None => parse_while(&cached.stored, max_manifest, rebuild)
-                    .map(|(parsed, rebuilt)| (cached, parsed, rebuilt))?,
+                None => {
+                    let (parsed, rebuilt) = parse_while(&cached.stored, max_manifest, rebuild)?;
+                    (cached, parsed, rebuilt)
+                }
             },
-            Err(stored) => {
+            Base::Read(stored) => {
                 let (parsed, rebuilt) = parse_while(&stored, max_manifest, rebuild)?;
                 let cached = CachedManifest::new(stored, Some(Arc::clone(&parsed)));
                 (Arc::new(cached), parsed, rebuilt)
@@ -1093,6 +1095,14 @@ async fn delta_upload(
         parsed,
         files,
     })
+}
+
+/// The base of a delta upload, as the hub found it.
+enum Base {
+    /// In the manifest cache (parsed, when a delta push put it there).
+    Cached(Arc<CachedManifest>),
+    /// Read from the store just now.
+    Read(StoredManifest),
 }
 
 /// Parses the kept manifest `base` (8 MB at 100k rows) while `work` runs

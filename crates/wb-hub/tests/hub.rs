@@ -1411,6 +1411,25 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
             (Transfer::None, "unchanged")
         );
 
+        // Pushes a delta archive of `delta` and `signature` alone: its
+        // refusal.
+        let refused = async |delta: &wb_hub::delta::ManifestDelta, signature: &[u8]| {
+            let mut files = BTreeMap::new();
+            files.insert("bundle.sig".to_owned(), signature.to_vec());
+            files.insert(
+                wb_hub::delta::DELTA_FILE_NAME.to_owned(),
+                delta.to_json().unwrap(),
+            );
+            client
+                .push_delta(
+                    "alpha.example",
+                    &s.alpha_token,
+                    wb_hub::archive::pack_delta(&files).unwrap(),
+                )
+                .await
+                .unwrap_err()
+        };
+
         // A delta that does not rebuild what it names is refused, and
         // changes nothing.
         let mut delta = wb_hub::delta::diff(
@@ -1420,36 +1439,12 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
         )
         .unwrap();
         delta.manifest_sha256 = "0".repeat(64);
-        let mut forged = BTreeMap::new();
-        forged.insert("bundle.sig".to_owned(), second["bundle.sig"].clone());
-        forged.insert(
-            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
-            delta.to_json().unwrap(),
-        );
         let before = db.snapshot().await;
-        let err = client
-            .push_delta(
-                "alpha.example",
-                &s.alpha_token,
-                wb_hub::archive::pack_delta(&forged).unwrap(),
-            )
-            .await
-            .unwrap_err();
+        let err = refused(&delta, &second["bundle.sig"]).await;
         assert_eq!(code(&err), "bad-bundle", "{err}");
         // Against a manifest the hub never held: unknown-base.
         delta.base = "1".repeat(64);
-        forged.insert(
-            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
-            delta.to_json().unwrap(),
-        );
-        let err = client
-            .push_delta(
-                "alpha.example",
-                &s.alpha_token,
-                wb_hub::archive::pack_delta(&forged).unwrap(),
-            )
-            .await
-            .unwrap_err();
+        let err = refused(&delta, &second["bundle.sig"]).await;
         assert_eq!(code(&err), "unknown-base", "{err}");
         assert_eq!(
             db.snapshot().await,
@@ -1482,21 +1477,8 @@ async fn changes_travel_as_deltas_and_fall_back_to_whole_bundles() {
             1 << 28,
         )
         .unwrap();
-        let mut against_forgotten = BTreeMap::new();
-        against_forgotten.insert("bundle.sig".to_owned(), ninth["bundle.sig"].clone());
-        against_forgotten.insert(
-            wb_hub::delta::DELTA_FILE_NAME.to_owned(),
-            stale.to_json().unwrap(),
-        );
         let before = db.snapshot().await;
-        let err = client
-            .push_delta(
-                "alpha.example",
-                &s.alpha_token,
-                wb_hub::archive::pack_delta(&against_forgotten).unwrap(),
-            )
-            .await
-            .unwrap_err();
+        let err = refused(&stale, &ninth["bundle.sig"]).await;
         assert_eq!(code(&err), "unknown-base", "{err}");
         assert_eq!(db.snapshot().await, before, "nothing changed");
         let pushed = push_files(
