@@ -1195,13 +1195,14 @@ async fn publish(
         etag: etag.clone(),
         published_at: Timestamp::now(),
     };
-    // A delta verified from its changed files is cached, parsed, with its
-    // base: the next delta of this instance starts from it, and pulls ask
-    // for the two.
-    // The publishing transaction checks that the store still keeps it.
+    // The publishing transaction checks that the store still keeps the
+    // base of a delta.
     let base_sha256 = base
         .as_ref()
         .map(|base| base.stored.info.manifest_sha256.clone());
+    // A delta verified from its changed files is cached, parsed, with its
+    // base: the next delta of this instance starts from it, and pulls ask
+    // for the two.
     let caching = base
         .filter(|_| state.config.manifest_cache_bytes > 0)
         .map(|base| {
@@ -1221,9 +1222,14 @@ async fn publish(
         ..
     } = verified;
     let new_key = manifest.public_key.clone();
-    // Otherwise the parsed manifest is not needed any more: its memory
-    // goes before the files are stored.
-    let caching = caching.map(|(base, stored)| (base, stored, manifest));
+    let caching = match caching {
+        Some((base, stored)) => Some((base, stored, manifest)),
+        None => {
+            // Not cached: its memory goes before the files are stored.
+            drop(manifest);
+            None
+        }
+    };
     // A rotation moves the registered key in the same transaction.
     let stored = if rotated {
         state
