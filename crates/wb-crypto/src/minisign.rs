@@ -18,7 +18,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use blake2::{Blake2b512, Digest as _};
 
 use crate::instance::check_instance_name;
 use crate::{Error, KeyId, PublicKey, Result, SigningKey};
@@ -35,6 +34,13 @@ const TRUSTED_PREFIX: &str = "trusted comment: ";
 const PREHASHED: &[u8; 2] = b"ED";
 const LEGACY: &[u8; 2] = b"Ed";
 const SIGNATURE_LINE_LEN: usize = 2 + 8 + 64;
+
+/// BLAKE2b-512 of `message`: what a prehashed (`ED`) signature signs.
+/// `blake2b_simd` picks AVX2 where the CPU has it (an 8 MB manifest in
+/// about half the time of a portable implementation).
+fn prehash(message: &[u8]) -> blake2b_simd::Hash {
+    blake2b_simd::blake2b(message)
+}
 
 /// The text of a minisign trusted comment: signed along with the message,
 /// one line, at most [`TRUSTED_COMMENT_MAX_BYTES`] bytes.
@@ -140,7 +146,7 @@ pub fn parse_bundle_trusted_comment(comment: &TrustedComment) -> Result<(&str, u
 /// text (Ed25519 signatures are deterministic and the untrusted comment is
 /// the fixed [`UNTRUSTED_COMMENT`]).
 pub fn sign_minisign(key: &SigningKey, message: &[u8], trusted_comment: &TrustedComment) -> String {
-    let signature = key.sign(&Blake2b512::digest(message));
+    let signature = key.sign(prehash(message).as_bytes());
     let mut signature_line = Vec::with_capacity(SIGNATURE_LINE_LEN);
     signature_line.extend_from_slice(PREHASHED);
     signature_line.extend_from_slice(&key.key_id().to_bytes());
@@ -226,7 +232,7 @@ pub fn verify_minisign(key: &PublicKey, message: &[u8], signature: &str) -> Resu
             expected: key.key_id(),
         });
     }
-    key.verify_strict(&Blake2b512::digest(message), ed25519_signature)?;
+    key.verify_strict(prehash(message).as_bytes(), ed25519_signature)?;
     key.verify_strict(
         &global_message(ed25519_signature, comment.as_str()),
         &global_signature,
